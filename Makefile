@@ -1,0 +1,58 @@
+# Molecule serverless — developer entry points.
+#   make run    the local stack on 127.0.0.1:8080 (embedded PostgreSQL, no cloud account)
+#   make test   the whole suite (unit, integration, e2e) against real PostgreSQL
+# Each target bootstraps .venv itself from any Python 3.11+.
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SAM_VENV := .venv-sam
+# The Lambda runtime's Python must be on PATH for `sam build` without Docker.
+LAMBDA_PYTHON ?= $(shell command -v python3.13 || ls -d $$HOME/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | head -1)
+
+.PHONY: run test lint bench sam-check migrate-status clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@# The code lives where Lambda looks for it; put those folders on the venv's path.
+	$(BIN)/python -c 'import pathlib, site; root = pathlib.Path.cwd(); pathlib.Path(site.getsitepackages()[0], "molecule.pth").write_text("\n".join(str(root / p) for p in ("layers/common/python", "local", "agent", ".")) + "\n")'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m molecule_local run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check layers local functions
+	$(BIN)/mypy layers/common/python/molecule_core
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+migrate-status: $(STAMP)
+	$(BIN)/python -m molecule_local migrate status
+
+# aws-sam-cli pins its own dependency versions; it gets a tool environment of its own so that
+# it never loosens ours.
+$(SAM_VENV)/.installed:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet 'aws-sam-cli==1.170.0'
+	touch $@
+
+sam-check: $(SAM_VENV)/.installed
+	@test -n "$(LAMBDA_PYTHON)" || (echo "python3.13 (the Lambda runtime) must be installed for sam build"; exit 1)
+	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint
+	PATH="$$(dirname $(LAMBDA_PYTHON)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --parallel
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

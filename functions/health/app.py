@@ -1,0 +1,25 @@
+"""GET /health — liveness; `?deep=true` also checks the database."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from molecule_core.api import compact_json, install_error_handlers
+from molecule_core.health import check_health
+from molecule_core.observability import logger
+
+app = APIGatewayHttpResolver(enable_validation=True, serializer=compact_json)
+install_error_handlers(app)
+
+
+@app.get("/health")
+def health(deep: Annotated[bool, Query()] = False) -> dict[str, str]:
+    return check_health(deep=deep)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,16 @@
+"""Schema migrations, invoked on deploy (CloudFormation custom resource) or directly with
+`{"action": "up" | "down" | "status"}`."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from molecule_core.observability import logger
+from molecule_core.schema import handle_custom_resource, is_custom_resource_event, run_migrations
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if is_custom_resource_event(event):
+        return handle_custom_resource(event)
+    return run_migrations(event.get("action", "up"))

@@ -1,0 +1,182 @@
+"""PostgreSQL connections for Lambda and for the local stack.
+
+In Lambda there is one connection per execution environment, opened lazily on first use (not at
+import, so a cold start that never touches the database never pays for it) and reopened after any
+connection-level failure. Statements are never server-side prepared (`prepare_threshold=None`) so
+RDS Proxy can multiplex the connection. Work runs in explicit transactions: `with transaction() as
+conn:` commits on success and rolls back on error.
+
+The local stack serves requests on several threads, so it installs a pool instead
+(`use_pool`); callers do not know the difference.
+
+Any connection-level error surfaces as `DatastoreUnavailable` (503 `platform_unavailable`), and the
+broken connection is discarded so the next request reconnects.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg.rows import DictRow, dict_row
+
+from molecule_core.errors import DatastoreUnavailable
+from molecule_core.settings import get_settings
+
+if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
+
+Connection = psycopg.Connection[DictRow]
+
+_lock = threading.Lock()
+_connection: Connection | None = None
+_pool: ConnectionPool[Connection] | None = None
+_cursor_factory: type[psycopg.Cursor[Any]] | None = None
+_dsn_override: str | None = None
+
+
+def resolve_dsn() -> str:
+    """DATABASE_URL, or the RDS-style JSON secret named by DATABASE_SECRET_ARN."""
+    if _dsn_override:
+        return _dsn_override
+    settings = get_settings()
+    if settings.database_url:
+        return settings.database_url
+    if settings.database_secret_arn:
+        from aws_lambda_powertools.utilities import parameters  # boto3 only on this path
+
+        secret = json.loads(str(parameters.get_secret(settings.database_secret_arn, max_age=300)))
+        return psycopg.conninfo.make_conninfo(
+            host=secret["host"],
+            port=str(secret.get("port", 5432)),
+            user=secret["username"],
+            password=secret["password"],
+            dbname=secret.get("dbname", "postgres"),
+            sslmode=secret.get("sslmode", "require"),
+        )
+    raise DatastoreUnavailable("no DATABASE_URL or DATABASE_SECRET_ARN configured")
+
+
+def connect_kwargs() -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "autocommit": True,
+        "prepare_threshold": None,
+        "row_factory": dict_row,
+        "connect_timeout": get_settings().db_connect_timeout_seconds,
+    }
+    if _cursor_factory is not None:
+        kwargs["cursor_factory"] = _cursor_factory
+    return kwargs
+
+
+def open_connection(dsn: str | None = None) -> Connection:
+    try:
+        return psycopg.connect(dsn or resolve_dsn(), **connect_kwargs())
+    except psycopg.OperationalError as exc:
+        raise DatastoreUnavailable(str(exc)) from exc
+
+
+def _discard_connection(conn: Connection) -> None:
+    global _connection
+    with _lock:
+        if _connection is conn:
+            _connection = None
+    try:
+        conn.close()
+    except Exception:  # noqa: S110 - closing an already broken connection may raise anything
+        pass
+
+
+def _lambda_connection() -> Connection:
+    global _connection
+    conn = _connection
+    if conn is None or conn.closed or conn.broken:
+        conn = open_connection()
+        with _lock:
+            _connection = conn
+    return conn
+
+
+def _is_connection_failure(exc: BaseException, conn: Connection) -> bool:
+    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) or conn.broken
+
+
+@contextmanager
+def transaction() -> Iterator[Connection]:
+    """Run a unit of work in one transaction; connection failures become DatastoreUnavailable."""
+    if _pool is not None:
+        try:
+            with _pool.connection() as conn, conn.transaction():
+                yield conn
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise DatastoreUnavailable(str(exc)) from exc
+        except Exception as exc:
+            if type(exc).__module__.startswith("psycopg_pool"):
+                raise DatastoreUnavailable(str(exc)) from exc
+            raise
+        return
+    conn = _lambda_connection()
+    try:
+        with conn.transaction():
+            yield conn
+    except DatastoreUnavailable:
+        raise
+    except Exception as exc:
+        if _is_connection_failure(exc, conn):
+            _discard_connection(conn)
+            raise DatastoreUnavailable(str(exc)) from exc
+        raise
+
+
+def use_pool(pool: ConnectionPool[Connection] | None) -> None:
+    """Serve connections from a pool (the local stack's threaded server) or, with None, go back
+    to one connection per process."""
+    global _pool
+    _pool = pool
+
+
+def make_pool(dsn: str, *, max_size: int = 20) -> ConnectionPool[Connection]:
+    from psycopg_pool import ConnectionPool
+
+    pool: ConnectionPool[Connection] = ConnectionPool(
+        dsn,
+        min_size=1,
+        max_size=max_size,
+        kwargs=connect_kwargs(),
+        connection_class=psycopg.Connection[DictRow],
+        open=True,
+        timeout=10,
+        check=ConnectionPool.check_connection,
+    )
+    return pool
+
+
+def configure(*, dsn: str | None = None, cursor_factory: type[psycopg.Cursor[Any]] | None = None) -> None:
+    """Point this process at a database (tests, local stack, bench) and drop the current connection."""
+    global _dsn_override, _cursor_factory
+    _dsn_override = dsn
+    _cursor_factory = cursor_factory
+    reset()
+
+
+def reset() -> None:
+    global _connection
+    with _lock:
+        conn, _connection = _connection, None
+    if conn is not None:
+        try:
+            conn.close()
+        except Exception:  # noqa: S110
+            pass
+
+
+def ping() -> None:
+    """One round trip; raises DatastoreUnavailable when the database is down."""
+    with transaction() as conn:
+        conn.execute("SELECT 1")
+
+

@@ -1,0 +1,64 @@
+"""Process settings: every environment variable the platform reads, validated once.
+
+Logic never reads os.environ; it asks `get_settings()`. Lambda environments are immutable, so the
+parsed settings are cached per execution environment; tests call `reset_settings()` after changing
+the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ProvisionerBackendName = Literal["none", "process", "controlplane", "ecs"]
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    molecule_env: str = Field("production", alias="MOLECULE_ENV")
+    database_url: str | None = Field(None, alias="DATABASE_URL")
+    database_secret_arn: str | None = Field(None, alias="DATABASE_SECRET_ARN")
+    admin_token: str | None = Field(None, alias="ADMIN_TOKEN")
+    admin_token_secret_arn: str | None = Field(None, alias="ADMIN_TOKEN_SECRET_ARN")
+    enable_test_tokens: bool = Field(False, alias="MOLECULE_ENABLE_TEST_TOKENS")
+    platform_url: str = Field("http://127.0.0.1:8080", alias="PLATFORM_URL")
+    provisioner_backend: ProvisionerBackendName = Field("none", alias="PROVISIONER_BACKEND")
+    saas_mode: bool = Field(False, alias="MOLECULE_SAAS_MODE")
+    db_connect_timeout_seconds: int = Field(5, alias="DB_CONNECT_TIMEOUT_SECONDS", ge=1, le=60)
+
+    @field_validator("molecule_env")
+    @classmethod
+    def _normalise_env(cls, value: str) -> str:
+        return value.strip().lower() or "production"
+
+    @field_validator("admin_token", "database_url", "admin_token_secret_arn", "database_secret_arn")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("provisioner_backend", mode="before")
+    @classmethod
+    def _backend_default(cls, value: object) -> object:
+        return value or "none"
+
+    @property
+    def is_production(self) -> bool:
+        return self.molecule_env == "production"
+
+    @property
+    def is_development(self) -> bool:
+        return self.molecule_env == "development"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    known = {field.alias for field in Settings.model_fields.values() if field.alias}
+    return Settings.model_validate({key: value for key, value in os.environ.items() if key in known})
+
+
+def reset_settings() -> None:
+    get_settings.cache_clear()

@@ -1,0 +1,143 @@
+"""Schema migrations: `migrations/NNN_name.up.sql` / `.down.sql`, applied in order, each once.
+
+Runs hold a session-level advisory lock so two deploys (or a deploy and a laptop) never migrate
+at the same time; each file runs in its own transaction together with its `schema_migrations`
+row, so a failed file leaves no trace. The same code serves the CLI and the `migrate` Lambda.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from molecule_core import db
+
+# Arbitrary constant shared by every runner of this schema.
+MIGRATION_LOCK_KEY = 0x6D6F6C6563756C65  # "molecule"
+_FILE_RE = re.compile(r"^(?P<version>\d{3,})_(?P<name>[a-z0-9_]+)\.up\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    name: str
+    up_path: Path
+    down_path: Path
+
+
+@dataclass(frozen=True)
+class MigrationStatus:
+    version: str
+    name: str
+    applied: bool
+
+
+def default_migrations_dir() -> Path:
+    """MIGRATIONS_DIR, else the `migrations/` folder next to the function (Lambda package), else
+    the repository's."""
+    override = os.environ.get("MIGRATIONS_DIR")
+    if override:
+        return Path(override)
+    here = Path(__file__).resolve()
+    for candidate in (Path.cwd() / "migrations", *(parent / "migrations" for parent in here.parents)):
+        if candidate.is_dir() and any(candidate.glob("*.up.sql")):
+            return candidate
+    raise FileNotFoundError("no migrations directory found; set MIGRATIONS_DIR")
+
+
+def discover(directory: Path | None = None) -> list[Migration]:
+    directory = directory or default_migrations_dir()
+    found: list[Migration] = []
+    for path in sorted(directory.glob("*.up.sql")):
+        match = _FILE_RE.match(path.name)
+        if not match:
+            raise ValueError(f"migration file name {path.name!r} is not NNN_name.up.sql")
+        down = path.with_name(path.name.replace(".up.sql", ".down.sql"))
+        if not down.exists():
+            raise ValueError(f"migration {path.name} has no {down.name}")
+        found.append(Migration(match["version"], match["name"], path, down))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise ValueError(f"duplicate migration versions in {directory}")
+    return found
+
+
+_ENSURE_TABLE = """
+    CREATE TABLE IF NOT EXISTS schema_migrations (
+        version     text PRIMARY KEY,
+        name        text NOT NULL,
+        applied_at  timestamptz NOT NULL DEFAULT now()
+    )
+"""
+
+
+class _Locked:
+    """A dedicated connection holding the migration advisory lock for its lifetime."""
+
+    def __init__(self, dsn: str | None) -> None:
+        self.conn = db.open_connection(dsn)
+
+    def __enter__(self) -> psycopg.Connection[dict[str, object]]:
+        self.conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+        self.conn.execute(_ENSURE_TABLE)
+        return self.conn  # type: ignore[return-value]
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if not self.conn.broken:
+                self.conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+        finally:
+            self.conn.close()
+
+
+def _applied(conn: psycopg.Connection[dict[str, object]]) -> set[str]:
+    return {str(row["version"]) for row in conn.execute("SELECT version FROM schema_migrations")}
+
+
+def up(dsn: str | None = None, directory: Path | None = None) -> list[str]:
+    """Apply every pending migration in order; returns the versions applied (empty = no-op)."""
+    migrations = discover(directory)
+    done: list[str] = []
+    with _Locked(dsn) as conn:
+        applied = _applied(conn)
+        for migration in migrations:
+            if migration.version in applied:
+                continue
+            with conn.transaction():
+                conn.execute(migration.up_path.read_text())  # type: ignore[call-overload]
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                    (migration.version, migration.name),
+                )
+            done.append(migration.version)
+    return done
+
+
+def down(dsn: str | None = None, directory: Path | None = None) -> str | None:
+    """Revert the most recently applied migration; returns its version, or None when none is."""
+    by_version = {m.version: m for m in discover(directory)}
+    with _Locked(dsn) as conn:
+        row = conn.execute(
+            "SELECT version FROM schema_migrations ORDER BY version DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        version = str(row["version"])
+        migration = by_version.get(version)
+        if migration is None:
+            raise ValueError(f"applied migration {version} has no file to revert it")
+        with conn.transaction():
+            conn.execute(migration.down_path.read_text())  # type: ignore[call-overload]
+            conn.execute("DELETE FROM schema_migrations WHERE version = %s", (version,))
+        return version
+
+
+def status(dsn: str | None = None, directory: Path | None = None) -> list[MigrationStatus]:
+    migrations = discover(directory)
+    with _Locked(dsn) as conn:
+        applied = _applied(conn)
+    return [MigrationStatus(m.version, m.name, m.version in applied) for m in migrations]

@@ -1,0 +1,62 @@
+"""`python -m molecule_local`: run the local stack, or manage its schema."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+
+from molecule_core.schema import run_migrations
+from molecule_local.template import default_template
+
+
+def _run(args: argparse.Namespace) -> int:
+    from molecule_local.stack import LocalStack
+
+    stack = LocalStack(default_template(), host=args.host, port=args.port)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    stack.start()
+    print("Molecule local stack is up (MOLECULE_ENV=%s)" % os.environ.get("MOLECULE_ENV"), flush=True)
+    for line in stack.describe():
+        print("  " + line, flush=True)
+    print("Ctrl-C stops everything.", flush=True)
+    stopped.wait()
+    print("stopping…", flush=True)
+    stack.stop()
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from molecule_local.stack import LocalStack
+
+    stack = LocalStack(default_template())
+    stack.prepare_environment()
+    try:
+        print(json.dumps(run_migrations(args.action, stack.database_url), indent=2))
+    finally:
+        if stack._stop_database:
+            stack._stop_database()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="molecule_local", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="serve the API on 127.0.0.1 with embedded defaults")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=int(os.environ.get("MOLECULE_PORT", "8080")))
+    run.set_defaults(func=_run)
+    migrate = commands.add_parser("migrate", help="apply, revert or list schema migrations")
+    migrate.add_argument("action", choices=["up", "down", "status"])
+    migrate.set_defaults(func=_migrate)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

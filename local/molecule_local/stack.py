@@ -1,0 +1,108 @@
+"""The local stack runner: embedded PostgreSQL, migrations, and a set of services that all read
+template.yaml — today the HTTP gateway; SQS pollers and the scheduler plug in as more `Service`s."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Protocol
+
+from molecule_core import db
+from molecule_core.settings import reset_settings
+from molecule_core.store import migrations
+from molecule_local.embedded import start_embedded_postgres
+from molecule_local.gateway import Gateway, Route, RouteTable
+from molecule_local.http_server import make_handler
+from molecule_local.lambdas import FunctionRegistry
+from molecule_local.template import REPO_ROOT, Template
+
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway HTTP API's payload limit
+
+
+def route_table(template: Template) -> RouteTable:
+    return RouteTable(
+        Route.build(r.method, r.path, spec.logical_id)
+        for spec in template.functions.values()
+        for r in spec.routes
+    )
+
+
+class Service(Protocol):
+    name: str
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def describe(self) -> str: ...
+
+
+class HttpService:
+    name = "http"
+
+    def __init__(self, gateway: Gateway, host: str, port: int) -> None:
+        self.server = ThreadingHTTPServer((host, port), make_handler(gateway, MAX_BODY_BYTES))
+        self.server.daemon_threads = True
+        self._thread = threading.Thread(target=self.server.serve_forever, name="http", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def describe(self) -> str:
+        return f"API        {self.url}  (docs: {self.url}/docs)"
+
+
+@dataclass
+class LocalStack:
+    template: Template
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = field(default_factory=lambda: REPO_ROOT / ".molecule")
+    services: list[Service] = field(default_factory=list)
+    database_url: str = ""
+    _stop_database: Callable[[], None] | None = None
+
+    def prepare_environment(self) -> None:
+        """The embedded defaults: development mode, this stack's URL, an embedded database."""
+        os.environ.setdefault("MOLECULE_ENV", "development")
+        os.environ.setdefault("PLATFORM_URL", f"http://{self.host}:{self.port}")
+        if not os.environ.get("DATABASE_URL"):
+            self.database_url, self._stop_database = start_embedded_postgres(self.data_dir / "pgdata")
+            os.environ["DATABASE_URL"] = self.database_url
+        else:
+            self.database_url = os.environ["DATABASE_URL"]
+        reset_settings()
+
+    def start(self) -> None:
+        self.prepare_environment()
+        migrations.up(self.database_url)
+        db.use_pool(db.make_pool(self.database_url))
+        functions = FunctionRegistry(self.template)
+        http = HttpService(Gateway(route_table(self.template), functions), self.host, self.port)
+        self.services.insert(0, http)
+        for service in self.services:
+            service.start()
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            service.stop()
+        db.use_pool(None)
+        if self._stop_database:
+            self._stop_database()
+
+    def describe(self) -> list[str]:
+        database = "embedded PostgreSQL" if self._stop_database else "DATABASE_URL"
+        return [*(s.describe() for s in self.services), f"Database   {database}: {self.database_url}"]

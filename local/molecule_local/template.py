@@ -1,0 +1,140 @@
+"""Read template.yaml — the single list of functions, routes, schedules and queues. The local
+stack and the tests derive everything from it; nothing is listed twice."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = REPO_ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """SafeLoader that understands CloudFormation's short-form tags (!Ref, !Sub, !GetAtt …)."""
+
+
+def _cfn_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if tag_suffix == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _cfn_tag)
+
+
+@dataclass(frozen=True)
+class HttpRouteSpec:
+    method: str
+    path: str
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    name: str
+    expression: str
+
+    @property
+    def period_seconds(self) -> float:
+        """rate(N unit) in seconds; cron() schedules are not run locally."""
+        match = re.fullmatch(r"rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)", self.expression.strip())
+        if not match:
+            raise ValueError(f"unsupported schedule expression {self.expression!r}")
+        unit = {"minute": 60, "hour": 3600, "day": 86400}[match[2].rstrip("s")]
+        return int(match[1]) * unit
+
+
+@dataclass(frozen=True)
+class QueueTriggerSpec:
+    name: str
+    queue: str  # logical id of the AWS::SQS::Queue
+    batch_size: int
+    report_batch_item_failures: bool
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    code_uri: str
+    handler: str
+    timeout: int
+    routes: tuple[HttpRouteSpec, ...] = ()
+    schedules: tuple[ScheduleSpec, ...] = ()
+    queues: tuple[QueueTriggerSpec, ...] = ()
+    environment: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def module_path(self) -> Path:
+        module, _, _ = self.handler.rpartition(".")
+        return REPO_ROOT / self.code_uri / (module.replace(".", "/") + ".py")
+
+    @property
+    def handler_name(self) -> str:
+        return self.handler.rpartition(".")[2]
+
+
+@dataclass(frozen=True)
+class Template:
+    raw: dict[str, Any]
+    functions: dict[str, FunctionSpec]
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        return dict(self.raw.get("Resources", {}))
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> Template:
+    raw = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    globals_fn = raw.get("Globals", {}).get("Function", {})
+    functions: dict[str, FunctionSpec] = {}
+    for logical_id, resource in raw.get("Resources", {}).items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = resource.get("Properties", {})
+        routes, schedules, queues = [], [], []
+        for event_name, event in (props.get("Events") or {}).items():
+            kind, event_props = event.get("Type"), event.get("Properties", {})
+            if kind == "HttpApi":
+                routes.append(HttpRouteSpec(str(event_props.get("Method", "ANY")).upper(), event_props["Path"]))
+            elif kind in ("Schedule", "ScheduleV2"):
+                schedules.append(ScheduleSpec(event_name, event_props["ScheduleExpression"]))
+            elif kind == "SQS":
+                queue_ref = event_props["Queue"]
+                queue = queue_ref["Fn::GetAtt"][0] if isinstance(queue_ref, dict) else str(queue_ref)
+                queues.append(
+                    QueueTriggerSpec(
+                        event_name,
+                        queue,
+                        int(event_props.get("BatchSize", 10)),
+                        "ReportBatchItemFailures" in (event_props.get("FunctionResponseTypes") or []),
+                    )
+                )
+        functions[logical_id] = FunctionSpec(
+            logical_id=logical_id,
+            code_uri=str(props["CodeUri"]).rstrip("/"),
+            handler=props.get("Handler", globals_fn.get("Handler", "app.lambda_handler")),
+            timeout=int(props.get("Timeout", globals_fn.get("Timeout", 3))),
+            routes=tuple(routes),
+            schedules=tuple(schedules),
+            queues=tuple(queues),
+            environment=dict((props.get("Environment") or {}).get("Variables") or {}),
+        )
+    return Template(raw, functions)
+
+
+@lru_cache(maxsize=1)
+def default_template() -> Template:
+    return load_template()

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS workspaces;
+DROP TYPE IF EXISTS workspace_status;

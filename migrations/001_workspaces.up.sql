@@ -1,0 +1,56 @@
+-- Workspaces: one row per agent runtime, its status and the registry data agents report.
+
+CREATE TYPE workspace_status AS ENUM (
+    'provisioning',
+    'online',
+    'offline',
+    'degraded',
+    'failed',
+    'removed',
+    'paused',
+    'hibernated'
+);
+
+CREATE TABLE workspaces (
+    id                        uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    name                      text NOT NULL CHECK (char_length(name) BETWEEN 1 AND 255),
+    role                      text,
+    tier                      integer NOT NULL DEFAULT 3 CHECK (tier BETWEEN 1 AND 4),
+    status                    workspace_status NOT NULL DEFAULT 'provisioning',
+    runtime                   text NOT NULL,
+    external                  boolean NOT NULL DEFAULT false,
+    url                       text,
+    agent_card                jsonb,
+    delivery_mode             text CHECK (delivery_mode IN ('push', 'poll')),
+    parent_id                 uuid REFERENCES workspaces (id) ON DELETE CASCADE,
+    last_heartbeat_at         timestamptz,
+    last_error_rate           double precision NOT NULL DEFAULT 0,
+    last_sample_error         text,
+    active_tasks              integer NOT NULL DEFAULT 0 CHECK (active_tasks >= 0),
+    max_concurrent_tasks      integer NOT NULL DEFAULT 1 CHECK (max_concurrent_tasks >= 1),
+    uptime_seconds            bigint NOT NULL DEFAULT 0,
+    current_task              text,
+    monthly_spend             bigint NOT NULL DEFAULT 0,
+    budget_limit              bigint CHECK (budget_limit >= 0),
+    hibernation_idle_minutes  integer CHECK (hibernation_idle_minutes >= 1),
+    instance_id               text,
+    platform_inbound_secret   text,
+    x                         double precision NOT NULL DEFAULT 0,
+    y                         double precision NOT NULL DEFAULT 0,
+    collapsed                 boolean NOT NULL DEFAULT false,
+    -- lifecycle bookkeeping
+    restart_requested_at      timestamptz,
+    last_active_at            timestamptz,
+    paused_at                 timestamptz,
+    removed_at                timestamptz,
+    created_at                timestamptz NOT NULL DEFAULT now(),
+    updated_at                timestamptz NOT NULL DEFAULT now(),
+    CHECK (parent_id IS NULL OR parent_id <> id)
+);
+
+CREATE INDEX workspaces_parent_idx ON workspaces (parent_id);
+CREATE INDEX workspaces_created_idx ON workspaces (created_at, id) WHERE status <> 'removed';
+-- the stale-heartbeat sweep reads only live rows, oldest heartbeat first
+CREATE INDEX workspaces_live_heartbeat_idx ON workspaces (last_heartbeat_at)
+    WHERE status IN ('online', 'degraded');
+CREATE INDEX workspaces_provisioning_idx ON workspaces (created_at) WHERE status = 'provisioning';

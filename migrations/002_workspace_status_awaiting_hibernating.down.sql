@@ -1,0 +1,27 @@
+-- PostgreSQL has no DROP VALUE: move rows to the nearest older status, then rebuild the type.
+UPDATE workspaces SET status = 'offline' WHERE status = 'awaiting_agent';
+UPDATE workspaces SET status = 'hibernated' WHERE status = 'hibernating';
+
+DROP INDEX IF EXISTS workspaces_created_idx;
+DROP INDEX IF EXISTS workspaces_live_heartbeat_idx;
+DROP INDEX IF EXISTS workspaces_provisioning_idx;
+ALTER TABLE workspaces ALTER COLUMN status DROP DEFAULT;
+ALTER TYPE workspace_status RENAME TO workspace_status_old;
+CREATE TYPE workspace_status AS ENUM (
+    'provisioning',
+    'online',
+    'offline',
+    'degraded',
+    'failed',
+    'removed',
+    'paused',
+    'hibernated'
+);
+ALTER TABLE workspaces
+    ALTER COLUMN status TYPE workspace_status USING status::text::workspace_status;
+ALTER TABLE workspaces ALTER COLUMN status SET DEFAULT 'provisioning';
+DROP TYPE workspace_status_old;
+CREATE INDEX workspaces_created_idx ON workspaces (created_at, id) WHERE status <> 'removed';
+CREATE INDEX workspaces_live_heartbeat_idx ON workspaces (last_heartbeat_at)
+    WHERE status IN ('online', 'degraded');
+CREATE INDEX workspaces_provisioning_idx ON workspaces (created_at) WHERE status = 'provisioning';

@@ -1,0 +1,151 @@
+"""Shared fixtures: a real PostgreSQL for the whole session (a throwaway embedded cluster, or a
+fresh database on TEST_DATABASE_URL's server), migrated once and emptied between tests; settings
+that each test can change; and an in-process API client that goes through the same route table
+and API Gateway v2 events as the local stack."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import psycopg
+import pytest
+
+from molecule_core import db
+from molecule_core.provisioner.base import use_provisioner
+from molecule_core.settings import reset_settings
+from molecule_core.store import migrations
+from molecule_local.gateway import Gateway, HttpResult, RouteTable
+from molecule_local.lambdas import FunctionRegistry
+from molecule_local.stack import route_table
+
+# Tests start from a neutral environment: nothing from the developer's shell leaks in.
+_PLATFORM_ENV = (
+    "MOLECULE_ENV", "DATABASE_URL", "DATABASE_SECRET_ARN", "ADMIN_TOKEN", "ADMIN_TOKEN_SECRET_ARN",
+    "MOLECULE_ENABLE_TEST_TOKENS", "PLATFORM_URL", "PROVISIONER_BACKEND", "MOLECULE_SAAS_MODE",
+)
+_TABLES = "workspaces, workspace_auth_tokens, org_api_tokens, activity_logs, structure_events, a2a_queue"
+
+
+def _server_database(base_url: str) -> Iterator[str]:
+    """A fresh database on an existing server, dropped afterwards."""
+    name = f"molecule_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield psycopg.conninfo.make_conninfo(base_url, dbname=name)
+    finally:
+        with psycopg.connect(base_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    given = os.environ.get("TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_base_url: str) -> Iterator[str]:
+    for url in _server_database(postgres_base_url):
+        migrations.up(url)
+        yield url
+
+
+@pytest.fixture(autouse=True)
+def platform_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    for name in _PLATFORM_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MOLECULE_ENV", "test")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "MoleculeTest")
+    monkeypatch.setenv("POWERTOOLS_DEV", "false")
+    reset_settings()
+    yield monkeypatch
+    reset_settings()
+    use_provisioner(None)
+
+
+def set_env(monkeypatch: pytest.MonkeyPatch, **values: str | None) -> None:
+    """Change platform settings for one test."""
+    for name, value in values.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    reset_settings()
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[str]:
+    """A migrated, empty database that this process's db module points at."""
+    db.use_pool(None)
+    db.configure(dsn=database_url)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE")
+    yield database_url
+    db.configure(dsn=None)
+
+
+@pytest.fixture(scope="session")
+def functions() -> FunctionRegistry:
+    return FunctionRegistry()
+
+
+@pytest.fixture(scope="session")
+def routes(functions: FunctionRegistry) -> RouteTable:
+    return route_table(functions.template)
+
+
+class ApiClient:
+    """Calls the functions in process through the template's route table and real API Gateway v2
+    events — the same path as the local stack, without a socket."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        body: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        token: str | None = None,
+    ) -> HttpResult:
+        all_headers = {"host": "127.0.0.1:8080", **(headers or {})}
+        if token is not None:
+            all_headers["authorization"] = f"Bearer {token}"
+        if json_body is not None:
+            body = json.dumps(json_body)
+            all_headers.setdefault("content-type", "application/json")
+        return self.gateway.handle(method, path, all_headers, body)
+
+    def get(self, path: str, **kwargs: Any) -> HttpResult:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> HttpResult:
+        return self.request("POST", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> HttpResult:
+        return self.request("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> HttpResult:
+        return self.request("DELETE", path, **kwargs)
+
+
+@pytest.fixture
+def api(database: str, functions: FunctionRegistry, routes: RouteTable) -> ApiClient:
+    return ApiClient(Gateway(routes, functions))

@@ -10,7 +10,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SAM_VENV := .venv-sam
 # The Lambda runtime's Python must be on PATH for `sam build` without Docker.
-LAMBDA_PYTHON ?= $(shell command -v python3.13 || ls -d $$HOME/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | head -1)
+# (pyenv shims do not count: they refuse to run a version that is not selected.)
+LAMBDA_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13))
 
 .PHONY: run test lint bench sam-check migrate-status clean venv
 

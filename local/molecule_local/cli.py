@@ -39,8 +39,7 @@ def _migrate(args: argparse.Namespace) -> int:
     try:
         print(json.dumps(run_migrations(args.action, stack.database_url), indent=2))
     finally:
-        if stack._stop_database:
-            stack._stop_database()
+        stack.stop_database()
     return 0
 
 

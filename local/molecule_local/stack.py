@@ -70,7 +70,8 @@ class LocalStack:
     template: Template
     host: str = "127.0.0.1"
     port: int = 8080
-    data_dir: Path = field(default_factory=lambda: REPO_ROOT / ".molecule")
+    # MOLECULE_DATA_DIR moves the embedded database (tests use a temporary one).
+    data_dir: Path = field(default_factory=lambda: Path(os.environ.get("MOLECULE_DATA_DIR") or REPO_ROOT / ".molecule"))
     services: list[Service] = field(default_factory=list)
     database_url: str = ""
     _stop_database: Callable[[], None] | None = None
@@ -100,8 +101,12 @@ class LocalStack:
         for service in reversed(self.services):
             service.stop()
         db.use_pool(None)
+        self.stop_database()
+
+    def stop_database(self) -> None:
         if self._stop_database:
             self._stop_database()
+            self._stop_database = None
 
     def describe(self) -> list[str]:
         database = "embedded PostgreSQL" if self._stop_database else "DATABASE_URL"

@@ -44,7 +44,7 @@ def mint_workspace_token(workspace_id: UUID | None) -> MintedWorkspaceToken:
     with db.transaction() as conn:
         live_id = _require_live_workspace(conn, workspace_id)
         # Serialise mints of one workspace so two concurrent requests cannot both pass the limit.
-        conn.execute("SELECT 1 FROM workspaces WHERE id = %(id)s FOR UPDATE", {"id": live_id})
+        workspace_store.lock(conn, live_id)
         if token_store.count_live_workspace_tokens(conn, live_id) >= MAX_LIVE_WORKSPACE_TOKENS:
             raise TooManyTokens(
                 f"workspace already has {MAX_LIVE_WORKSPACE_TOKENS} live tokens; revoke one first"

@@ -117,6 +117,11 @@ def list_live(conn: Connection) -> list[Workspace]:
     return [Workspace.model_validate(row) for row in rows]
 
 
+def lock(conn: Connection, workspace_id: UUID) -> None:
+    """Hold the workspace row until the transaction ends (serialises per-workspace limits)."""
+    conn.execute("SELECT 1 FROM workspaces WHERE id = %(id)s FOR UPDATE", {"id": workspace_id})
+
+
 def is_live_parent(conn: Connection, parent_id: UUID) -> bool:
     row = conn.execute(
         "SELECT status <> 'removed' AS live FROM workspaces WHERE id = %(id)s", {"id": parent_id}

@@ -54,6 +54,9 @@ sam-check: $(SAM_VENV)/.installed
 	@test -n "$(LAMBDA_PYTHON)" || (echo "python3.13 (the Lambda runtime) must be installed for sam build"; exit 1)
 	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint
 	PATH="$$(dirname $(LAMBDA_PYTHON)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --parallel
+	@# Lambda mounts the layer at /opt and imports from /opt/python: the package must sit right there.
+	test -f .aws-sam/build/CommonLayer/python/molecule_core/__init__.py
+	test -f .aws-sam/build/MigrateFunction/migrations/001_workspaces.up.sql
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -13,7 +13,6 @@ from typing import Any
 
 import psycopg
 import pytest
-
 from molecule_core import db
 from molecule_core.provisioner.base import use_provisioner
 from molecule_core.settings import reset_settings
@@ -24,8 +23,15 @@ from molecule_local.stack import route_table
 
 # Tests start from a neutral environment: nothing from the developer's shell leaks in.
 _PLATFORM_ENV = (
-    "MOLECULE_ENV", "DATABASE_URL", "DATABASE_SECRET_ARN", "ADMIN_TOKEN", "ADMIN_TOKEN_SECRET_ARN",
-    "MOLECULE_ENABLE_TEST_TOKENS", "PLATFORM_URL", "PROVISIONER_BACKEND", "MOLECULE_SAAS_MODE",
+    "MOLECULE_ENV",
+    "DATABASE_URL",
+    "DATABASE_SECRET_ARN",
+    "ADMIN_TOKEN",
+    "ADMIN_TOKEN_SECRET_ARN",
+    "MOLECULE_ENABLE_TEST_TOKENS",
+    "PLATFORM_URL",
+    "PROVISIONER_BACKEND",
+    "MOLECULE_SAAS_MODE",
 )
 _TABLES = "workspaces, workspace_auth_tokens, org_api_tokens, activity_logs, structure_events, a2a_queue"
 
@@ -149,3 +155,20 @@ class ApiClient:
 @pytest.fixture
 def api(database: str, functions: FunctionRegistry, routes: RouteTable) -> ApiClient:
     return ApiClient(Gateway(routes, functions))
+
+
+ADMIN = "admin-token-for-tests"
+
+
+@pytest.fixture
+def admin(platform_env: pytest.MonkeyPatch) -> str:
+    """ADMIN_TOKEN is set; returns it."""
+    set_env(platform_env, ADMIN_TOKEN=ADMIN)
+    return ADMIN
+
+
+def create_workspace(api: ApiClient, token: str, **fields: Any) -> dict[str, Any]:
+    result = api.post("/workspaces", json_body={"name": "ws", **fields}, token=token)
+    assert result.status == 201, result.text
+    created: dict[str, Any] = result.json()
+    return created

@@ -6,7 +6,6 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from molecule_core import events
 from molecule_core.api import AdminCaller, WorkspaceCaller, compact_json, install_error_handlers, parse_uuid
 from molecule_core.models import StructureEvent
@@ -20,7 +19,9 @@ SinceId = Annotated[str | None, Query()]
 
 
 @app.get("/events")
-def list_events(caller: AdminCaller, since_id: SinceId = None, limit: Limit = events.DEFAULT_LIMIT) -> list[StructureEvent]:
+def list_events(
+    caller: AdminCaller, since_id: SinceId = None, limit: Limit = events.DEFAULT_LIMIT
+) -> list[StructureEvent]:
     return events.list_events(workspace_id=None, scoped=False, since_id=since_id, limit=limit)
 
 
@@ -28,7 +29,9 @@ def list_events(caller: AdminCaller, since_id: SinceId = None, limit: Limit = ev
 def list_workspace_events(
     workspace_id: str, caller: WorkspaceCaller, since_id: SinceId = None, limit: Limit = events.DEFAULT_LIMIT
 ) -> list[StructureEvent]:
-    return events.list_events(workspace_id=parse_uuid(workspace_id), scoped=True, since_id=since_id, limit=limit)
+    return events.list_events(
+        workspace_id=parse_uuid(workspace_id), scoped=True, since_id=since_id, limit=limit
+    )
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

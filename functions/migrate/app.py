@@ -4,7 +4,6 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from molecule_core.observability import logger
 from molecule_core.schema import handle_custom_resource, is_custom_resource_event, run_migrations
 

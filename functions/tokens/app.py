@@ -3,7 +3,6 @@
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from molecule_core import tokens
 from molecule_core.api import AdminCaller, WorkspaceCaller, compact_json, install_error_handlers, parse_uuid
 from molecule_core.models import (
@@ -27,7 +26,9 @@ def list_workspace_tokens(workspace_id: str, caller: WorkspaceCaller) -> list[Wo
 
 @app.post("/workspaces/<workspace_id>/tokens")
 def mint_workspace_token(workspace_id: str, caller: WorkspaceCaller) -> Response[MintedWorkspaceToken]:
-    return Response(201, content_types.APPLICATION_JSON, tokens.mint_workspace_token(parse_uuid(workspace_id)))
+    return Response(
+        201, content_types.APPLICATION_JSON, tokens.mint_workspace_token(parse_uuid(workspace_id))
+    )
 
 
 @app.delete("/workspaces/<workspace_id>/tokens/<token_id>")

@@ -7,7 +7,6 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from molecule_core import workspaces
 from molecule_core.api import AdminCaller, WorkspaceCaller, compact_json, install_error_handlers, parse_uuid
 from molecule_core.models import (
@@ -47,7 +46,9 @@ def get_workspace_state(workspace_id: str, caller: WorkspaceCaller) -> Workspace
 
 
 @app.patch("/workspaces/<workspace_id>")
-def update_workspace(workspace_id: str, body: PatchWorkspaceRequest, caller: WorkspaceCaller) -> dict[str, str]:
+def update_workspace(
+    workspace_id: str, body: PatchWorkspaceRequest, caller: WorkspaceCaller
+) -> dict[str, str]:
     workspaces.update_workspace(parse_uuid(workspace_id), body)
     return {"status": "updated"}
 

@@ -10,6 +10,7 @@ import sys
 import threading
 
 from molecule_core.schema import run_migrations
+
 from molecule_local.template import default_template
 
 
@@ -21,7 +22,7 @@ def _run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
     stack.start()
-    print("Molecule local stack is up (MOLECULE_ENV=%s)" % os.environ.get("MOLECULE_ENV"), flush=True)
+    print(f"Molecule local stack is up (MOLECULE_ENV={os.environ.get('MOLECULE_ENV')})", flush=True)
     for line in stack.describe():
         print("  " + line, flush=True)
     print("Ctrl-C stops everything.", flush=True)

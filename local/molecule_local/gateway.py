@@ -191,13 +191,20 @@ class Gateway:
             return HttpResult(404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
         route, params = matched
         event = build_http_event(
-            method, path, route_key=route.route_key, path_parameters=params, query=parts.query,
-            headers=headers, body=body,
+            method,
+            path,
+            route_key=route.route_key,
+            path_parameters=params,
+            query=parts.query,
+            headers=headers,
+            body=body,
         )
         handler = self.functions.handler(route.function)
         try:
             result = handler(event, LocalContext(route.function))
         except Exception:
             # What API Gateway answers when the function itself crashes.
-            return HttpResult(500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}')
+            return HttpResult(
+                500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}'
+            )
         return response_from_lambda(result)

@@ -36,7 +36,9 @@ def make_handler(gateway: Gateway, max_body_bytes: int) -> type[BaseHTTPRequestH
         def _serve(self) -> None:
             body = self._read_body()
             if body is None:
-                self._write(413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}')
+                self._write(
+                    413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}'
+                )
                 self.close_connection = True
                 return
             result = gateway.handle(self.command, self.path, list(self.headers.items()), body)
@@ -54,7 +56,7 @@ def make_handler(gateway: Gateway, max_body_bytes: int) -> type[BaseHTTPRequestH
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        def log_message(self, format: str, *args: object) -> None:
             return  # requests are logged by the functions themselves
 
     return Handler

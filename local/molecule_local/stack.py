@@ -14,6 +14,7 @@ from typing import Protocol
 from molecule_core import db
 from molecule_core.settings import reset_settings
 from molecule_core.store import migrations
+
 from molecule_local.embedded import start_embedded_postgres
 from molecule_local.gateway import Gateway, Route, RouteTable
 from molecule_local.http_server import make_handler
@@ -71,7 +72,9 @@ class LocalStack:
     host: str = "127.0.0.1"
     port: int = 8080
     # MOLECULE_DATA_DIR moves the embedded database (tests use a temporary one).
-    data_dir: Path = field(default_factory=lambda: Path(os.environ.get("MOLECULE_DATA_DIR") or REPO_ROOT / ".molecule"))
+    data_dir: Path = field(
+        default_factory=lambda: Path(os.environ.get("MOLECULE_DATA_DIR") or REPO_ROOT / ".molecule")
+    )
     services: list[Service] = field(default_factory=list)
     database_url: str = ""
     _stop_database: Callable[[], None] | None = None

@@ -15,6 +15,7 @@ broken connection is discarded so the next request reconnects.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -85,10 +86,8 @@ def _discard_connection(conn: Connection) -> None:
     with _lock:
         if _connection is conn:
             _connection = None
-    try:
+    with contextlib.suppress(Exception):  # closing a broken connection may raise anything
         conn.close()
-    except Exception:  # noqa: S110 - closing an already broken connection may raise anything
-        pass
 
 
 def _lambda_connection() -> Connection:
@@ -168,15 +167,11 @@ def reset() -> None:
     with _lock:
         conn, _connection = _connection, None
     if conn is not None:
-        try:
+        with contextlib.suppress(Exception):
             conn.close()
-        except Exception:  # noqa: S110
-            pass
 
 
 def ping() -> None:
     """One round trip; raises DatastoreUnavailable when the database is down."""
     with transaction() as conn:
         conn.execute("SELECT 1")
-
-

@@ -57,7 +57,5 @@ class DatastoreUnavailable(DomainError):
     status_code = 503
 
     def __init__(self, cause: str = "") -> None:
-        super().__init__(
-            "platform datastore unavailable — retry shortly", code="platform_unavailable"
-        )
+        super().__init__("platform datastore unavailable — retry shortly", code="platform_unavailable")
         self.cause = cause

@@ -25,9 +25,8 @@ def list_events(
     """`scoped` is True for /events/{workspace_id} (workspace_id None there = malformed → 404)."""
     limit = max(1, min(limit, MAX_LIMIT))
     with db.transaction() as conn:
-        if scoped:
-            if workspace_id is None or workspace_store.get(conn, workspace_id) is None:
-                raise WorkspaceNotFound()
+        if scoped and (workspace_id is None or workspace_store.get(conn, workspace_id) is None):
+            raise WorkspaceNotFound()
         after = None
         if since_id is not None:
             try:
@@ -37,4 +36,6 @@ def list_events(
             after = event_store.find_cursor(conn, cursor_id, workspace_id if scoped else None)
             if after is None:
                 raise cursor_gone()
-        return event_store.list_events(conn, workspace_id=workspace_id if scoped else None, after=after, limit=limit)
+        return event_store.list_events(
+            conn, workspace_id=workspace_id if scoped else None, after=after, limit=limit
+        )

@@ -42,9 +42,7 @@ def mint_workspace_secrets(conn: db.Connection, workspace_id: UUID) -> Workspace
     return WorkspaceSecrets(token.plaintext, secret)
 
 
-def build_agent_env(
-    workspace_id: UUID, parent_id: UUID | None, secrets: WorkspaceSecrets
-) -> dict[str, str]:
+def build_agent_env(workspace_id: UUID, parent_id: UUID | None, secrets: WorkspaceSecrets) -> dict[str, str]:
     env = {
         "WORKSPACE_ID": str(workspace_id),
         "PLATFORM_URL": get_settings().platform_url,
@@ -78,7 +76,10 @@ def provision_workspace(workspace_id: UUID) -> ProvisionOutcome:
         with db.transaction() as conn:
             workspace_store.mark_failed(conn, workspace_id, message)
             event_store.record_event(
-                conn, "WORKSPACE_PROVISION_FAILED", workspace_id, {"error": message, "backend": provisioner.name}
+                conn,
+                "WORKSPACE_PROVISION_FAILED",
+                workspace_id,
+                {"error": message, "backend": provisioner.name},
             )
         return ProvisionOutcome(False, error=message)
     with db.transaction() as conn:

@@ -51,7 +51,9 @@ def mint_workspace_token(workspace_id: UUID | None) -> MintedWorkspaceToken:
             )
         token = mint_token()
         record = token_store.insert_workspace_token(conn, live_id, token)
-    return MintedWorkspaceToken(id=record.id, workspace_id=live_id, prefix=record.prefix, auth_token=token.plaintext)
+    return MintedWorkspaceToken(
+        id=record.id, workspace_id=live_id, prefix=record.prefix, auth_token=token.plaintext
+    )
 
 
 def revoke_workspace_token(workspace_id: UUID | None, token_id: UUID | None) -> None:

@@ -41,7 +41,10 @@ _ALWAYS_BLOCKED: tuple[tuple[str, str], ...] = (
     ("100::/64", "discard-only address"),
     ("fec0::/10", "site-local address"),
 )
-_LOOPBACK: tuple[tuple[str, str], ...] = (("127.0.0.0/8", "loopback address"), ("::1/128", "loopback address"))
+_LOOPBACK: tuple[tuple[str, str], ...] = (
+    ("127.0.0.0/8", "loopback address"),
+    ("::1/128", "loopback address"),
+)
 _PRIVATE: tuple[tuple[str, str], ...] = (
     ("10.0.0.0/8", "private address"),
     ("172.16.0.0/12", "private address"),
@@ -50,7 +53,9 @@ _PRIVATE: tuple[tuple[str, str], ...] = (
 )
 
 
-def _networks(entries: Iterable[tuple[str, str]]) -> list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]]:
+def _networks(
+    entries: Iterable[tuple[str, str]],
+) -> list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]]:
     return [(ipaddress.ip_network(cidr), reason) for cidr, reason in entries]
 
 
@@ -110,7 +115,11 @@ def parse_ip_literal(host: str) -> IPAddress | None:
     """An IP literal in any spelling (`2130706433`, `0x7f000001`, `0177.0.0.1`, `127.1`, `[::1]`)."""
     candidate = host.strip("[]")
     try:
-        return ipaddress.ip_address(candidate.split("%", 1)[0]) if ":" in candidate else ipaddress.ip_address(candidate)
+        return (
+            ipaddress.ip_address(candidate.split("%", 1)[0])
+            if ":" in candidate
+            else ipaddress.ip_address(candidate)
+        )
     except ValueError:
         pass
     if _IPV4_LITERAL.match(candidate):

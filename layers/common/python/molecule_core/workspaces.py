@@ -38,7 +38,10 @@ def create_workspace(request: CreateWorkspaceRequest) -> CreatedWorkspace:
             raise InvalidInput("parent_id does not name an existing workspace", field="parent_id")
         workspace = workspace_store.insert_provisioning(conn, request)
         event_store.record_event(
-            conn, "WORKSPACE_PROVISIONING", workspace.id, {"name": workspace.name, "runtime": workspace.runtime}
+            conn,
+            "WORKSPACE_PROVISIONING",
+            workspace.id,
+            {"name": workspace.name, "runtime": workspace.runtime},
         )
         if request.external and request.url:
             workspace = workspace_store.mark_online(conn, workspace.id)

@@ -4,8 +4,8 @@ from molecule_core.provisioner.base import (
     AgentSpec,
     NoBackendError,
     NoBackendProvisioner,
-    ProvisionError,
     Provisioner,
+    ProvisionError,
     get_provisioner,
 )
 

@@ -121,9 +121,7 @@ def down(dsn: str | None = None, directory: Path | None = None) -> str | None:
     """Revert the most recently applied migration; returns its version, or None when none is."""
     by_version = {m.version: m for m in discover(directory)}
     with _Locked(dsn) as conn:
-        row = conn.execute(
-            "SELECT version FROM schema_migrations ORDER BY version DESC LIMIT 1"
-        ).fetchone()
+        row = conn.execute("SELECT version FROM schema_migrations ORDER BY version DESC LIMIT 1").fetchone()
         if row is None:
             return None
         version = str(row["version"])

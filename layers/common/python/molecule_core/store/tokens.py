@@ -17,7 +17,7 @@ LIVE_WORKSPACE_TOKEN = """
     t.token_hash = %(token_hash)s
     AND t.revoked_at IS NULL
     AND w.status <> 'removed'
-"""
+"""  # noqa: S105 - SQL text, not a secret
 
 # last_used_at is refreshed at most once a minute so that hot paths do not write on every request.
 _RESOLVE_BEARER = f"""

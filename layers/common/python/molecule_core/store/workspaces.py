@@ -51,8 +51,20 @@ def insert_provisioning(conn: Connection, request: CreateWorkspaceRequest) -> Wo
         """,
         request.model_dump(
             include={
-                "name", "role", "tier", "runtime", "external", "url", "delivery_mode", "parent_id",
-                "max_concurrent_tasks", "budget_limit", "hibernation_idle_minutes", "x", "y", "collapsed",
+                "name",
+                "role",
+                "tier",
+                "runtime",
+                "external",
+                "url",
+                "delivery_mode",
+                "parent_id",
+                "max_concurrent_tasks",
+                "budget_limit",
+                "hibernation_idle_minutes",
+                "x",
+                "y",
+                "collapsed",
             }
         ),
     ).fetchone()

@@ -1,0 +1,93 @@
+"""The local stack as a real process (`python -m molecule_local run`), reached over HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"local stack exited with {process.returncode}")
+        try:
+            if httpx.get(f"{base_url}/health", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        # waiting on the process doubles as the poll interval, and notices a crash at once
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=0.1)
+    raise TimeoutError(f"local stack at {base_url} not healthy within {timeout}s")
+
+
+class LocalStackProcess:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self._log_file = log.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "molecule_local", "run", "--port", str(self.port)],
+            cwd=REPO,
+            env=env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_until_healthy(self.base_url, self.process)
+        except Exception:
+            self.stop()
+            raise RuntimeError(log.read_text()[-4000:]) from None
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log_file.close()
+        return int(self.process.returncode)
+
+
+def stack_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MOLECULE_", "ADMIN_TOKEN", "DATABASE_"))}
+    env.pop("PLATFORM_URL", None)
+    env.pop("PROVISIONER_BACKEND", None)
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def local_stack(database_url: str, tmp_path: Path) -> Iterator[LocalStackProcess]:
+    """The stack on a throwaway database (the session's), development mode as `make run`."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "TRUNCATE workspaces, workspace_auth_tokens, org_api_tokens, activity_logs, structure_events, "
+            "a2a_queue RESTART IDENTITY CASCADE"
+        )
+    stack = LocalStackProcess(stack_env(DATABASE_URL=database_url), tmp_path / "stack.log")
+    yield stack
+    stack.stop()

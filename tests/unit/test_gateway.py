@@ -1,0 +1,63 @@
+"""The local API Gateway: route matching as API Gateway does it, and v2 events as AWS builds them."""
+
+from __future__ import annotations
+
+import base64
+
+from molecule_local.gateway import Route, RouteTable, build_http_event, response_from_lambda
+
+
+def test_most_specific_route_wins() -> None:
+    table = RouteTable(
+        [
+            Route.build("GET", "/workspaces/{workspace_id}", "ByIdFunction"),
+            Route.build("GET", "/workspaces/{workspace_id}/state", "StateFunction"),
+            Route.build("ANY", "/workspaces/{proxy+}", "CatchAllFunction"),
+            Route.build("GET", "/workspaces", "ListFunction"),
+        ]
+    )
+    assert table.match("GET", "/workspaces")[0].function == "ListFunction"
+    route, params = table.match("GET", "/workspaces/abc")
+    assert (route.function, params) == ("ByIdFunction", {"workspace_id": "abc"})
+    assert table.match("GET", "/workspaces/abc/state")[0].function == "StateFunction"
+    assert table.match("POST", "/workspaces/abc/anything/else")[0].function == "CatchAllFunction"
+    assert table.match("GET", "/elsewhere") is None
+
+
+def test_method_must_match_unless_any() -> None:
+    table = RouteTable([Route.build("GET", "/health", "HealthFunction")])
+    assert table.match("POST", "/health") is None
+    assert table.match("get", "/health") is not None
+
+
+def test_event_joins_repeated_headers_and_query_values() -> None:
+    event = build_http_event(
+        "GET",
+        "/events",
+        route_key="GET /events",
+        query="limit=5&tag=a&tag=b",
+        headers=[("Authorization", "Bearer one"), ("authorization", "Bearer two"), ("X-Thing", "1")],
+    )
+    assert event["headers"]["authorization"] == "Bearer one,Bearer two"
+    assert event["headers"]["x-thing"] == "1"
+    assert event["queryStringParameters"] == {"limit": "5", "tag": "a,b"}
+    assert event["rawQueryString"] == "limit=5&tag=a&tag=b"
+    assert event["requestContext"]["http"]["method"] == "GET"
+    assert "body" not in event
+
+
+def test_binary_body_is_base64_and_text_is_not() -> None:
+    binary = build_http_event(
+        "POST", "/x", route_key="POST /x", headers={"content-type": "application/octet-stream"}, body=b"\x00\xff"
+    )
+    assert binary["isBase64Encoded"] is True
+    assert base64.b64decode(binary["body"]) == b"\x00\xff"
+    text = build_http_event("POST", "/x", route_key="POST /x", headers={"content-type": "application/json"}, body=b"{}")
+    assert (text["isBase64Encoded"], text["body"]) == (False, "{}")
+
+
+def test_response_decoding() -> None:
+    result = response_from_lambda(
+        {"statusCode": 201, "headers": {"Content-Type": "text/plain"}, "body": "aGk=", "isBase64Encoded": True}
+    )
+    assert (result.status, result.headers["content-type"], result.body) == (201, "text/plain", b"hi")

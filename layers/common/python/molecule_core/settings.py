@@ -29,6 +29,10 @@ class Settings(BaseModel):
     provisioner_backend: ProvisionerBackendName = Field("none", alias="PROVISIONER_BACKEND")
     saas_mode: bool = Field(False, alias="MOLECULE_SAAS_MODE")
     db_connect_timeout_seconds: int = Field(5, alias="DB_CONNECT_TIMEOUT_SECONDS", ge=1, le=60)
+    # Liveness: a heartbeat older than this marks an online/degraded workspace stale.
+    heartbeat_stale_seconds: int = Field(90, alias="HEARTBEAT_STALE_SECONDS", ge=1)
+    # A workspace still `provisioning` after this long is marked failed.
+    provision_timeout_seconds: int = Field(600, alias="PROVISION_TIMEOUT_SECONDS", ge=1)
 
     @field_validator("molecule_env")
     @classmethod

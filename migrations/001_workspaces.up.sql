@@ -43,6 +43,8 @@ CREATE TABLE workspaces (
     last_active_at            timestamptz,
     paused_at                 timestamptz,
     removed_at                timestamptz,
+    -- when `status` last changed (maintained by the trigger below, not by each statement)
+    status_changed_at         timestamptz NOT NULL DEFAULT now(),
     created_at                timestamptz NOT NULL DEFAULT now(),
     updated_at                timestamptz NOT NULL DEFAULT now(),
     CHECK (parent_id IS NULL OR parent_id <> id)
@@ -53,4 +55,16 @@ CREATE INDEX workspaces_created_idx ON workspaces (created_at, id) WHERE status 
 -- the stale-heartbeat sweep reads only live rows, oldest heartbeat first
 CREATE INDEX workspaces_live_heartbeat_idx ON workspaces (last_heartbeat_at)
     WHERE status IN ('online', 'degraded');
-CREATE INDEX workspaces_provisioning_idx ON workspaces (created_at) WHERE status = 'provisioning';
+CREATE INDEX workspaces_provisioning_idx ON workspaces (status_changed_at) WHERE status = 'provisioning';
+
+-- One place keeps status_changed_at true, whichever statement changes the status.
+CREATE FUNCTION workspaces_touch_status_changed_at() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.status_changed_at := now();
+    RETURN NEW;
+END $$;
+
+CREATE TRIGGER workspaces_status_changed
+    BEFORE UPDATE OF status ON workspaces
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION workspaces_touch_status_changed_at();

@@ -19,6 +19,7 @@ from molecule_local.embedded import start_embedded_postgres
 from molecule_local.gateway import Gateway, Route, RouteTable
 from molecule_local.http_server import make_handler
 from molecule_local.lambdas import FunctionRegistry
+from molecule_local.scheduler import SchedulerService
 from molecule_local.template import REPO_ROOT, Template
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway HTTP API's payload limit
@@ -82,6 +83,8 @@ class LocalStack:
     def prepare_environment(self) -> None:
         """The embedded defaults: development mode, this stack's URL, an embedded database."""
         os.environ.setdefault("MOLECULE_ENV", "development")
+        for name, value in self.template.literal_environment().items():
+            os.environ.setdefault(name, value)
         os.environ.setdefault("PLATFORM_URL", f"http://{self.host}:{self.port}")
         if not os.environ.get("DATABASE_URL"):
             self.database_url, self._stop_database = start_embedded_postgres(self.data_dir / "pgdata")
@@ -96,7 +99,7 @@ class LocalStack:
         db.use_pool(db.make_pool(self.database_url))
         functions = FunctionRegistry(self.template)
         http = HttpService(Gateway(route_table(self.template), functions), self.host, self.port)
-        self.services.insert(0, http)
+        self.services[:0] = [http, SchedulerService(functions)]
         for service in self.services:
             service.start()
 

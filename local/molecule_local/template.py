@@ -3,6 +3,7 @@ stack and the tests derive everything from it; nothing is listed twice."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -46,6 +47,7 @@ class HttpRouteSpec:
 class ScheduleSpec:
     name: str
     expression: str
+    input: dict[str, Any] = field(default_factory=dict)
 
     @property
     def period_seconds(self) -> float:
@@ -95,6 +97,16 @@ class Template:
     def resources(self) -> dict[str, Any]:
         return dict(self.raw.get("Resources", {}))
 
+    def literal_environment(self) -> dict[str, str]:
+        """Function-level environment values that are plain strings (no intrinsics). The local
+        stack runs every function in one process, so these are applied process-wide."""
+        merged: dict[str, str] = {}
+        for spec in self.functions.values():
+            for name, value in spec.environment.items():
+                if isinstance(value, str | int | float):
+                    merged[name] = str(value)
+        return merged
+
 
 def load_template(path: Path = TEMPLATE_PATH) -> Template:
     raw = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
@@ -112,7 +124,14 @@ def load_template(path: Path = TEMPLATE_PATH) -> Template:
                     HttpRouteSpec(str(event_props.get("Method", "ANY")).upper(), event_props["Path"])
                 )
             elif kind in ("Schedule", "ScheduleV2"):
-                schedules.append(ScheduleSpec(event_name, event_props["ScheduleExpression"]))
+                raw_input = event_props.get("Input")
+                schedules.append(
+                    ScheduleSpec(
+                        event_name,
+                        event_props["ScheduleExpression"],
+                        json.loads(raw_input) if raw_input else {},
+                    )
+                )
             elif kind == "SQS":
                 queue_ref = event_props["Queue"]
                 queue = queue_ref["Fn::GetAtt"][0] if isinstance(queue_ref, dict) else str(queue_ref)

@@ -17,11 +17,11 @@ from typing import Any
 import pgserver
 import psycopg
 import pytest
-from pgserver._commands import pg_ctl
-
 from molecule_core import db
 from molecule_core.store import migrations
 from molecule_local.gateway import HttpResult
+from pgserver._commands import pg_ctl
+
 from tests.conftest import ApiClient, create_workspace, set_env
 
 ADMIN = "admin-token-for-datastore-down"
@@ -202,6 +202,17 @@ def test_the_next_request_after_the_datastore_returns_reconnects_and_succeeds(ou
     assert result.json()["name"] == "before-outage"
     assert outage.api.get(f"/workspaces/{outage.workspace_id}", token=outage.workspace_token).status == 200
     assert outage.api.get("/health?deep=true").json() == {"status": "ok", "database": "ok"}
-    created = outage.api.post("/workspaces", json_body={"name": "after-outage", "external": True}, token=ADMIN)
+    created = outage.api.post("/workspaces", json_body={"name": "after", "external": True}, token=ADMIN)
     assert created.status == 201
 
+
+
+def test_a_connection_that_died_while_idle_is_replaced_without_failing_a_request(outage: Outage) -> None:
+    # Given: the environment's connection died with the server, and no request noticed it
+    # (a database restart or failover between two invocations, or RDS Proxy's idle-client timeout)
+    outage.datastore.start()
+
+    # When / Then: the first request after the database is back already succeeds
+    result = outage.api.get(f"/workspaces/{outage.workspace_id}", token=ADMIN)
+    assert result.status == 200, result.text
+    assert result.json()["name"] == "before-outage"

@@ -133,6 +133,10 @@ def test_down_step_by_step_reverts_newest_first_and_leaves_no_schema(fresh_dsn: 
     assert _recorded_versions(fresh_dsn) == []
     assert not _type_exists(fresh_dsn, "workspace_status")
     assert not _type_exists(fresh_dsn, "workspace_status_old")
+    functions = _query(
+        fresh_dsn, "SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace"
+    )
+    assert functions == []
 
 
 def test_each_down_removes_exactly_its_own_tables(fresh_dsn: str) -> None:

@@ -48,16 +48,27 @@ def test_event_joins_repeated_headers_and_query_values() -> None:
 
 def test_binary_body_is_base64_and_text_is_not() -> None:
     binary = build_http_event(
-        "POST", "/x", route_key="POST /x", headers={"content-type": "application/octet-stream"}, body=b"\x00\xff"
+        "POST",
+        "/x",
+        route_key="POST /x",
+        headers={"content-type": "application/octet-stream"},
+        body=b"\x00\xff",
     )
     assert binary["isBase64Encoded"] is True
     assert base64.b64decode(binary["body"]) == b"\x00\xff"
-    text = build_http_event("POST", "/x", route_key="POST /x", headers={"content-type": "application/json"}, body=b"{}")
+    text = build_http_event(
+        "POST", "/x", route_key="POST /x", headers={"content-type": "application/json"}, body=b"{}"
+    )
     assert (text["isBase64Encoded"], text["body"]) == (False, "{}")
 
 
 def test_response_decoding() -> None:
     result = response_from_lambda(
-        {"statusCode": 201, "headers": {"Content-Type": "text/plain"}, "body": "aGk=", "isBase64Encoded": True}
+        {
+            "statusCode": 201,
+            "headers": {"Content-Type": "text/plain"},
+            "body": "aGk=",
+            "isBase64Encoded": True,
+        }
     )
     assert (result.status, result.headers["content-type"], result.body) == (201, "text/plain", b"hi")

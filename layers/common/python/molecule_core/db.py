@@ -10,7 +10,9 @@ The local stack serves requests on several threads, so it installs a pool instea
 (`use_pool`); callers do not know the difference.
 
 Any connection-level error surfaces as `DatastoreUnavailable` (503 `platform_unavailable`), and the
-broken connection is discarded so the next request reconnects.
+broken connection is discarded so the next request reconnects. A connection that died while the
+environment sat idle (database restart or failover, RDS Proxy's idle-client timeout) is noticed at
+BEGIN, before any work has run, and replaced on the spot instead of failing one more request.
 """
 
 from __future__ import annotations
@@ -104,6 +106,26 @@ def _is_connection_failure(exc: BaseException, conn: Connection) -> bool:
     return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) or conn.broken
 
 
+def _begin_lambda_transaction(stack: contextlib.ExitStack) -> Connection:
+    """BEGIN on this environment's connection. A kept connection that died while idle fails here,
+    before the caller's work has run, so it is safe to replace it once and begin again; a fresh
+    connection that fails means the database really is down."""
+    kept = _connection
+    if kept is not None and not kept.closed and not kept.broken:
+        try:
+            stack.enter_context(kept.transaction())
+            return kept
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            _discard_connection(kept)
+    conn = _lambda_connection()
+    try:
+        stack.enter_context(conn.transaction())
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        _discard_connection(conn)
+        raise DatastoreUnavailable(str(exc)) from exc
+    return conn
+
+
 @contextmanager
 def transaction() -> Iterator[Connection]:
     """Run a unit of work in one transaction; connection failures become DatastoreUnavailable."""
@@ -118,15 +140,16 @@ def transaction() -> Iterator[Connection]:
                 raise DatastoreUnavailable(str(exc)) from exc
             raise
         return
-    conn = _lambda_connection()
+    lambda_conn: Connection | None = None
     try:
-        with conn.transaction():
-            yield conn
+        with contextlib.ExitStack() as stack:
+            lambda_conn = _begin_lambda_transaction(stack)
+            yield lambda_conn
     except DatastoreUnavailable:
         raise
     except Exception as exc:
-        if _is_connection_failure(exc, conn):
-            _discard_connection(conn)
+        if lambda_conn is not None and _is_connection_failure(exc, lambda_conn):
+            _discard_connection(lambda_conn)
             raise DatastoreUnavailable(str(exc)) from exc
         raise
 

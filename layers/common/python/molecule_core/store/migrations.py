@@ -12,12 +12,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
-
 from molecule_core import db
 
 # Arbitrary constant shared by every runner of this schema.
 MIGRATION_LOCK_KEY = 0x6D6F6C6563756C65  # "molecule"
+LOCK_WAIT_SECONDS = 120
 _FILE_RE = re.compile(r"^(?P<version>\d{3,})_(?P<name>[a-z0-9_]+)\.up\.sql$")
 
 
@@ -81,10 +80,18 @@ class _Locked:
     def __init__(self, dsn: str | None) -> None:
         self.conn = db.open_connection(dsn)
 
-    def __enter__(self) -> psycopg.Connection[dict[str, object]]:
-        self.conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
-        self.conn.execute(_ENSURE_TABLE)
-        return self.conn  # type: ignore[return-value]
+    def __enter__(self) -> db.Connection:
+        try:
+            # Bounded wait: a deploy whose migration cannot get the lock must fail and say so
+            # (CloudFormation then rolls back) rather than hang until the Lambda times out.
+            self.conn.execute(f"SET lock_timeout = '{LOCK_WAIT_SECONDS}s'")
+            self.conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+            self.conn.execute("SET lock_timeout = 0")
+            self.conn.execute(_ENSURE_TABLE)
+        except BaseException:
+            self.conn.close()
+            raise
+        return self.conn
 
     def __exit__(self, *exc: object) -> None:
         try:
@@ -94,7 +101,7 @@ class _Locked:
             self.conn.close()
 
 
-def _applied(conn: psycopg.Connection[dict[str, object]]) -> set[str]:
+def _applied(conn: db.Connection) -> set[str]:
     return {str(row["version"]) for row in conn.execute("SELECT version FROM schema_migrations")}
 
 
@@ -108,7 +115,7 @@ def up(dsn: str | None = None, directory: Path | None = None) -> list[str]:
             if migration.version in applied:
                 continue
             with conn.transaction():
-                conn.execute(migration.up_path.read_text())  # type: ignore[call-overload]
+                conn.execute(migration.up_path.read_text())
                 conn.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
                     (migration.version, migration.name),
@@ -129,7 +136,7 @@ def down(dsn: str | None = None, directory: Path | None = None) -> str | None:
         if migration is None:
             raise ValueError(f"applied migration {version} has no file to revert it")
         with conn.transaction():
-            conn.execute(migration.down_path.read_text())  # type: ignore[call-overload]
+            conn.execute(migration.down_path.read_text())
             conn.execute("DELETE FROM schema_migrations WHERE version = %s", (version,))
         return version
 

@@ -76,7 +76,7 @@ def mark_online(conn: Connection, workspace_id: UUID) -> Workspace:
     """External workspace created with a URL: it is reachable, hence online."""
     row = conn.execute(
         f"""
-        UPDATE workspaces SET status = 'online', updated_at = now()
+        UPDATE workspaces SET status = 'online', last_heartbeat_at = now(), updated_at = now()
         WHERE id = %(id)s RETURNING {WORKSPACE_COLUMNS}
         """,
         {"id": workspace_id},

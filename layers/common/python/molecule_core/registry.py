@@ -1,0 +1,152 @@
+"""The registry agents talk to (SPEC §5.2, §5.3): register, heartbeat, update-card, discovery and
+peers. Token rule for the agent-facing calls: once a workspace has a live token, the bearer must be
+one of *its* tokens; a workspace without any may register and receives one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+from molecule_core import db
+from molecule_core.access import can_communicate
+from molecule_core.auth.guards import authorize_workspace, bearer_from_headers
+from molecule_core.auth.tokens import hash_token, mint_token
+from molecule_core.delivery import is_http_url, resolve_delivery_mode
+from molecule_core.errors import AccessDenied, Gone, InvalidInput, Unauthorized, WorkspaceNotFound
+from molecule_core.inbound_secret import read_or_heal_inbound_secret
+from molecule_core.models import (
+    DiscoveredWorkspace,
+    HeartbeatRequest,
+    Peer,
+    RegisterRequest,
+    RegisterResponse,
+    UpdateCardRequest,
+)
+from molecule_core.store import registry as registry_store
+from molecule_core.store import workspaces as workspace_store
+from molecule_core.url_safety import check_agent_url
+
+DEGRADED_ERROR_RATE = 0.5
+WEDGED_RUNTIME_STATE = "wedged"
+
+
+def _removed() -> Gone:
+    return Gone("workspace removed; it cannot register again — create a new workspace")
+
+
+def _refuse_bearer(bearer: str | None) -> Unauthorized:
+    return Unauthorized("missing workspace auth token" if bearer is None else "invalid workspace auth token")
+
+
+def _check_target(
+    target: registry_store.RegisterTarget | None, bearer: str | None
+) -> registry_store.RegisterTarget:
+    if target is None:
+        raise WorkspaceNotFound()
+    if target.status == "removed":
+        raise _removed()
+    if target.has_live_token and not target.bearer_matches:
+        raise _refuse_bearer(bearer)
+    return target
+
+
+def register(request: RegisterRequest, headers: Mapping[str, str] | None) -> RegisterResponse:
+    bearer = bearer_from_headers(headers)
+    bearer_hash = hash_token(bearer) if bearer else None
+    with db.transaction() as conn:
+        target = _check_target(registry_store.load_register_target(conn, request.id, bearer_hash), bearer)
+    url = request.url if request.url is not None else target.url
+    mode = resolve_delivery_mode(request.delivery_mode, target.delivery_mode, target.runtime, url)
+    if mode == "push" and not is_http_url(url):
+        raise InvalidInput("url: an http(s) URL is required for push delivery", field="url")
+    if is_http_url(request.url):
+        # Checked even in poll mode: a later switch to push must never call an unchecked URL.
+        # (Non-http URLs such as remote://no-inbound are stored for display and never called.)
+        check_agent_url(str(request.url))
+    token = None if target.has_live_token else mint_token()
+    with db.transaction() as conn:
+        previous = registry_store.mark_registered(
+            conn, request.id, url=request.url, agent_card=request.agent_card, delivery_mode=mode
+        )
+        if previous is None:
+            raise _removed()
+        minted = token is not None and registry_store.mint_first_token(
+            conn, request.id, token.token_hash, token.prefix
+        )
+    inbound = read_or_heal_inbound_secret(request.id, known=target.platform_inbound_secret)
+    return RegisterResponse(
+        workspace_id=request.id,
+        delivery_mode=mode,
+        auth_token=token.plaintext if token is not None and minted else None,
+        platform_inbound_secret=inbound.secret,
+    )
+
+
+def is_degraded(request: HeartbeatRequest) -> bool:
+    return (request.error_rate or 0.0) >= DEGRADED_ERROR_RATE or request.runtime_state == WEDGED_RUNTIME_STATE
+
+
+def heartbeat(request: HeartbeatRequest, headers: Mapping[str, str] | None) -> None:
+    bearer = bearer_from_headers(headers)
+    bearer_hash = hash_token(bearer) if bearer else None
+    with db.transaction() as conn:
+        outcome = registry_store.record_heartbeat(
+            conn, request, bearer_hash, is_degraded=is_degraded(request)
+        )
+    if outcome is None:
+        # Only the refusal path pays a second round trip, to say why.
+        with db.transaction() as conn:
+            _check_target(
+                registry_store.load_register_target(conn, request.workspace_id, bearer_hash), bearer
+            )
+        raise _refuse_bearer(bearer)
+
+
+def update_card(request: UpdateCardRequest, headers: Mapping[str, str] | None) -> None:
+    bearer = bearer_from_headers(headers)
+    bearer_hash = hash_token(bearer) if bearer else None
+    with db.transaction() as conn:
+        _check_target(registry_store.load_register_target(conn, request.workspace_id, bearer_hash), bearer)
+        if not registry_store.update_agent_card(conn, request.workspace_id, request.agent_card):
+            raise _removed()
+
+
+def caller_workspace_id(headers: Mapping[str, str] | None) -> UUID:
+    """The X-Workspace-ID a discovery caller names itself by (400 without a valid one)."""
+    raw = next((v for k, v in (headers or {}).items() if k.lower() == "x-workspace-id"), None)
+    if not raw:
+        raise InvalidInput("X-Workspace-ID header is required", field="X-Workspace-ID")
+    try:
+        return UUID(raw.strip())
+    except ValueError:
+        raise InvalidInput("X-Workspace-ID must be a workspace id", field="X-Workspace-ID") from None
+
+
+def discover(target_id: UUID | None, headers: Mapping[str, str] | None) -> DiscoveredWorkspace:
+    caller_id = caller_workspace_id(headers)
+    authorize_workspace(headers, caller_id)  # the caller proves it is that workspace
+    if target_id is None:
+        raise WorkspaceNotFound()
+    with db.transaction() as conn:
+        target = workspace_store.get(conn, target_id)
+    if target is None or target.status == "removed":
+        raise WorkspaceNotFound()
+    if not can_communicate(caller_id, target_id):
+        raise AccessDenied("caller may not talk to this workspace")
+    return DiscoveredWorkspace(id=target.id, url=target.url, name=target.name)
+
+
+def peers(workspace_id: UUID | None, query: str | None) -> list[Peer]:
+    if workspace_id is None:
+        raise WorkspaceNotFound()
+    with db.transaction() as conn:
+        workspace = workspace_store.get(conn, workspace_id)
+        if workspace is None or workspace.status == "removed":
+            raise WorkspaceNotFound()
+        rows: list[dict[str, Any]] = registry_store.list_peers(conn, workspace_id, query or None)
+    return [Peer.model_validate(row) for row in rows]
+
+
+def check_access(caller_id: UUID, target_id: UUID) -> bool:
+    return can_communicate(caller_id, target_id)

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -48,19 +51,28 @@ def _server_database(base_url: str) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def embedded_pgdata_dir(prefix: str) -> Path:
+    """A fresh directory for an embedded cluster. Not under pytest's tmp_path: as root, pgserver runs
+    PostgreSQL as a separate user, and every pytest session resets its temp root to mode 0700,
+    which would cut a running cluster off from its own files."""
+    return Path(tempfile.mkdtemp(prefix=f"molecule-{prefix}-")) / "pgdata"
+
+
 @pytest.fixture(scope="session")
-def postgres_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_base_url() -> Iterator[str]:
     given = os.environ.get("TEST_DATABASE_URL")
     if given:
         yield given
         return
     import pgserver
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="delete")
+    pgdata = embedded_pgdata_dir("test")
+    server = pgserver.get_server(pgdata, cleanup_mode="delete")
     try:
         yield server.get_uri()
     finally:
         server.cleanup()
+        shutil.rmtree(pgdata.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

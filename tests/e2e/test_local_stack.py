@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from tests.conftest import embedded_pgdata_dir
 from tests.e2e.conftest import LocalStackProcess, stack_env
 
 
@@ -61,14 +62,15 @@ def test_unknown_route_and_large_body(local_stack: LocalStackProcess) -> None:
 def test_embedded_postgres_default_migrates_and_keeps_data(tmp_path: Path) -> None:
     """No DATABASE_URL: the stack starts its own PostgreSQL under MOLECULE_DATA_DIR, migrates,
     and a second start finds the data again."""
-    env = stack_env(MOLECULE_DATA_DIR=str(tmp_path / "data"))
+    data_dir = embedded_pgdata_dir("stack").parent
+    env = stack_env(MOLECULE_DATA_DIR=str(data_dir))
     first = LocalStackProcess(env, tmp_path / "first.log")
     try:
         created = httpx.post(f"{first.base_url}/workspaces", json={"name": "kept", "external": True})
         assert created.status_code == 201
     finally:
         assert first.stop() == 0
-    assert (tmp_path / "data" / "pgdata" / "PG_VERSION").exists()
+    assert (data_dir / "pgdata" / "PG_VERSION").exists()
     second = LocalStackProcess(env, tmp_path / "second.log")
     try:
         names = [w["name"] for w in httpx.get(f"{second.base_url}/workspaces").json()]

@@ -22,7 +22,7 @@ from molecule_core.store import migrations
 from molecule_local.gateway import HttpResult
 from pgserver._commands import pg_ctl
 
-from tests.conftest import ApiClient, create_workspace, set_env
+from tests.conftest import ApiClient, create_workspace, embedded_pgdata_dir, set_env
 
 ADMIN = "admin-token-for-datastore-down"
 UNAVAILABLE = {"error": "platform datastore unavailable — retry shortly", "code": "platform_unavailable"}
@@ -58,7 +58,7 @@ class ThrowawayDatastore:
 @pytest.fixture(scope="module")
 def throwaway_datastore(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThrowawayDatastore]:
     """A PostgreSQL server of this module's own (stopping it must not disturb the shared one)."""
-    pgdata: Path = tmp_path_factory.mktemp("down") / "pgdata"
+    pgdata: Path = embedded_pgdata_dir("down")
     server = pgserver.get_server(pgdata, cleanup_mode="delete")
     try:
         uri = server.get_uri()

@@ -66,7 +66,7 @@ def test_hostile_url_is_rejected_with_400_and_reason(case: UrlCase) -> None:
 @pytest.mark.parametrize("case", LEGITIMATE, ids=[case.id for case in LEGITIMATE])
 def test_legitimate_url_passes(case: UrlCase) -> None:
     resolver = FakeResolver(case.resolves)
-    assert check_agent_url(case.url, resolver=resolver) is None
+    check_agent_url(case.url, resolver=resolver)  # raises InvalidInput when rejected
     # Literals never reach the resolver; names are asked for in their normalised form only.
     assert resolver.asked == list(case.resolves)
 
@@ -119,7 +119,9 @@ def test_development_allows_loopback(
     platform_env: pytest.MonkeyPatch, url: str, table: dict[str, list[str]]
 ) -> None:
     set_env(platform_env, MOLECULE_ENV="development")
-    assert check_agent_url(url, resolver=FakeResolver(table)) is None
+    resolver = FakeResolver(table)
+    check_agent_url(url, resolver=resolver)  # raises InvalidInput when rejected
+    assert resolver.asked == list(table)
 
 
 @pytest.mark.parametrize(("url", "table", "reason"), DEV_STILL_BLOCKED)
@@ -165,7 +167,9 @@ def test_saas_mode_allows_private_ranges(
     platform_env: pytest.MonkeyPatch, url: str, table: dict[str, list[str]]
 ) -> None:
     set_env(platform_env, MOLECULE_SAAS_MODE="1")
-    assert check_agent_url(url, resolver=FakeResolver(table)) is None
+    resolver = FakeResolver(table)
+    check_agent_url(url, resolver=resolver)  # raises InvalidInput when rejected
+    assert resolver.asked == list(table)
 
 
 @pytest.mark.parametrize(("url", "table", "reason"), SAAS_STILL_BLOCKED)
@@ -182,8 +186,8 @@ def test_saas_mode_off_by_default_blocks_private() -> None:
 
 def test_development_and_saas_together_still_block_aws_v6_metadata(platform_env: pytest.MonkeyPatch) -> None:
     set_env(platform_env, MOLECULE_ENV="development", MOLECULE_SAAS_MODE="1")
-    assert check_agent_url("http://127.0.0.1/", resolver=FakeResolver()) is None
-    assert check_agent_url("http://10.0.0.1/", resolver=FakeResolver()) is None
+    check_agent_url("http://127.0.0.1/", resolver=FakeResolver())  # raises InvalidInput when rejected
+    check_agent_url("http://10.0.0.1/", resolver=FakeResolver())
     assert "AWS IPv6 metadata" in _rejection("http://[fd00:ec2::254]/", FakeResolver()).message
 
 

@@ -1,0 +1,7 @@
+"""`python -m reference_agent run …`"""
+
+import sys
+
+from reference_agent.cli import main
+
+sys.exit(main())

@@ -54,13 +54,18 @@ def _sql_strings(path: Path) -> list[tuple[int, str]]:
     return found
 
 
+_UPDATE_SET = re.compile(
+    r"UPDATE\s+workspaces\b(?:\s+(?:AS\s+)?\w+)?\s+SET\b(?P<set>.*?)(?=\bFROM\b|\bWHERE\b|\bRETURNING\b|$)",
+    re.I | re.S,
+)
+
+
 def written_statuses(text: str) -> set[str]:
-    """Status literals a statement writes into workspaces.status."""
-    if not re.search(r"\b(UPDATE\s+workspaces|INSERT\s+INTO\s+workspaces)\b", text, re.I):
-        return set()
+    """Status literals a statement writes into workspaces.status: the SET clause of every
+    `UPDATE workspaces` (CTEs included) and the VALUES of every `INSERT INTO workspaces`."""
     values = set()
-    if re.search(r"UPDATE\s+workspaces\b", text, re.I):
-        set_clause = re.split(r"\bWHERE\b", text, maxsplit=1, flags=re.I)[0]
+    for update in _UPDATE_SET.finditer(text):
+        set_clause = update["set"]
         values |= {m["value"] for m in _SET_STATUS.finditer(set_clause)}
         for case in _SET_STATUS_CASE.finditer(set_clause):
             values |= {m["value"] for m in _CASE_LITERAL.finditer(case["body"])}
@@ -68,7 +73,7 @@ def written_statuses(text: str) -> set[str]:
         cols = [c.strip().lower() for c in insert["cols"].split(",")]
         vals = [v.strip() for v in re.split(r",(?![^(]*\))", insert["vals"])]
         if "status" in cols and len(vals) == len(cols):
-            literal = re.fullmatch(r"'([a-z_]+)'", vals[cols.index("status")])
+            literal = re.fullmatch(r"'([a-z_]+)'(?:::workspace_status)?", vals[cols.index("status")])
             if literal:
                 values.add(literal[1])
     return values
@@ -81,7 +86,9 @@ def collect_written_statuses() -> dict[str, list[str]]:
         for path in sorted(root.rglob("*.py")):
             for lineno, text in _sql_strings(path):
                 for value in written_statuses(text):
-                    seen.setdefault(value, []).append(f"{path.relative_to(REPO)}:{lineno}")
+                    where = f"{path.relative_to(REPO)}:{lineno}"
+                    if where not in seen.setdefault(value, []):
+                        seen[value].append(where)
     return seen
 
 
@@ -98,7 +105,7 @@ def test_every_status_written_by_code_is_in_the_enum() -> None:
 def test_gate_sees_the_statuses_the_code_writes() -> None:
     # If the extraction silently broke, the gate above would pass vacuously.
     written = collect_written_statuses()
-    for status in ("provisioning", "online", "failed", "removed", "awaiting_agent"):
+    for status in ("provisioning", "online", "offline", "degraded", "failed", "removed", "awaiting_agent"):
         assert status in written, f"drift gate no longer sees writes of {status!r}"
 
 
@@ -128,3 +135,11 @@ def test_extraction_understands_case_and_insert_forms() -> None:
     )
     assert written_statuses(insert) == {"provisioning"}
     assert written_statuses("SELECT * FROM workspaces WHERE status = 'bogus'") == set()
+    # the SET of an UPDATE inside a CTE, after a CTE whose WHERE mentions status
+    cte = """
+        WITH stale AS (SELECT id FROM workspaces WHERE status IN ('online') FOR UPDATE),
+        upd AS (UPDATE workspaces w SET status = CASE WHEN w.external THEN 'awaiting_agent'::workspace_status
+                ELSE 'offline'::workspace_status END, updated_at = now() FROM stale WHERE w.id = stale.id)
+        SELECT 1
+    """
+    assert written_statuses(cte) == {"awaiting_agent", "offline"}

@@ -1,0 +1,239 @@
+"""The agent's life (SPEC §6): adopt injected credentials, serve HTTP, register (retrying with
+backoff while the platform is unreachable), heartbeat on an interval, follow the inbox in poll
+mode, and stop cleanly on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from molecule_core.models import RegisterRequest, RegisterResponse
+
+from reference_agent import a2a
+from reference_agent.app import create_app
+from reference_agent.config import AgentConfig
+from reference_agent.credentials import CredentialStore
+from reference_agent.platform import CursorGone, PlatformClient, PlatformError, PlatformUnauthorized, PlatformUnavailable
+from reference_agent.server import AgentServer, bind_socket, listen_url, server_config
+from reference_agent.state import AgentState
+
+log = logging.getLogger("reference_agent")
+
+# What a poll-mode agent registers as its URL: it has no inbound endpoint (SPEC §5.8).
+NO_INBOUND_URL = "remote://no-inbound"
+# With no cursor yet, the inbox starts with messages from this far back, so that a message sent
+# while the agent was booting is still answered.
+INBOX_STARTUP_WINDOW_SECONDS = 60
+_MAX_REGISTER_BACKOFF = 30.0
+
+
+class FatalAgentError(Exception):
+    """The agent cannot go on (token refused, workspace unknown, platform gone for good)."""
+
+
+async def run_agent(config: AgentConfig) -> int:
+    """Run until SIGTERM/SIGINT (exit status 0) or a fatal error (1)."""
+    credentials = CredentialStore(config.config_dir)
+    adopt_injected_credentials(config, credentials)
+    sock = bind_socket(config.host, config.port)
+    url = config.public_url or listen_url(sock)
+    register_url = url if config.mode == "push" else NO_INBOUND_URL
+    state = AgentState(
+        name=config.name, credentials=credentials, behaviour=config.behaviour, card_url=register_url
+    )
+    server = AgentServer(server_config(create_app(state)))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    platform = PlatformClient(config.platform_url, config.workspace_id, auth_token=credentials.auth_token)
+    lifecycle = AgentLifecycle(config, state, platform, register_url)
+    living = asyncio.create_task(lifecycle.run())
+    log.info(
+        "reference agent %s (%s mode) serving on %s, platform %s, config %s",
+        config.workspace_id, config.mode, listen_url(sock), config.platform_url, config.config_dir,
+    )
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, living.cancel)
+    try:
+        await asyncio.wait({living, serving}, return_when=asyncio.FIRST_COMPLETED)
+        exit_code = _exit_code(living)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        living.cancel()
+        await asyncio.gather(living, return_exceptions=True)
+        server.should_exit = True
+        await asyncio.gather(serving, return_exceptions=True)
+        await platform.aclose()
+    log.info("reference agent stopped")
+    return exit_code
+
+
+def _exit_code(living: asyncio.Task[None]) -> int:
+    if not living.done():
+        log.error("HTTP server stopped unexpectedly")
+        return 1
+    if living.cancelled():
+        log.info("stopping (signal)")
+        return 0
+    error = living.exception()
+    if isinstance(error, FatalAgentError):
+        log.error("%s", error)
+        return 1
+    if error is not None:
+        raise error
+    return 0
+
+
+def adopt_injected_credentials(config: AgentConfig, credentials: CredentialStore) -> None:
+    """The provision pipeline injects the token and inbound secret in the environment; keep them in
+    the config dir, where a restarted agent (or the control endpoint) finds them."""
+    if config.auth_token and config.auth_token != credentials.auth_token:
+        credentials.save_auth_token(config.auth_token)
+    if config.inbound_secret and config.inbound_secret != credentials.inbound_secret:
+        credentials.save_inbound_secret(config.inbound_secret)
+
+
+class AgentLifecycle:
+    def __init__(self, config: AgentConfig, state: AgentState, platform: PlatformClient, register_url: str):
+        self.config = config
+        self.state = state
+        self.platform = platform
+        self.register_url = register_url
+        self.credentials = state.credentials
+
+    async def run(self) -> None:
+        await self.register()
+        loops = [asyncio.create_task(self.heartbeat_forever())]
+        if self.config.mode == "poll":
+            loops.append(asyncio.create_task(self.follow_inbox_forever()))
+        try:
+            done, _ = await asyncio.wait(loops, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
+        finally:
+            for task in loops:
+                task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+
+    # --- register -------------------------------------------------------------------------------
+
+    async def register(self) -> RegisterResponse:
+        request = RegisterRequest(
+            id=self.config.workspace_id,
+            url=self.register_url,
+            agent_card=a2a.agent_card(self.config.name, self.register_url),
+            delivery_mode=self.config.mode,
+        )
+        backoff = self.config.register_backoff
+        attempts = self.config.register_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                response = await self.platform.register(request)
+            except PlatformUnauthorized as exc:
+                raise FatalAgentError(f"register refused: the auth token is not valid for this workspace ({exc})")
+            except PlatformUnavailable as exc:
+                if attempt == attempts:
+                    raise FatalAgentError(f"register failed {attempts} times; last: {exc}") from exc
+                log.warning("register attempt %d/%d failed (%s); retrying in %.1fs", attempt, attempts, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _MAX_REGISTER_BACKOFF)
+                continue
+            except PlatformError as exc:
+                raise FatalAgentError(f"register refused: {exc}") from exc
+            self._keep_credentials(response)
+            log.info(
+                "registered (%s, url %s%s)",
+                response.delivery_mode, self.register_url, ", new auth token" if response.auth_token else "",
+            )
+            return response
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _keep_credentials(self, response: RegisterResponse) -> None:
+        if response.auth_token:
+            self.credentials.save_auth_token(response.auth_token)
+            self.platform.auth_token = response.auth_token
+        if response.platform_inbound_secret:
+            self.credentials.save_inbound_secret(response.platform_inbound_secret)
+
+    # --- heartbeat ------------------------------------------------------------------------------
+
+    async def heartbeat_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.heartbeat_interval)
+            await self.heartbeat_once()
+
+    async def heartbeat_once(self) -> None:
+        try:
+            await self.platform.heartbeat(self.state.heartbeat(self.config.workspace_id))
+        except PlatformUnauthorized:
+            # The token was revoked (or the workspace re-created): registering again either mints a
+            # new token (no live token left) or fails for good — once, not in a loop.
+            log.warning("heartbeat refused (401); registering again")
+            await self.register()
+        except PlatformError as exc:
+            log.warning("heartbeat failed: %s", exc)
+
+    # --- poll-mode inbox (SPEC §5.6) ------------------------------------------------------------
+
+    async def follow_inbox_forever(self) -> None:
+        while True:
+            try:
+                rows = await self.next_inbox_rows()
+            except CursorGone:
+                await self.restart_inbox_cursor()
+                continue
+            except PlatformError as exc:
+                log.warning("inbox read failed: %s", exc)
+                rows = []
+            for row in rows:
+                await self.answer_inbox_row(row)
+                # At most once: the cursor moves past a row even when the reply failed, so that one
+                # unreachable peer cannot block the inbox.
+                self.credentials.save_inbox_cursor(str(row["id"]))
+            if not rows:
+                await asyncio.sleep(self.config.poll_interval)
+
+    async def next_inbox_rows(self) -> list[dict[str, Any]]:
+        cursor = self.credentials.inbox_cursor
+        if cursor is None:
+            return await self.platform.read_inbox(since_secs=INBOX_STARTUP_WINDOW_SECONDS)
+        return await self.platform.read_inbox(since_id=cursor)
+
+    async def restart_inbox_cursor(self) -> None:
+        """410: the platform no longer knows the cursor. Continue from the newest row; older ones
+        can no longer be told apart from rows already answered."""
+        stale = self.credentials.inbox_cursor
+        try:
+            newest = await self.platform.read_inbox(limit=1)
+        except PlatformError as exc:
+            log.warning("inbox cursor %s is gone and the newest row could not be read: %s", stale, exc)
+            newest = []
+        restart = str(newest[0]["id"]) if newest else None
+        log.warning("inbox cursor %s is unknown to the platform (410); continuing after %s", stale, restart)
+        self.credentials.save_inbox_cursor(restart)
+
+    async def answer_inbox_row(self, row: dict[str, Any]) -> None:
+        if row.get("method") != "message/send":
+            return  # our own notify rows, and anything that is not a message
+        message = a2a.request_message(row.get("request_body"))
+        data = row.get("data") if isinstance(row.get("data"), dict) else {}
+        text = data.get("text") if isinstance(data.get("text"), str) else a2a.message_text(message)
+        if a2a.is_echo(text):
+            log.info("inbox %s: an echo; not answered", row["id"])
+            return
+        source_id = row.get("source_id")
+        with self.state.track_task() as task:
+            task.summary = text
+            try:
+                if source_id is None:
+                    await self.platform.notify(a2a.ECHO_PREFIX + text)
+                    log.info("inbox %s: answered the user", row["id"])
+                else:
+                    reply = a2a.echo_request(text, message.get("contextId"))
+                    response = await self.platform.send_a2a(str(source_id), reply)
+                    log.info("inbox %s: answered %s (%d)", row["id"], source_id, response.status_code)
+            except PlatformError as exc:
+                log.warning("inbox %s: reply failed: %s", row["id"], exc)

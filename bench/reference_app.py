@@ -1,10 +1,12 @@
 """The smallest handler written the way SPEC §2 asks (resolver with validation, a query parameter,
-a pydantic body, Logger): what any HTTP function pays before the platform's own code. The
+a pydantic body, Logger, the database driver): what any HTTP function pays before the platform's
+own code. The
 coldstart benchmark measures it beside the floor and the real functions, so the share of the
 framework and the share of molecule_core can be told apart."""
 
 from typing import Annotated, Any
 
+import psycopg  # noqa: F401 - loaded by every function that touches the database
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Query

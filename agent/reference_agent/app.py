@@ -55,9 +55,7 @@ def create_app(state: AgentState) -> Starlette:
         return JSONResponse(a2a.agent_card(state.name, url))
 
     async def health(request: Request) -> Response:
-        return JSONResponse(
-            {"status": "ok", "active_tasks": state.active_tasks, **state.behaviour.model_dump()}
-        )
+        return JSONResponse({"status": "ok", "active_tasks": state.active_tasks, **state.behaviour.model_dump()})
 
     async def control(request: Request) -> Response:
         if not is_inbound_bearer(request, state.credentials.inbound_secret):
@@ -65,7 +63,8 @@ def create_app(state: AgentState) -> Starlette:
         try:
             state.behaviour = Behaviour.model_validate_json(await request.body())
         except ValidationError as exc:
-            return JSONResponse({"error": f"invalid behaviour: {exc.errors(include_url=False)}"}, 400)
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+            return JSONResponse({"error": f"invalid behaviour: {problems}"}, status_code=400)
         return JSONResponse(state.behaviour.model_dump())
 
     return Starlette(

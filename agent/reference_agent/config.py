@@ -28,8 +28,8 @@ class Behaviour(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     behaviour: BehaviourName = "normal"
-    delay: float = Field(5.0, ge=0, le=3600)
-    status_code: int = Field(503, ge=400, le=599)
+    delay: float = Field(default=5.0, ge=0, le=3600)
+    status_code: int = Field(default=503, ge=400, le=599)
 
 
 class AgentConfig(BaseModel):
@@ -43,13 +43,13 @@ class AgentConfig(BaseModel):
     parent_id: UUID | None = None
     mode: DeliveryMode = "push"
     host: str = "127.0.0.1"
-    port: int = Field(0, ge=0, le=65535)  # 0: any free port; the agent registers the one it got
+    port: int = Field(default=0, ge=0, le=65535)  # 0: any free port; the agent registers the one it got
     public_url: str | None = None
-    name: str = Field("reference-agent", min_length=1, max_length=255)
-    heartbeat_interval: float = Field(15.0, gt=0)
-    poll_interval: float = Field(2.0, gt=0)
-    register_attempts: int = Field(10, ge=1)
-    register_backoff: float = Field(1.0, gt=0)  # first retry delay; doubles up to a cap
+    name: str = Field(default="reference-agent", min_length=1, max_length=255)
+    heartbeat_interval: float = Field(default=15.0, gt=0)
+    poll_interval: float = Field(default=2.0, gt=0)
+    register_attempts: int = Field(default=10, ge=1)
+    register_backoff: float = Field(default=1.0, gt=0)  # first retry delay; doubles up to a cap
     behaviour: Behaviour = Behaviour()
 
     @field_validator("platform_url")

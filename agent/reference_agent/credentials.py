@@ -13,8 +13,9 @@ import os
 import secrets
 from pathlib import Path
 
-AUTH_TOKEN_FILE = ".auth_token"
-INBOUND_SECRET_FILE = ".platform_inbound_secret"
+# File names, not secrets.
+AUTH_TOKEN_FILE = ".auth_token"  # noqa: S105
+INBOUND_SECRET_FILE = ".platform_inbound_secret"  # noqa: S105
 INBOX_CURSOR_FILE = ".inbox_cursor"
 
 _PRIVATE_FILE_MODE = 0o600

@@ -15,7 +15,13 @@ from reference_agent import a2a
 from reference_agent.app import create_app
 from reference_agent.config import AgentConfig
 from reference_agent.credentials import CredentialStore
-from reference_agent.platform import CursorGone, PlatformClient, PlatformError, PlatformUnauthorized, PlatformUnavailable
+from reference_agent.platform import (
+    CursorGone,
+    PlatformClient,
+    PlatformError,
+    PlatformUnauthorized,
+    PlatformUnavailable,
+)
 from reference_agent.server import AgentServer, bind_socket, listen_url, server_config
 from reference_agent.state import AgentState
 
@@ -40,9 +46,7 @@ async def run_agent(config: AgentConfig) -> int:
     sock = bind_socket(config.host, config.port)
     url = config.public_url or listen_url(sock)
     register_url = url if config.mode == "push" else NO_INBOUND_URL
-    state = AgentState(
-        name=config.name, credentials=credentials, behaviour=config.behaviour, card_url=register_url
-    )
+    state = AgentState(name=config.name, credentials=credentials, behaviour=config.behaviour, card_url=register_url)
     server = AgentServer(server_config(create_app(state)))
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     platform = PlatformClient(config.platform_url, config.workspace_id, auth_token=credentials.auth_token)
@@ -50,7 +54,11 @@ async def run_agent(config: AgentConfig) -> int:
     living = asyncio.create_task(lifecycle.run())
     log.info(
         "reference agent %s (%s mode) serving on %s, platform %s, config %s",
-        config.workspace_id, config.mode, listen_url(sock), config.platform_url, config.config_dir,
+        config.workspace_id,
+        config.mode,
+        listen_url(sock),
+        config.platform_url,
+        config.config_dir,
     )
 
     loop = asyncio.get_running_loop()
@@ -133,7 +141,7 @@ class AgentLifecycle:
             try:
                 response = await self.platform.register(request)
             except PlatformUnauthorized as exc:
-                raise FatalAgentError(f"register refused: the auth token is not valid for this workspace ({exc})")
+                raise FatalAgentError(f"register refused: the token is not valid for this workspace ({exc})") from exc
             except PlatformUnavailable as exc:
                 if attempt == attempts:
                     raise FatalAgentError(f"register failed {attempts} times; last: {exc}") from exc
@@ -146,7 +154,9 @@ class AgentLifecycle:
             self._keep_credentials(response)
             log.info(
                 "registered (%s, url %s%s)",
-                response.delivery_mode, self.register_url, ", new auth token" if response.auth_token else "",
+                response.delivery_mode,
+                self.register_url,
+                ", new auth token" if response.auth_token else "",
             )
             return response
         raise AssertionError("unreachable")  # the loop returns or raises
@@ -184,7 +194,7 @@ class AgentLifecycle:
                 rows = await self.next_inbox_rows()
             except CursorGone:
                 await self.restart_inbox_cursor()
-                continue
+                rows = []
             except PlatformError as exc:
                 log.warning("inbox read failed: %s", exc)
                 rows = []
@@ -219,8 +229,10 @@ class AgentLifecycle:
         if row.get("method") != "message/send":
             return  # our own notify rows, and anything that is not a message
         message = a2a.request_message(row.get("request_body"))
-        data = row.get("data") if isinstance(row.get("data"), dict) else {}
-        text = data.get("text") if isinstance(data.get("text"), str) else a2a.message_text(message)
+        data = row.get("data")
+        text = data.get("text") if isinstance(data, dict) else None
+        if not isinstance(text, str):
+            text = a2a.message_text(message)
         if a2a.is_echo(text):
             log.info("inbox %s: an echo; not answered", row["id"])
             return

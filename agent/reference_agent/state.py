@@ -86,4 +86,6 @@ class AgentState:
             uptime_seconds=self.uptime_seconds,
             current_task=self.current_task,
             runtime_state="ok",
+            sample_error=None,
+            monthly_spend=None,
         )

@@ -63,3 +63,13 @@ def test_unexpected_error_is_500_without_a_trace(
     assert result.json() == {"error": "internal error"}
     assert b"secret internal detail" not in result.body
     assert b"Traceback" not in result.body
+
+
+def test_a_form_body_is_a_400_naming_what_is_missing(api: ApiClient, admin: str) -> None:
+    # Bodies are JSON: a client that forgets Content-Type gets a clear 400, nothing is created.
+    result = api.post(
+        "/workspaces", body='{"name":"x"}', headers={"content-type": "application/x-www-form-urlencoded"}, token=admin
+    )
+    assert result.status == 400
+    assert result.json()["field"] == "name"
+    assert api.get("/workspaces", token=admin).json() == []

@@ -1,0 +1,93 @@
+"""`python -m reference_agent run …`: flags, with the environment the provision pipeline injects as
+fallbacks (WORKSPACE_ID, PLATFORM_URL, MOLECULE_AUTH_TOKEN, PLATFORM_INBOUND_SECRET, PARENT_ID,
+AGENT_PORT, AGENT_CONFIG_DIR; AGENT_BEHAVIOUR, AGENT_DELAY_SECONDS, AGENT_STATUS_CODE for the test
+switches). The environment is read here and nowhere else."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from reference_agent.config import AgentConfig
+from reference_agent.runtime import run_agent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reference_agent", description="Molecule reference agent (echo).")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="register with the platform and serve until SIGTERM/SIGINT")
+    run.add_argument("--platform-url", help="platform base URL [PLATFORM_URL]")
+    run.add_argument("--workspace-id", help="this workspace's id [WORKSPACE_ID]")
+    run.add_argument("--token", help="workspace auth token [MOLECULE_AUTH_TOKEN]; else the stored one")
+    run.add_argument("--config-dir", help="where credentials are kept [AGENT_CONFIG_DIR]")
+    run.add_argument("--mode", choices=["push", "poll"], default="push", help="delivery mode (default push)")
+    run.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
+    run.add_argument("--port", type=int, help="port to serve on; 0 = any free port [AGENT_PORT]")
+    run.add_argument("--public-url", help="URL to register in push mode (default http://host:port)")
+    run.add_argument("--name", default="reference-agent", help="agent card name")
+    run.add_argument("--heartbeat-interval", type=float, default=15.0, metavar="SECONDS")
+    run.add_argument("--poll-interval", type=float, default=2.0, metavar="SECONDS")
+    run.add_argument("--register-attempts", type=int, default=10)
+    run.add_argument("--register-backoff", type=float, default=1.0, metavar="SECONDS")
+    run.add_argument(
+        "--behaviour", choices=["normal", "slow", "fail", "status", "close"], help="A2A answer [AGENT_BEHAVIOUR]"
+    )
+    run.add_argument("--delay", type=float, metavar="SECONDS", help="for slow [AGENT_DELAY_SECONDS]")
+    run.add_argument("--status-code", type=int, help="for status [AGENT_STATUS_CODE]")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> AgentConfig:
+    def env(name: str) -> str | None:
+        return environ.get(name, "").strip() or None
+
+    workspace_id = args.workspace_id or env("WORKSPACE_ID")
+    platform_url = args.platform_url or env("PLATFORM_URL")
+    if not workspace_id or not platform_url:
+        raise ValueError("--workspace-id (or WORKSPACE_ID) and --platform-url (or PLATFORM_URL) are required")
+    config_dir = args.config_dir or env("AGENT_CONFIG_DIR") or Path.home() / ".molecule" / "agents" / workspace_id
+    behaviour: dict[str, Any] = {
+        "behaviour": args.behaviour or env("AGENT_BEHAVIOUR"),
+        "delay": args.delay if args.delay is not None else env("AGENT_DELAY_SECONDS"),
+        "status_code": args.status_code if args.status_code is not None else env("AGENT_STATUS_CODE"),
+    }
+    return AgentConfig.model_validate(
+        {
+            "platform_url": platform_url,
+            "workspace_id": workspace_id,
+            "config_dir": Path(config_dir).expanduser(),
+            "auth_token": args.token or env("MOLECULE_AUTH_TOKEN"),
+            "inbound_secret": env("PLATFORM_INBOUND_SECRET"),
+            "parent_id": env("PARENT_ID"),
+            "mode": args.mode,
+            "host": args.host,
+            "port": args.port if args.port is not None else (env("AGENT_PORT") or 0),
+            "public_url": args.public_url,
+            "name": args.name,
+            "heartbeat_interval": args.heartbeat_interval,
+            "poll_interval": args.poll_interval,
+            "register_attempts": args.register_attempts,
+            "register_backoff": args.register_backoff,
+            "behaviour": {key: value for key, value in behaviour.items() if value is not None},
+        }
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args, os.environ)
+    except (ValueError, ValidationError) as exc:  # pydantic's ValidationError is a ValueError too
+        parser.error(str(exc))
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request is noise here
+    return asyncio.run(run_agent(config))

@@ -17,9 +17,7 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, rig
     widths = [max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
 
     def line(values: Sequence[str]) -> str:
-        padded = (
-            v.rjust(widths[i]) if i in right else v.ljust(widths[i]) for i, v in enumerate(values)
-        )
+        padded = (v.rjust(widths[i]) if i in right else v.ljust(widths[i]) for i, v in enumerate(values))
         return "  ".join(padded).rstrip()
 
     print(line(headers))

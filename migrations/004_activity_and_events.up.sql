@@ -17,6 +17,8 @@ CREATE TABLE activity_logs (
     method           text,
     summary          text,
     request_body     jsonb,
+    -- the request exactly as received, when the platform rewrote it (poll-mode A2A)
+    request_raw      text,
     response_body    jsonb,
     tool_trace       jsonb,
     duration_ms      integer,

@@ -29,9 +29,7 @@ def list_events(
 def list_workspace_events(
     workspace_id: str, caller: WorkspaceCaller, since_id: SinceId = None, limit: Limit = events.DEFAULT_LIMIT
 ) -> list[StructureEvent]:
-    return events.list_events(
-        workspace_id=parse_uuid(workspace_id), scoped=True, since_id=since_id, limit=limit
-    )
+    return events.list_events(workspace_id=parse_uuid(workspace_id), scoped=True, since_id=since_id, limit=limit)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -26,9 +26,7 @@ def list_workspace_tokens(workspace_id: str, caller: WorkspaceCaller) -> list[Wo
 
 @app.post("/workspaces/<workspace_id>/tokens")
 def mint_workspace_token(workspace_id: str, caller: WorkspaceCaller) -> Response[MintedWorkspaceToken]:
-    return Response(
-        201, content_types.APPLICATION_JSON, tokens.mint_workspace_token(parse_uuid(workspace_id))
-    )
+    return Response(201, content_types.APPLICATION_JSON, tokens.mint_workspace_token(parse_uuid(workspace_id)))
 
 
 @app.delete("/workspaces/<workspace_id>/tokens/<token_id>")

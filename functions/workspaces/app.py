@@ -46,9 +46,7 @@ def get_workspace_state(workspace_id: str, caller: WorkspaceCaller) -> Workspace
 
 
 @app.patch("/workspaces/<workspace_id>")
-def update_workspace(
-    workspace_id: str, body: PatchWorkspaceRequest, caller: WorkspaceCaller
-) -> dict[str, str]:
+def update_workspace(workspace_id: str, body: PatchWorkspaceRequest, caller: WorkspaceCaller) -> dict[str, str]:
     workspaces.update_workspace(parse_uuid(workspace_id), body)
     return {"status": "updated"}
 

@@ -204,7 +204,5 @@ class Gateway:
             result = handler(event, LocalContext(route.function))
         except Exception:
             # What API Gateway answers when the function itself crashes.
-            return HttpResult(
-                500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}'
-            )
+            return HttpResult(500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}')
         return response_from_lambda(result)

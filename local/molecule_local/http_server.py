@@ -36,9 +36,7 @@ def make_handler(gateway: Gateway, max_body_bytes: int) -> type[BaseHTTPRequestH
         def _serve(self) -> None:
             body = self._read_body()
             if body is None:
-                self._write(
-                    413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}'
-                )
+                self._write(413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}')
                 self.close_connection = True
                 return
             result = gateway.handle(self.command, self.path, list(self.headers.items()), body)

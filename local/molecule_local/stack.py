@@ -27,9 +27,7 @@ MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway HTTP API's payload limit
 
 def route_table(template: Template) -> RouteTable:
     return RouteTable(
-        Route.build(r.method, r.path, spec.logical_id)
-        for spec in template.functions.values()
-        for r in spec.routes
+        Route.build(r.method, r.path, spec.logical_id) for spec in template.functions.values() for r in spec.routes
     )
 
 
@@ -73,9 +71,7 @@ class LocalStack:
     host: str = "127.0.0.1"
     port: int = 8080
     # MOLECULE_DATA_DIR moves the embedded database (tests use a temporary one).
-    data_dir: Path = field(
-        default_factory=lambda: Path(os.environ.get("MOLECULE_DATA_DIR") or REPO_ROOT / ".molecule")
-    )
+    data_dir: Path = field(default_factory=lambda: Path(os.environ.get("MOLECULE_DATA_DIR") or REPO_ROOT / ".molecule"))
     services: list[Service] = field(default_factory=list)
     database_url: str = ""
     _stop_database: Callable[[], None] | None = None

@@ -120,9 +120,7 @@ def load_template(path: Path = TEMPLATE_PATH) -> Template:
         for event_name, event in (props.get("Events") or {}).items():
             kind, event_props = event.get("Type"), event.get("Properties", {})
             if kind == "HttpApi":
-                routes.append(
-                    HttpRouteSpec(str(event_props.get("Method", "ANY")).upper(), event_props["Path"])
-                )
+                routes.append(HttpRouteSpec(str(event_props.get("Method", "ANY")).upper(), event_props["Path"]))
             elif kind in ("Schedule", "ScheduleV2"):
                 raw_input = event_props.get("Input")
                 schedules.append(

@@ -9,9 +9,7 @@ from uuid import UUID
 from molecule_core.models import ConnectionInfo
 
 
-def build_connection_info(
-    workspace_id: UUID, name: str, platform_url: str, auth_token: str
-) -> ConnectionInfo:
+def build_connection_info(workspace_id: UUID, name: str, platform_url: str, auth_token: str) -> ConnectionInfo:
     base = platform_url.rstrip("/")
     register_body = json.dumps(
         {

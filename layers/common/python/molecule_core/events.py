@@ -19,9 +19,7 @@ def cursor_gone() -> Gone:
     return Gone("cursor not found; restart without since_id", code="cursor_gone")
 
 
-def list_events(
-    *, workspace_id: UUID | None, scoped: bool, since_id: str | None, limit: int
-) -> list[StructureEvent]:
+def list_events(*, workspace_id: UUID | None, scoped: bool, since_id: str | None, limit: int) -> list[StructureEvent]:
     """`scoped` is True for /events/{workspace_id} (workspace_id None there = malformed → 404)."""
     limit = max(1, min(limit, MAX_LIMIT))
     with db.transaction() as conn:
@@ -36,6 +34,4 @@ def list_events(
             after = event_store.find_cursor(conn, cursor_id, workspace_id if scoped else None)
             if after is None:
                 raise cursor_gone()
-        return event_store.list_events(
-            conn, workspace_id=workspace_id if scoped else None, after=after, limit=limit
-        )
+        return event_store.list_events(conn, workspace_id=workspace_id if scoped else None, after=after, limit=limit)

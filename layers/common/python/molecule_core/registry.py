@@ -39,9 +39,7 @@ def _refuse_bearer(bearer: str | None) -> Unauthorized:
     return Unauthorized("missing workspace auth token" if bearer is None else "invalid workspace auth token")
 
 
-def _check_target(
-    target: registry_store.RegisterTarget | None, bearer: str | None
-) -> registry_store.RegisterTarget:
+def _check_target(target: registry_store.RegisterTarget | None, bearer: str | None) -> registry_store.RegisterTarget:
     if target is None:
         raise WorkspaceNotFound()
     if target.status == "removed":
@@ -71,9 +69,7 @@ def register(request: RegisterRequest, headers: Mapping[str, str] | None) -> Reg
         )
         if previous is None:
             raise _removed()
-        minted = token is not None and registry_store.mint_first_token(
-            conn, request.id, token.token_hash, token.prefix
-        )
+        minted = token is not None and registry_store.mint_first_token(conn, request.id, token.token_hash, token.prefix)
     inbound = read_or_heal_inbound_secret(request.id, known=target.platform_inbound_secret)
     return RegisterResponse(
         workspace_id=request.id,
@@ -91,15 +87,11 @@ def heartbeat(request: HeartbeatRequest, headers: Mapping[str, str] | None) -> N
     bearer = bearer_from_headers(headers)
     bearer_hash = hash_token(bearer) if bearer else None
     with db.transaction() as conn:
-        outcome = registry_store.record_heartbeat(
-            conn, request, bearer_hash, is_degraded=is_degraded(request)
-        )
+        outcome = registry_store.record_heartbeat(conn, request, bearer_hash, is_degraded=is_degraded(request))
     if outcome is None:
         # Only the refusal path pays a second round trip, to say why.
         with db.transaction() as conn:
-            _check_target(
-                registry_store.load_register_target(conn, request.workspace_id, bearer_hash), bearer
-            )
+            _check_target(registry_store.load_register_target(conn, request.workspace_id, bearer_hash), bearer)
         raise _refuse_bearer(bearer)
 
 

@@ -33,6 +33,7 @@ class Settings(BaseModel):
     heartbeat_stale_seconds: int = Field(90, alias="HEARTBEAT_STALE_SECONDS", ge=1)
     # A workspace still `provisioning` after this long is marked failed.
     provision_timeout_seconds: int = Field(600, alias="PROVISION_TIMEOUT_SECONDS", ge=1)
+    activity_retention_days: int = Field(7, alias="ACTIVITY_RETENTION_DAYS", ge=1)
 
     @field_validator("molecule_env")
     @classmethod

@@ -46,14 +46,10 @@ def mint_workspace_token(workspace_id: UUID | None) -> MintedWorkspaceToken:
         # Serialise mints of one workspace so two concurrent requests cannot both pass the limit.
         workspace_store.lock(conn, live_id)
         if token_store.count_live_workspace_tokens(conn, live_id) >= MAX_LIVE_WORKSPACE_TOKENS:
-            raise TooManyTokens(
-                f"workspace already has {MAX_LIVE_WORKSPACE_TOKENS} live tokens; revoke one first"
-            )
+            raise TooManyTokens(f"workspace already has {MAX_LIVE_WORKSPACE_TOKENS} live tokens; revoke one first")
         token = mint_token()
         record = token_store.insert_workspace_token(conn, live_id, token)
-    return MintedWorkspaceToken(
-        id=record.id, workspace_id=live_id, prefix=record.prefix, auth_token=token.plaintext
-    )
+    return MintedWorkspaceToken(id=record.id, workspace_id=live_id, prefix=record.prefix, auth_token=token.plaintext)
 
 
 def revoke_workspace_token(workspace_id: UUID | None, token_id: UUID | None) -> None:

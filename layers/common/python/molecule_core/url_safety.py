@@ -138,11 +138,7 @@ def parse_ip_literal(host: str) -> IPAddress | None:
     if candidate.endswith(".") and ":" not in candidate:
         candidate = candidate[:-1]  # `127.0.0.1.` is still 127.0.0.1 to the resolver
     try:
-        return (
-            ipaddress.ip_address(candidate.split("%", 1)[0])
-            if ":" in candidate
-            else ipaddress.ip_address(candidate)
-        )
+        return ipaddress.ip_address(candidate.split("%", 1)[0]) if ":" in candidate else ipaddress.ip_address(candidate)
     except ValueError:
         pass
     if _IPV4_LITERAL.match(candidate):

@@ -75,9 +75,7 @@ def get_provisioner() -> Provisioner:
     backend = get_settings().provisioner_backend
     if backend == "none":
         return NoBackendProvisioner()
-    return NoBackendProvisioner(
-        f"provisioner backend {backend!r} is not available in this build of the platform"
-    )
+    return NoBackendProvisioner(f"provisioner backend {backend!r} is not available in this build of the platform")
 
 
 def use_provisioner(provisioner: Provisioner | None) -> None:

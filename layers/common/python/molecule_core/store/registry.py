@@ -27,9 +27,7 @@ class RegisterTarget:
     bearer_matches: bool
 
 
-def load_register_target(
-    conn: Connection, workspace_id: UUID, bearer_hash: bytes | None
-) -> RegisterTarget | None:
+def load_register_target(conn: Connection, workspace_id: UUID, bearer_hash: bytes | None) -> RegisterTarget | None:
     """The workspace, whether it has a live token, and whether the bearer is one of them."""
     row = conn.execute(
         """

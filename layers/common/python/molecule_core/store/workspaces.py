@@ -116,9 +116,7 @@ def set_instance_id(conn: Connection, workspace_id: UUID, instance_id: str | Non
 
 
 def get(conn: Connection, workspace_id: UUID) -> Workspace | None:
-    row = conn.execute(
-        f"SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE id = %(id)s", {"id": workspace_id}
-    ).fetchone()
+    row = conn.execute(f"SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE id = %(id)s", {"id": workspace_id}).fetchone()
     return Workspace.model_validate(row) if row else None
 
 
@@ -144,8 +142,7 @@ def is_live_parent(conn: Connection, parent_id: UUID) -> bool:
 def update_fields(conn: Connection, workspace_id: UUID, changes: dict[str, Any]) -> str | None:
     """Apply a PATCH; returns the row's status before the change, or None when there is no row."""
     assignments = [
-        sql.SQL("{} = {}").format(sql.Identifier(PATCHABLE_COLUMNS[field]), sql.Placeholder(field))
-        for field in changes
+        sql.SQL("{} = {}").format(sql.Identifier(PATCHABLE_COLUMNS[field]), sql.Placeholder(field)) for field in changes
     ]
     statement = sql.SQL(
         """

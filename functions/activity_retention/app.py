@@ -3,7 +3,6 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from molecule_core.activity import prune_activity
 from molecule_core.observability import logger
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg.rows import dict_row
-
 from molecule_core.store import activity as activity_store
 from molecule_core.store.activity import NewActivity
 from molecule_local.lambdas import FunctionRegistry
+from psycopg.rows import dict_row
+
 from tests.conftest import ApiClient, create_workspace
 
 ZERO = "00000000-0000-0000-0000-000000000000"
@@ -181,7 +181,8 @@ def test_limit_is_capped_at_500(api: ApiClient, database: str, pair: tuple[dict,
     alice, _ = pair
     with psycopg.connect(database) as conn:
         conn.execute(
-            "INSERT INTO activity_logs (workspace_id, activity_type) SELECT %s, 'agent_log' FROM generate_series(1, 510)",
+            "INSERT INTO activity_logs (workspace_id, activity_type)"
+            " SELECT %s, 'agent_log' FROM generate_series(1, 510)",
             (alice["id"],),
         )
     assert len(_get(api, alice, "?limit=1000").json()) == 500

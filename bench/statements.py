@@ -23,12 +23,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
+from molecule_core import db
+from molecule_core.settings import reset_settings
+from molecule_core.store import migrations
+from molecule_local.gateway import Gateway
+from molecule_local.lambdas import FunctionRegistry
+from molecule_local.stack import route_table
 from psycopg.abc import Params, Query
 from psycopg.sql import Composable
 
 from bench import print_table
 
-ADMIN_TOKEN = "bench-admin-token"
+ADMIN_TOKEN = "bench-admin-token"  # noqa: S105 - a throwaway credential for the embedded stack
 # A public address literal: passes the URL-safety check without a DNS lookup.
 AGENT_URL = "https://93.184.216.34/agent"
 AGENT_CARD = {"name": "bench-agent", "version": "1.0.0", "skills": [{"id": "echo", "name": "Echo"}]}
@@ -103,9 +109,8 @@ def counting_transactions() -> Iterator[None]:
 
 @contextmanager
 def platform_env() -> Iterator[None]:
-    """MOLECULE_ENV=test (test tokens allowed), an ADMIN_TOKEN, quiet Powertools; restored after."""
-    from molecule_core.settings import reset_settings
-
+    """MOLECULE_ENV=test (test tokens allowed), an ADMIN_TOKEN, quiet Powertools; restored after.
+    Set before the first request loads the handlers, which create Powertools' Logger and Metrics."""
     saved = dict(os.environ)
     for name in _CLEARED_ENV:
         os.environ.pop(name, None)
@@ -129,8 +134,9 @@ def platform_env() -> Iterator[None]:
 @contextmanager
 def embedded_database() -> Iterator[str]:
     """A throwaway PostgreSQL cluster, migrated; yields its URL."""
-    import pgserver
-    from molecule_core.store import migrations
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs complains at import when XDG_RUNTIME_DIR is unset
+        import pgserver
 
     with tempfile.TemporaryDirectory(prefix="molecule-bench-pg-") as data_dir:
         server = pgserver.get_server(data_dir, cleanup_mode="delete")
@@ -162,14 +168,12 @@ class Client:
     one cost in SQL."""
 
     def __init__(self) -> None:
-        from molecule_local.gateway import Gateway
-        from molecule_local.lambdas import FunctionRegistry
-        from molecule_local.stack import route_table
 
         self.functions = FunctionRegistry()
         self.routes = route_table(self.functions.template)
         self.gateway = Gateway(self.routes, self.functions)
         self.rows: list[Row] = []
+        self.problems: list[str] = []  # requests that answered, but not with what they should
 
     def call(
         self,
@@ -204,112 +208,114 @@ class Client:
         return {row.route for row in self.rows}
 
 
-def drive(api: Client) -> None:
-    """One representative request per route, in an order where each finds what it needs."""
+@dataclass(frozen=True)
+class Fleet:
+    """What the first requests created, for the later ones."""
+
+    workspace_id: str  # external, no URL yet: the "agent" of the registry and activity calls
+    workspace_token: str
+    peer_id: str  # external with a URL: a sibling of workspace_id
+
+
+def drive_workspaces(api: Client) -> Fleet:
     api.call("GET", "/health", "shallow")
     api.call("GET", "/health?deep=true", "deep=true (pings the database)")
-
-    awaiting = api.call(
-        "POST", "/workspaces", "external, no URL", json_body={"name": "laptop", "external": True}, expect=201
-    )
-    workspace_id, workspace_token = awaiting["id"], awaiting["connection"]["auth_token"]
-    online = api.call(
-        "POST",
-        "/workspaces",
-        "external with URL",
-        json_body={"name": "remote", "external": True, "url": AGENT_URL},
-        expect=201,
-    )
-    peer_id = online["id"]
-    api.call(
-        "POST",
-        "/workspaces",
-        "managed, no provisioner (ends failed)",
-        json_body={"name": "managed", "runtime": "langgraph"},
-        expect=201,
-    )
+    laptop = {"name": "laptop", "external": True}
+    created = api.call("POST", "/workspaces", "external, no URL", json_body=laptop, expect=201)
+    remote = {"name": "remote", "external": True, "url": AGENT_URL}
+    peer = api.call("POST", "/workspaces", "external with URL", json_body=remote, expect=201)
+    managed = {"name": "managed", "runtime": "langgraph"}
+    failed = api.call("POST", "/workspaces", "managed, no provisioner", json_body=managed, expect=201)
+    if failed.get("status") != "failed":
+        api.problems.append(f"managed workspace without a provisioner ended {failed.get('status')!r}, not failed")
+    fleet = Fleet(created["id"], created["connection"]["auth_token"], peer["id"])
+    workspace = f"/workspaces/{fleet.workspace_id}"
     api.call("GET", "/workspaces", "3 workspaces")
-    api.call("GET", f"/workspaces/{workspace_id}", "admin bearer")
-    api.call("GET", f"/workspaces/{workspace_id}", "workspace bearer", token=workspace_token)
-    api.call("GET", f"/workspaces/{workspace_id}/state", "workspace bearer", token=workspace_token)
-    api.call("PATCH", f"/workspaces/{workspace_id}", "name, x, y", json_body={"name": "laptop-2", "x": 10.0, "y": 20.0})
+    api.call("GET", workspace, "admin bearer")
+    api.call("GET", workspace, "workspace bearer", token=fleet.workspace_token)
+    api.call("GET", f"{workspace}/state", "workspace bearer", token=fleet.workspace_token)
+    api.call("PATCH", workspace, "name, x, y", json_body={"name": "laptop-2", "x": 10.0, "y": 20.0})
+    return fleet
 
-    api.call("GET", f"/workspaces/{workspace_id}/tokens", "workspace bearer", token=workspace_token)
-    minted = api.call(
-        "POST", f"/workspaces/{workspace_id}/tokens", "workspace bearer", token=workspace_token, expect=201
-    )
-    api.call("DELETE", f"/workspaces/{workspace_id}/tokens/{minted['id']}", "workspace bearer", token=workspace_token)
+
+def drive_tokens(api: Client, fleet: Fleet) -> None:
+    tokens = f"/workspaces/{fleet.workspace_id}/tokens"
+    agent = fleet.workspace_token
+    api.call("GET", tokens, "workspace bearer", token=agent)
+    minted = api.call("POST", tokens, "workspace bearer", token=agent, expect=201)
+    api.call("DELETE", f"{tokens}/{minted['id']}", "workspace bearer", token=agent)
     api.call("GET", "/org/tokens", "admin bearer")
     org = api.call("POST", "/org/tokens", "admin bearer", json_body={"name": "bench", "org_id": "acme"}, expect=201)
-    api.call("GET", f"/workspaces/{workspace_id}", "org bearer", token=org["token"])
+    api.call("GET", f"/workspaces/{fleet.workspace_id}", "org bearer", token=org["token"])
     api.call("DELETE", f"/org/tokens/{org['id']}", "admin bearer")
-    api.call("GET", f"/admin/workspaces/{workspace_id}/test-token", "admin bearer, MOLECULE_ENV=test")
+    api.call("GET", f"/admin/workspaces/{fleet.workspace_id}/test-token", "admin bearer, MOLECULE_ENV=test")
 
-    agent = {"token": workspace_token}
-    api.call(
-        "POST",
-        "/registry/register",
-        "push, URL + card",
-        json_body={"id": workspace_id, "url": AGENT_URL, "agent_card": AGENT_CARD},
-        **agent,
-    )
-    api.call(
-        "POST",
-        "/registry/heartbeat",
-        "healthy",
-        json_body={"workspace_id": workspace_id, "error_rate": 0.0, "active_tasks": 0, "uptime_seconds": 60},
-        **agent,
-    )
-    api.call(
-        "POST",
-        "/registry/update-card",
-        "new card",
-        json_body={"workspace_id": workspace_id, "agent_card": AGENT_CARD},
-        **agent,
-    )
-    api.call("GET", f"/registry/discover/{peer_id}", "sibling", headers={"x-workspace-id": workspace_id}, **agent)
-    api.call("GET", f"/registry/{workspace_id}/peers", "1 sibling", **agent)
-    api.call("POST", "/registry/check-access", "siblings", json_body={"caller_id": workspace_id, "target_id": peer_id})
 
-    fleet = api.call("GET", "/events", "fleet, newest first")
-    api.call("GET", f"/events/{workspace_id}", "one workspace", token=workspace_token)
-    api.call("GET", f"/events?since_id={fleet[-1]['id']}", "fleet, since_id cursor")
+def drive_registry(api: Client, fleet: Fleet) -> None:
+    agent = fleet.workspace_token
+    register = {"id": fleet.workspace_id, "url": AGENT_URL, "agent_card": AGENT_CARD}
+    api.call("POST", "/registry/register", "push, URL + card", json_body=register, token=agent)
+    heartbeat = {"workspace_id": fleet.workspace_id, "error_rate": 0.0, "active_tasks": 0, "uptime_seconds": 60}
+    api.call("POST", "/registry/heartbeat", "healthy", json_body=heartbeat, token=agent)
+    card = {"workspace_id": fleet.workspace_id, "agent_card": AGENT_CARD}
+    api.call("POST", "/registry/update-card", "new card", json_body=card, token=agent)
+    caller = {"x-workspace-id": fleet.workspace_id}
+    api.call("GET", f"/registry/discover/{fleet.peer_id}", "a sibling", headers=caller, token=agent)
+    api.call("GET", f"/registry/{fleet.workspace_id}/peers", "1 sibling", token=agent)
+    pair = {"caller_id": fleet.workspace_id, "target_id": fleet.peer_id}
+    api.call("POST", "/registry/check-access", "siblings", json_body=pair)
 
-    api.call("DELETE", f"/workspaces/{peer_id}", "leaf")
-    root = api.call(
-        "POST", "/workspaces", "external, root of a tree", json_body={"name": "root", "external": True}, expect=201
-    )
-    child = api.call(
-        "POST",
-        "/workspaces",
-        "external, with parent_id",
-        json_body={"name": "child", "external": True, "parent_id": root["id"]},
-        expect=201,
-    )
-    api.call(
-        "POST",
-        "/workspaces",
-        "external, with parent_id",
-        json_body={"name": "grandchild", "external": True, "parent_id": child["id"]},
-        expect=201,
-    )
-    api.call("DELETE", f"/workspaces/{root['id']}?confirm=true", "confirm=true, cascades to 2")
 
+def drive_activity(api: Client, fleet: Fleet) -> None:
+    workspace = f"/workspaces/{fleet.workspace_id}"
+    agent = fleet.workspace_token
+    report = {"activity_type": "agent_log", "summary": "indexed 12 files"}
+    api.call("POST", f"{workspace}/activity", "agent_log self-report", json_body=report, token=agent)
+    api.call("POST", f"{workspace}/notify", "message to the user", json_body={"message": "done"}, token=agent)
+    feed = api.call("GET", f"{workspace}/activity", "feed, newest first")
+    api.call("GET", f"{workspace}/activity?since_id={feed[-1]['id']}", "inbox, since_id cursor", token=agent)
+
+
+def drive_events(api: Client, fleet: Fleet) -> None:
+    fleet_events = api.call("GET", "/events", "fleet, newest first")
+    api.call("GET", f"/events/{fleet.workspace_id}", "one workspace", token=fleet.workspace_token)
+    api.call("GET", f"/events?since_id={fleet_events[-1]['id']}", "fleet, since_id cursor")
+
+
+def drive_deletes(api: Client, fleet: Fleet) -> None:
+    api.call("DELETE", f"/workspaces/{fleet.peer_id}", "leaf")
+    parent = api.call(
+        "POST", "/workspaces", "external, tree root", json_body={"name": "root", "external": True}, expect=201
+    )
+    root_id = parent["id"]
+    for name in ("child", "grandchild"):
+        tree_node = {"name": name, "external": True, "parent_id": parent["id"]}
+        parent = api.call("POST", "/workspaces", "external, with parent_id", json_body=tree_node, expect=201)
+    api.call("DELETE", f"/workspaces/{root_id}?confirm=true", "confirm=true, cascades to 2")
+
+
+def drive(api: Client) -> None:
+    """One representative request per route, in an order where each finds what it needs."""
+    fleet = drive_workspaces(api)
+    drive_tokens(api, fleet)
+    drive_registry(api, fleet)
+    drive_activity(api, fleet)
+    drive_events(api, fleet)
+    drive_deletes(api, fleet)
     api.call("GET", "/openapi.json", "no auth", token=None)
     api.call("GET", "/docs", "no auth", token=None)
 
 
 def main(show_sql: bool = False) -> int:
-    from molecule_core import db
-
     print("Statements per request: SQL round trips, one representative request per route")
     print("(in-process gateway, embedded PostgreSQL; round trips = statements + 2 per transaction block)\n")
-    warnings.filterwarnings("ignore", category=UserWarning, module="platformdirs")
     with platform_env(), embedded_database() as url, counting_transactions():
         db.configure(dsn=url, cursor_factory=CountingCursor)
+        api = Client()
         try:
-            api = Client()
             drive(api)
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            api.problems.append(f"scenario stopped: a response lacked what later requests need ({exc!r})")
         finally:
             db.configure(dsn=None)
     print_table(
@@ -338,5 +344,7 @@ def main(show_sql: bool = False) -> int:
                 print(f"  {statement[:150]}")
     failed = [row for row in api.rows if row.status != row.expected]
     for row in failed:
-        print(f"\nunexpected {row.status} (wanted {row.expected}) for {row.route} [{row.request}]: {row.body[:300]}")
-    return 1 if failed else 0
+        api.problems.append(f"{row.route} [{row.request}] answered {row.status}, not {row.expected}: {row.body[:300]}")
+    for problem in api.problems:
+        print(f"\nPROBLEM: {problem}")
+    return 1 if api.problems else 0

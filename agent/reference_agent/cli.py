@@ -1,7 +1,8 @@
 """`python -m reference_agent run …`: flags, with the environment the provision pipeline injects as
 fallbacks (WORKSPACE_ID, PLATFORM_URL, MOLECULE_AUTH_TOKEN, PLATFORM_INBOUND_SECRET, PARENT_ID,
-AGENT_PORT, AGENT_CONFIG_DIR; AGENT_BEHAVIOUR, AGENT_DELAY_SECONDS, AGENT_STATUS_CODE for the test
-switches). The environment is read here and nowhere else."""
+AGENT_PORT, AGENT_CONFIG_DIR, AGENT_HOST, AGENT_PUBLIC_URL, AGENT_DELIVERY_MODE; and AGENT_BEHAVIOUR,
+AGENT_DELAY_SECONDS, AGENT_STATUS_CODE for the test switches). The environment is read here and
+nowhere else."""
 
 from __future__ import annotations
 
@@ -28,10 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workspace-id", help="this workspace's id [WORKSPACE_ID]")
     run.add_argument("--token", help="workspace auth token [MOLECULE_AUTH_TOKEN]; else the stored one")
     run.add_argument("--config-dir", help="where credentials are kept [AGENT_CONFIG_DIR]")
-    run.add_argument("--mode", choices=["push", "poll"], default="push", help="delivery mode (default push)")
-    run.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
+    run.add_argument("--mode", choices=["push", "poll"], help="delivery mode, default push [AGENT_DELIVERY_MODE]")
+    run.add_argument("--host", help="address to serve on, default 127.0.0.1 [AGENT_HOST]")
     run.add_argument("--port", type=int, help="port to serve on; 0 = any free port [AGENT_PORT]")
-    run.add_argument("--public-url", help="URL to register in push mode (default http://host:port)")
+    run.add_argument("--public-url", help="URL to register in push mode, default http://host:port [AGENT_PUBLIC_URL]")
     run.add_argument("--name", default="reference-agent", help="agent card name")
     run.add_argument("--heartbeat-interval", type=float, default=15.0, metavar="SECONDS")
     run.add_argument("--poll-interval", type=float, default=2.0, metavar="SECONDS")
@@ -67,10 +68,10 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Ag
             "auth_token": args.token or env("MOLECULE_AUTH_TOKEN"),
             "inbound_secret": env("PLATFORM_INBOUND_SECRET"),
             "parent_id": env("PARENT_ID"),
-            "mode": args.mode,
-            "host": args.host,
+            "mode": args.mode or env("AGENT_DELIVERY_MODE") or "push",
+            "host": args.host or env("AGENT_HOST") or "127.0.0.1",
             "port": args.port if args.port is not None else (env("AGENT_PORT") or 0),
-            "public_url": args.public_url,
+            "public_url": args.public_url or env("AGENT_PUBLIC_URL"),
             "name": args.name,
             "heartbeat_interval": args.heartbeat_interval,
             "poll_interval": args.poll_interval,

@@ -9,11 +9,12 @@ from typing import Any
 from uuid import UUID
 
 import httpx
-from molecule_core.models import HeartbeatRequest, RegisterRequest, RegisterResponse
-from pydantic import ValidationError
+from molecule_core.models import ActivityRow, HeartbeatRequest, NotifyRequest, RegisterRequest, RegisterResponse
+from pydantic import TypeAdapter, ValidationError
 
 # SPEC §2: connect 10 s, never an unbounded read.
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+_ACTIVITY_ROWS = TypeAdapter(list[ActivityRow])
 
 
 class PlatformError(Exception):
@@ -62,7 +63,7 @@ class PlatformClient:
 
     async def read_inbox(
         self, *, since_id: str | None = None, since_secs: int | None = None, limit: int | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[ActivityRow]:
         """`a2a_receive` activity rows: oldest first with a cursor or window, else newest first."""
         params: dict[str, str | int] = {"type": "a2a_receive"}
         if since_id is not None:
@@ -72,12 +73,12 @@ class PlatformClient:
         if limit is not None:
             params["limit"] = limit
         response = await self._send("GET", f"/workspaces/{self.workspace_id}/activity", params=params)
-        rows = response.json()
-        if not isinstance(rows, list):
-            raise PlatformError(f"unexpected activity response: {response.text[:200]}")
-        return [row for row in rows if isinstance(row, dict)]
+        try:
+            return _ACTIVITY_ROWS.validate_json(response.content)
+        except ValidationError as exc:
+            raise PlatformError(f"unexpected activity response: {exc.errors()[0]['msg']}") from exc
 
-    async def send_a2a(self, target_id: str, body: dict[str, Any]) -> httpx.Response:
+    async def send_a2a(self, target_id: UUID, body: dict[str, Any]) -> httpx.Response:
         """A2A to a peer through the platform's proxy, identified as this workspace."""
         return await self._send(
             "POST",
@@ -86,8 +87,9 @@ class PlatformClient:
             headers={"X-Source-Workspace-Id": str(self.workspace_id)},
         )
 
-    async def notify(self, message: str) -> None:
-        await self._send("POST", f"/workspaces/{self.workspace_id}/notify", json={"message": message})
+    async def notify(self, request: NotifyRequest) -> None:
+        body = request.model_dump(mode="json", exclude_none=True)
+        await self._send("POST", f"/workspaces/{self.workspace_id}/notify", json=body)
 
     async def _send(
         self,

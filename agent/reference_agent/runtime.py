@@ -7,9 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Any
 
-from molecule_core.models import RegisterRequest, RegisterResponse
+from molecule_core.models import ActivityRow, NotifyRequest, RegisterRequest, RegisterResponse
 
 from reference_agent import a2a
 from reference_agent.app import create_app
@@ -43,7 +42,11 @@ async def run_agent(config: AgentConfig) -> int:
     """Run until SIGTERM/SIGINT (exit status 0) or a fatal error (1)."""
     credentials = CredentialStore(config.config_dir)
     adopt_injected_credentials(config, credentials)
-    sock = bind_socket(config.host, config.port)
+    try:
+        sock = bind_socket(config.host, config.port)
+    except OSError as exc:
+        log.error("cannot serve on %s port %d: %s", config.host, config.port, exc)
+        return 1
     url = config.public_url or listen_url(sock)
     register_url = url if config.mode == "push" else NO_INBOUND_URL
     state = AgentState(name=config.name, credentials=credentials, behaviour=config.behaviour, card_url=register_url)
@@ -53,8 +56,9 @@ async def run_agent(config: AgentConfig) -> int:
     lifecycle = AgentLifecycle(config, state, platform, register_url)
     living = asyncio.create_task(lifecycle.run())
     log.info(
-        "reference agent %s (%s mode) serving on %s, platform %s, config %s",
+        "reference agent %s%s (%s mode) serving on %s, platform %s, config %s",
         config.workspace_id,
+        f" (parent {config.parent_id})" if config.parent_id else "",
         config.mode,
         listen_url(sock),
         config.platform_url,
@@ -202,11 +206,11 @@ class AgentLifecycle:
                 await self.answer_inbox_row(row)
                 # At most once: the cursor moves past a row even when the reply failed, so that one
                 # unreachable peer cannot block the inbox.
-                self.credentials.save_inbox_cursor(str(row["id"]))
+                self.credentials.save_inbox_cursor(str(row.id))
             if not rows:
                 await asyncio.sleep(self.config.poll_interval)
 
-    async def next_inbox_rows(self) -> list[dict[str, Any]]:
+    async def next_inbox_rows(self) -> list[ActivityRow]:
         cursor = self.credentials.inbox_cursor
         if cursor is None:
             return await self.platform.read_inbox(since_secs=INBOX_STARTUP_WINDOW_SECONDS)
@@ -221,31 +225,29 @@ class AgentLifecycle:
         except PlatformError as exc:
             log.warning("inbox cursor %s is gone and the newest row could not be read: %s", stale, exc)
             newest = []
-        restart = str(newest[0]["id"]) if newest else None
+        restart = str(newest[0].id) if newest else None
         log.warning("inbox cursor %s is unknown to the platform (410); continuing after %s", stale, restart)
         self.credentials.save_inbox_cursor(restart)
 
-    async def answer_inbox_row(self, row: dict[str, Any]) -> None:
-        if row.get("method") != "message/send":
+    async def answer_inbox_row(self, row: ActivityRow) -> None:
+        if row.method != "message/send":
             return  # our own notify rows, and anything that is not a message
-        message = a2a.request_message(row.get("request_body"))
-        data = row.get("data")
-        text = data.get("text") if isinstance(data, dict) else None
-        if not isinstance(text, str):
-            text = a2a.message_text(message)
+        message = a2a.request_message(row.request_body)
+        # The same text as a push-mode echo (parts joined with a space); the platform's flattened
+        # `data.text` only when the stored body has no message to read.
+        text = a2a.message_text(message) if message else row.data.text
         if a2a.is_echo(text):
-            log.info("inbox %s: an echo; not answered", row["id"])
+            log.info("inbox %s: an echo; not answered", row.id)
             return
-        source_id = row.get("source_id")
         with self.state.track_task() as task:
             task.summary = text
             try:
-                if source_id is None:
-                    await self.platform.notify(a2a.ECHO_PREFIX + text)
-                    log.info("inbox %s: answered the user", row["id"])
+                if row.source_id is None:
+                    await self.platform.notify(NotifyRequest(message=a2a.ECHO_PREFIX + text, attachments=None))
+                    log.info("inbox %s: answered the user", row.id)
                 else:
                     reply = a2a.echo_request(text, message.get("contextId"))
-                    response = await self.platform.send_a2a(str(source_id), reply)
-                    log.info("inbox %s: answered %s (%d)", row["id"], source_id, response.status_code)
+                    response = await self.platform.send_a2a(row.source_id, reply)
+                    log.info("inbox %s: answered %s (%d)", row.id, row.source_id, response.status_code)
             except PlatformError as exc:
-                log.warning("inbox %s: reply failed: %s", row["id"], exc)
+                log.warning("inbox %s: reply failed: %s", row.id, exc)

@@ -1,8 +1,8 @@
 """The reference agent as a real process (`python -m reference_agent run`) against a fake platform:
 a small HTTP server on 127.0.0.1 that implements the agent-facing contract of SPEC §5.2, §5.3 and
-§5.6 (register, heartbeat, activity with since_id/410, A2A proxy, notify) and records every
-request. It stands in until the real registry functions exist; the e2e suite runs the agent against
-the real platform."""
+§5.6 (register, heartbeat, activity with since_id/410 answering the shared `ActivityRow` shape, A2A
+proxy, notify) and records every request. It stands in until the real registry functions exist;
+the e2e suite runs the agent against the real platform."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from molecule_core.models import ActivityData, ActivityRow
 
 T = TypeVar("T")
 _AGENT_ENV = (
@@ -39,6 +41,9 @@ _AGENT_ENV = (
     "AGENT_BEHAVIOUR",
     "AGENT_DELAY_SECONDS",
     "AGENT_STATUS_CODE",
+    "AGENT_HOST",
+    "AGENT_PUBLIC_URL",
+    "AGENT_DELIVERY_MODE",
 )
 
 
@@ -88,16 +93,35 @@ class FakePlatform:
                 "message": {"role": "user", "messageId": row_id, "parts": [{"kind": "text", "text": text}], **message}
             },
         }
-        row = {
-            "id": row_id,
-            "workspace_id": self.workspace_id,
-            "activity_type": "a2a_receive",
-            "type": "a2a_receive",
-            "source_id": source_id,
-            "method": method,
-            "request_body": request,
-            "data": {"text": text, "peer_id": source_id, "source": "peer_agent" if source_id else "canvas_user"},
-        }
+        now = datetime.now(UTC)
+        row = ActivityRow(
+            id=row_id,
+            workspace_id=self.workspace_id,
+            activity_type="a2a_receive",
+            type="a2a_receive",
+            source_id=source_id,
+            target_id=self.workspace_id,
+            method=method,
+            summary=None,
+            request_body=request,
+            response_body=None,
+            tool_trace=None,
+            duration_ms=None,
+            status="queued",
+            error_detail=None,
+            created_at=now,
+            ts=now,
+            data=ActivityData(
+                source="peer_agent" if source_id else "canvas_user",
+                kind=method,
+                text=text,
+                peer_id=source_id,
+                activity_id=row_id,
+                peer_name=None,
+                peer_role=None,
+                agent_card_url=None,
+            ),
+        ).model_dump(mode="json")
         with self.changed:
             self.inbox.append(row)
         return row_id

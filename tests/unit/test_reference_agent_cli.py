@@ -29,6 +29,8 @@ def test_the_provisioned_environment_is_enough_to_run(tmp_path: Path) -> None:
         AGENT_CONFIG_DIR=str(tmp_path),
         AGENT_BEHAVIOUR="slow",
         AGENT_DELAY_SECONDS="1.5",
+        AGENT_DELIVERY_MODE="poll",
+        AGENT_PUBLIC_URL="https://agent.example.com",
     )
     assert str(config.workspace_id) == WORKSPACE
     assert config.platform_url == "http://127.0.0.1:8080"
@@ -36,7 +38,8 @@ def test_the_provisioned_environment_is_enough_to_run(tmp_path: Path) -> None:
     assert config.port == 9123
     assert config.config_dir == tmp_path
     assert (config.behaviour.behaviour, config.behaviour.delay) == ("slow", 1.5)
-    assert config.mode == "push"
+    assert config.mode == "poll"
+    assert config.public_url == "https://agent.example.com"
 
 
 def test_flags_win_over_the_environment(tmp_path: Path) -> None:
@@ -54,8 +57,9 @@ def test_flags_win_over_the_environment(tmp_path: Path) -> None:
     assert (config.behaviour.behaviour, config.behaviour.status_code) == ("status", 502)
 
 
-def test_the_config_dir_defaults_to_one_per_workspace() -> None:
+def test_defaults_are_push_on_any_free_local_port_with_one_config_dir_per_workspace() -> None:
     config = parse("--workspace-id", WORKSPACE, "--platform-url", "http://p.test")
+    assert (config.mode, config.host, config.port) == ("push", "127.0.0.1", 0)
     assert config.config_dir == Path.home() / ".molecule" / "agents" / WORKSPACE
 
 

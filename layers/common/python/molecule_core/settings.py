@@ -33,6 +33,8 @@ class Settings(BaseModel):
     heartbeat_stale_seconds: int = Field(90, alias="HEARTBEAT_STALE_SECONDS", ge=1)
     # A workspace still `provisioning` after this long is marked failed.
     provision_timeout_seconds: int = Field(600, alias="PROVISION_TIMEOUT_SECONDS", ge=1)
+    # How long a push dispatch may wait for the agent: under API Gateway's 30 s cut-off.
+    a2a_push_timeout_seconds: float = Field(25.0, alias="A2A_PUSH_TIMEOUT_SECONDS", gt=0, le=28)
     activity_retention_days: int = Field(7, alias="ACTIVITY_RETENTION_DAYS", ge=1)
 
     @field_validator("molecule_env")

@@ -220,34 +220,46 @@ class Lineage:
     removed: bool
 
 
-def load_lineages(conn: Connection, workspace_ids: list[UUID]) -> dict[UUID, Lineage]:
-    """Ancestor chains of several workspaces in one round trip."""
-    rows = conn.execute(
-        """
-        WITH RECURSIVE chain AS (
-            SELECT id AS origin, id, parent_id, status, 0 AS depth
-            FROM workspaces WHERE id = ANY(%(ids)s)
-            UNION ALL
-            SELECT chain.origin, w.id, w.parent_id, w.status, chain.depth + 1
-            FROM workspaces w JOIN chain ON w.id = chain.parent_id
-            WHERE chain.depth < 64
-        )
-        SELECT origin, id, parent_id, status::text AS status, depth FROM chain ORDER BY origin, depth
-        """,
-        {"ids": workspace_ids},
-    ).fetchall()
-    chains: dict[UUID, list[dict[str, Any]]] = {}
-    for row in rows:
-        chains.setdefault(row["origin"], []).append(row)
-    return {
-        origin: Lineage(
-            id=origin,
-            parent_id=members[0]["parent_id"],
-            ancestors=tuple(m["id"] for m in members[1:]),
+# Ancestor chains of the workspaces in %(lineage_ids)s, nearest first, as one jsonb object
+# {origin: [{id, parent_id, status}, …]}; shared by the access rule's callers.
+LINEAGE_CTE = """
+    chain AS (
+        SELECT id AS origin, id, parent_id, status, 0 AS depth
+        FROM workspaces WHERE id = ANY(%(lineage_ids)s)
+        UNION ALL
+        SELECT chain.origin, w.id, w.parent_id, w.status, chain.depth + 1
+        FROM workspaces w JOIN chain ON w.id = chain.parent_id
+        WHERE chain.depth < 64
+    ), lineages AS (
+        SELECT jsonb_object_agg(origin, members) AS lineages
+        FROM (
+            SELECT origin,
+                   jsonb_agg(jsonb_build_object('id', id, 'parent_id', parent_id, 'status', status)
+                             ORDER BY depth) AS members
+            FROM chain GROUP BY origin
+        ) grouped
+    )
+"""
+
+
+def lineages_from_json(raw: dict[str, list[dict[str, Any]]] | None) -> dict[UUID, Lineage]:
+    chains: dict[UUID, Lineage] = {}
+    for origin, members in (raw or {}).items():
+        chains[UUID(origin)] = Lineage(
+            id=UUID(origin),
+            parent_id=UUID(members[0]["parent_id"]) if members[0]["parent_id"] else None,
+            ancestors=tuple(UUID(m["id"]) for m in members[1:]),
             removed=members[0]["status"] == "removed",
         )
-        for origin, members in chains.items()
-    }
+    return chains
+
+
+def load_lineages(conn: Connection, workspace_ids: list[UUID]) -> dict[UUID, Lineage]:
+    """Ancestor chains of several workspaces in one round trip."""
+    row = conn.execute(
+        f"WITH RECURSIVE {LINEAGE_CTE} SELECT lineages FROM lineages", {"lineage_ids": workspace_ids}
+    ).fetchone()
+    return lineages_from_json(row["lineages"] if row else None)
 
 
 def list_peers(conn: Connection, workspace_id: UUID, query: str | None) -> list[dict[str, Any]]:

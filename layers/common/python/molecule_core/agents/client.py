@@ -1,0 +1,81 @@
+"""HTTP to agents: the only place the platform calls an agent. Explicit timeouts (connect 10 s;
+reads bounded by the caller's budget — never unbounded), one client per execution environment so
+warm invocations reuse connections, and failures classified by what they mean for the message:
+
+- `AgentUnreachable`: the connection was never made (refused, DNS, connect timeout): not delivered.
+- `AgentBusy`: the agent accepted the request, then reset or closed the connection without
+  answering: it is alive but will not take this message now.
+- `AgentTimeout`: delivered, and no answer within the budget; it must not be re-sent.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import httpx
+
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+
+class AgentCallError(Exception):
+    pass
+
+
+class AgentUnreachable(AgentCallError):
+    pass
+
+
+class AgentBusy(AgentCallError):
+    pass
+
+
+class AgentTimeout(AgentCallError):
+    pass
+
+
+@dataclass(frozen=True)
+class AgentResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+_client: httpx.Client | None = None
+_client_lock = threading.Lock()
+
+
+def _http() -> httpx.Client:
+    global _client
+    if _client is None:
+        with _client_lock:
+            if _client is None:
+                _client = httpx.Client(
+                    follow_redirects=False,  # a redirect could point anywhere: URL safety was checked on this URL
+                    limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                )
+    return _client
+
+
+def post_json(url: str, body: bytes, headers: Mapping[str, str], *, budget_seconds: float) -> AgentResponse:
+    """POST `body` to the agent; answers its status, headers and bytes unchanged."""
+    timeout = httpx.Timeout(
+        connect=min(CONNECT_TIMEOUT_SECONDS, budget_seconds),
+        read=budget_seconds,
+        write=min(CONNECT_TIMEOUT_SECONDS, budget_seconds),
+        pool=min(5.0, budget_seconds),
+    )
+    try:
+        response = _http().post(url, content=body, headers=dict(headers), timeout=timeout)
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
+        raise AgentUnreachable(str(exc) or type(exc).__name__) from exc
+    except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
+        raise AgentTimeout(str(exc) or type(exc).__name__) from exc
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+        raise AgentBusy(str(exc) or type(exc).__name__) from exc
+    return AgentResponse(
+        status=response.status_code,
+        headers={k.lower(): v for k, v in response.headers.items()},
+        body=response.content,
+    )

@@ -36,7 +36,7 @@ def mint_workspace_secrets(conn: db.Connection, workspace_id: UUID) -> Workspace
     only holder), a fresh token and inbound secret are stored. Runs before any backend starts."""
     token_store.revoke_all_workspace_tokens(conn, [workspace_id])
     token = mint_token()
-    token_store.insert_workspace_token(conn, workspace_id, token)
+    token_store.insert_workspace_token(conn, workspace_id, token, origin="provision")
     secret = mint_inbound_secret()
     workspace_store.set_inbound_secret(conn, workspace_id, secret)
     return WorkspaceSecrets(token.plaintext, secret)

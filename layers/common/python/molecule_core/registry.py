@@ -52,8 +52,9 @@ def _check_target(target: registry_store.RegisterTarget | None, bearer: str | No
 def register(request: RegisterRequest, headers: Mapping[str, str] | None) -> RegisterResponse:
     bearer = bearer_from_headers(headers)
     bearer_hash = hash_token(bearer) if bearer else None
-    with db.transaction() as conn:
-        target = _check_target(registry_store.load_register_target(conn, request.id, bearer_hash), bearer)
+    target = _check_target(
+        db.single_statement(lambda conn: registry_store.load_register_target(conn, request.id, bearer_hash)), bearer
+    )
     url = request.url if request.url is not None else target.url
     mode = resolve_delivery_mode(request.delivery_mode, target.delivery_mode, target.runtime, url)
     if mode == "push" and not is_http_url(url):
@@ -63,18 +64,24 @@ def register(request: RegisterRequest, headers: Mapping[str, str] | None) -> Reg
         # (Non-http URLs such as remote://no-inbound are stored for display and never called.)
         check_agent_url(str(request.url))
     token = None if target.has_live_token else mint_token()
-    with db.transaction() as conn:
-        previous = registry_store.mark_registered(
-            conn, request.id, url=request.url, agent_card=request.agent_card, delivery_mode=mode
+    registered = db.single_statement(
+        lambda conn: registry_store.mark_registered(
+            conn,
+            request.id,
+            url=request.url,
+            agent_card=request.agent_card,
+            delivery_mode=mode,
+            token_hash=token.token_hash if token else None,
+            token_prefix=token.prefix if token else None,
         )
-        if previous is None:
-            raise _removed()
-        minted = token is not None and registry_store.mint_first_token(conn, request.id, token.token_hash, token.prefix)
+    )
+    if registered is None:
+        raise _removed()
     inbound = read_or_heal_inbound_secret(request.id, known=target.platform_inbound_secret)
     return RegisterResponse(
         workspace_id=request.id,
         delivery_mode=mode,
-        auth_token=token.plaintext if token is not None and minted else None,
+        auth_token=token.plaintext if token is not None and registered.minted_token else None,
         platform_inbound_secret=inbound.secret,
     )
 
@@ -86,8 +93,9 @@ def is_degraded(request: HeartbeatRequest) -> bool:
 def heartbeat(request: HeartbeatRequest, headers: Mapping[str, str] | None) -> None:
     bearer = bearer_from_headers(headers)
     bearer_hash = hash_token(bearer) if bearer else None
-    with db.transaction() as conn:
-        outcome = registry_store.record_heartbeat(conn, request, bearer_hash, is_degraded=is_degraded(request))
+    outcome = db.single_statement(
+        lambda conn: registry_store.record_heartbeat(conn, request, bearer_hash, is_degraded=is_degraded(request))
+    )
     if outcome is None:
         # Only the refusal path pays a second round trip, to say why.
         with db.transaction() as conn:

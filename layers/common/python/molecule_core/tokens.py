@@ -48,7 +48,7 @@ def mint_workspace_token(workspace_id: UUID | None) -> MintedWorkspaceToken:
         if token_store.count_live_workspace_tokens(conn, live_id) >= MAX_LIVE_WORKSPACE_TOKENS:
             raise TooManyTokens(f"workspace already has {MAX_LIVE_WORKSPACE_TOKENS} live tokens; revoke one first")
         token = mint_token()
-        record = token_store.insert_workspace_token(conn, live_id, token)
+        record = token_store.insert_workspace_token(conn, live_id, token, origin="api")
     return MintedWorkspaceToken(id=record.id, workspace_id=live_id, prefix=record.prefix, auth_token=token.plaintext)
 
 
@@ -101,5 +101,5 @@ def issue_test_token(workspace_id: UUID | None, headers: Mapping[str, str] | Non
     token = mint_token()
     with db.transaction() as conn:
         live_id = _require_live_workspace(conn, workspace_id)
-        token_store.insert_workspace_token(conn, live_id, token)
+        token_store.insert_workspace_token(conn, live_id, token, origin="test")
     return TestToken(auth_token=token.plaintext, workspace_id=live_id)

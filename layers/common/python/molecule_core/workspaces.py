@@ -49,7 +49,7 @@ def create_workspace(request: CreateWorkspaceRequest) -> CreatedWorkspace:
         elif request.external:
             workspace = workspace_store.mark_awaiting_agent(conn, workspace.id)
             token = mint_token()
-            token_store.insert_workspace_token(conn, workspace.id, token)
+            token_store.insert_workspace_token(conn, workspace.id, token, origin="create")
             event_store.record_event(conn, "WORKSPACE_AWAITING_AGENT", workspace.id, {})
             connection = build_connection_info(
                 workspace.id, workspace.name, get_settings().platform_url, token.plaintext

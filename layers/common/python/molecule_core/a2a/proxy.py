@@ -122,11 +122,17 @@ class _Receipt:
             idempotency_key=self.message.message_id,
         )
         try:
-            with db.transaction() as conn:
+            with db.transaction() as conn:  # not single_statement: an insert is not idempotent
                 activity_store.insert_activity(conn, row)
         except DomainError:
             # The message's fate is already decided; a lost log row must not change the answer.
             logger.exception("a2a_receive not recorded", extra={"workspace_id": str(self.context.id)})
+
+
+def _fail(receipt: _Receipt, status: int, body: dict[str, Any], detail: str, *, retry_after: bool = False) -> ProxyResult:
+    """Record the failed delivery and answer it in the platform's error shape."""
+    receipt.record("error", response=body, error=detail)
+    return _json(status, body, **({"Retry-After": RETRY_AFTER_SECONDS} if retry_after else {}))
 
 
 def _agent_is_dead(context: DispatchContext) -> bool:
@@ -146,16 +152,15 @@ def _restart_dead_agent(receipt: _Receipt, detail: str) -> ProxyResult:
         a2a_store.mark_dead_agent_offline(conn, context.id, "dead_agent")
     request_lifecycle([LifecycleRequest("restart", context.id, "dead_agent")])
     body = {"error": "agent is not running; it is being restarted", "restarting": True}
-    receipt.record("error", response=body, error=detail)
-    return _json(503, body, **{"Retry-After": RETRY_AFTER_SECONDS})
+    return _fail(receipt, 503, body, detail, retry_after=True)
 
 
 def proxy_a2a(target_id: UUID | None, headers: Mapping[str, str] | None, raw: bytes, *, budget_seconds: float) -> ProxyResult:
     caller = resolve_caller(headers)
     if target_id is None:
         raise WorkspaceNotFound()
-    with db.transaction() as conn:
-        context = a2a_store.load_dispatch_context(conn, target_id, caller.workspace_id)
+    caller_id = caller.workspace_id
+    context = db.single_statement(lambda conn: a2a_store.load_dispatch_context(conn, target_id, caller_id))
     if context is None or context.status == "removed":
         raise WorkspaceNotFound()
     if caller.workspace_id is not None and not is_access_allowed(
@@ -184,13 +189,11 @@ def proxy_a2a(target_id: UUID | None, headers: Mapping[str, str] | None, raw: by
 
     if context.status == "hibernated":
         request_lifecycle([LifecycleRequest("wake", context.id, "a2a_message")])
-        body: dict[str, Any] = {"error": "workspace is hibernated; waking it", "waking": True}
-        receipt.record("error", response=body, error="target hibernated")
-        return _json(503, body, **{"Retry-After": RETRY_AFTER_SECONDS})
+        waking = {"error": "workspace is hibernated; waking it", "waking": True}
+        return _fail(receipt, 503, waking, "target hibernated", retry_after=True)
     if not is_http_url(context.url):
-        body = {"error": "workspace has no URL to deliver to", "status": context.status}
-        receipt.record("error", response=body, error="no agent URL")
-        return _json(503, body)
+        no_url = {"error": "workspace has no URL to deliver to", "status": context.status}
+        return _fail(receipt, 503, no_url, "no agent URL")
     return _dispatch(receipt, headers, budget_seconds)
 
 
@@ -210,21 +213,21 @@ def _dispatch(receipt: _Receipt, headers: Mapping[str, str] | None, budget_secon
     except agent_client.AgentUnreachable as exc:
         if _agent_is_dead(context):
             return _restart_dead_agent(receipt, f"connection failed: {exc}")
-        error = {"error": "agent unreachable", "detail": str(exc)[:300]}
-        receipt.record("error", response=error, error=f"connection failed: {exc}")
-        return _json(502, error)
+        return _fail(receipt, 502, {"error": "agent unreachable", "detail": str(exc)[:300]}, f"connection failed: {exc}")
     except agent_client.AgentBusy as exc:
-        error = {"error": "agent closed the connection without answering (busy); retry later", "busy": True}
-        receipt.record("error", response=error, error=f"busy: {exc}")
-        return _json(503, error, **{"Retry-After": RETRY_AFTER_SECONDS})
+        return _fail(
+            receipt,
+            503,
+            {"error": "agent closed the connection without answering (busy); retry later", "busy": True},
+            f"busy: {exc}",
+            retry_after=True,
+        )
     except agent_client.AgentTimeout:
-        error = {
-            "error": f"agent did not answer within {budget_seconds:.0f}s; the message was delivered and is not "
-            "re-sent (send Prefer: respond-async for long work)",
-            "timeout": True,
-        }
-        receipt.record("error", response=error, error="timeout")
-        return _json(504, error)
+        message = (
+            f"agent did not answer within {budget_seconds:.0f}s; the message was delivered and is not re-sent "
+            "(send Prefer: respond-async for long work)"
+        )
+        return _fail(receipt, 504, {"error": message, "timeout": True}, "timeout")
     if is_upstream_dead_status(answer.status) and _agent_is_dead(context):
         return _restart_dead_agent(receipt, f"upstream {answer.status}")
     receipt.record(

@@ -73,8 +73,8 @@ def identify(token: str) -> Caller | None:
     admin_token = configured_admin_token()
     if admin_token and secrets_equal(token, admin_token):
         return Caller("admin")
-    with db.transaction() as conn:
-        match = token_store.lookup_token_by_hash(conn, hash_token(token))
+    token_hash = hash_token(token)
+    match = db.single_statement(lambda conn: token_store.lookup_token_by_hash(conn, token_hash))
     if match is None:
         return None
     return Caller(match.kind, workspace_id=match.workspace_id, token_id=match.token_id)

@@ -49,6 +49,12 @@ def load_register_target(conn: Connection, workspace_id: UUID, bearer_hash: byte
     return RegisterTarget(**row) if row else None
 
 
+@dataclass(frozen=True)
+class Registered:
+    previous_status: str
+    minted_token: bool
+
+
 def mark_registered(
     conn: Connection,
     workspace_id: UUID,
@@ -56,11 +62,14 @@ def mark_registered(
     url: str | None,
     agent_card: dict[str, Any] | None,
     delivery_mode: str,
-) -> str | None:
-    """Register's one write: online, fresh heartbeat, card, URL, mode, and a WORKSPACE_ONLINE
-    event. Never touches a removed workspace; returns the previous status, or None when there
-    was nothing to update (unknown or removed). Takes the row lock, which also serialises
-    concurrent first registers (see mint_first_token)."""
+    token_hash: bytes | None,
+    token_prefix: str | None,
+) -> Registered | None:
+    """Register's one statement: online, fresh heartbeat, card, URL, mode, a WORKSPACE_ONLINE
+    event — and, when `token_hash` is given, the workspace's first token, inserted only if it has no
+    live token. Two first registers that race cannot both mint: the second waits on the row lock,
+    then its insert hits the one-register-mint unique index and is skipped. Never touches a removed
+    workspace; None when there was nothing to update (unknown or removed)."""
     row = conn.execute(
         """
         WITH prev AS (
@@ -78,6 +87,16 @@ def mark_registered(
                 updated_at = now()
             FROM prev WHERE w.id = prev.id
             RETURNING w.id, prev.status::text AS previous_status
+        ), minted AS (
+            INSERT INTO workspace_auth_tokens (workspace_id, token_hash, prefix, origin)
+            SELECT upd.id, %(token_hash)s, %(token_prefix)s, 'register' FROM upd
+            WHERE %(token_hash)s::bytea IS NOT NULL
+              AND NOT EXISTS (
+                  SELECT 1 FROM workspace_auth_tokens t
+                  WHERE t.workspace_id = upd.id AND t.revoked_at IS NULL
+              )
+            ON CONFLICT (workspace_id) WHERE origin = 'register' AND revoked_at IS NULL DO NOTHING
+            RETURNING id
         ), event AS (
             INSERT INTO structure_events (event_type, workspace_id, payload)
             SELECT 'WORKSPACE_ONLINE', upd.id,
@@ -85,35 +104,18 @@ def mark_registered(
                                       'delivery_mode', %(delivery_mode)s::text)
             FROM upd
         )
-        SELECT previous_status FROM upd
+        SELECT previous_status, EXISTS (SELECT 1 FROM minted) AS minted_token FROM upd
         """,
         {
             "id": workspace_id,
             "url": url,
             "agent_card": Jsonb(agent_card) if agent_card is not None else None,
             "delivery_mode": delivery_mode,
+            "token_hash": token_hash,
+            "token_prefix": token_prefix,
         },
     ).fetchone()
-    return str(row["previous_status"]) if row else None
-
-
-def mint_first_token(conn: Connection, workspace_id: UUID, token_hash: bytes, prefix: str) -> bool:
-    """Insert a token only if the workspace has no live one. Run after mark_registered in the same
-    transaction: the row lock makes a concurrent first register wait and then see this token, so
-    re-registering never mints a second token."""
-    row = conn.execute(
-        """
-        INSERT INTO workspace_auth_tokens (workspace_id, token_hash, prefix)
-        SELECT %(id)s, %(token_hash)s, %(prefix)s
-        WHERE NOT EXISTS (
-            SELECT 1 FROM workspace_auth_tokens
-            WHERE workspace_id = %(id)s AND revoked_at IS NULL
-        )
-        RETURNING id
-        """,
-        {"id": workspace_id, "token_hash": token_hash, "prefix": prefix},
-    ).fetchone()
-    return row is not None
+    return Registered(str(row["previous_status"]), bool(row["minted_token"])) if row else None
 
 
 @dataclass(frozen=True)

@@ -91,14 +91,19 @@ class TokenRecord:
     last_used_at: datetime | None
 
 
-def insert_workspace_token(conn: Connection, workspace_id: UUID, token: MintedToken) -> TokenRecord:
+TokenOrigin = Literal["create", "provision", "api", "test"]
+
+
+def insert_workspace_token(
+    conn: Connection, workspace_id: UUID, token: MintedToken, *, origin: TokenOrigin
+) -> TokenRecord:
     row = conn.execute(
         """
-        INSERT INTO workspace_auth_tokens (workspace_id, token_hash, prefix)
-        VALUES (%(workspace_id)s, %(token_hash)s, %(prefix)s)
+        INSERT INTO workspace_auth_tokens (workspace_id, token_hash, prefix, origin)
+        VALUES (%(workspace_id)s, %(token_hash)s, %(prefix)s, %(origin)s)
         RETURNING id, prefix, created_at, last_used_at
         """,
-        {"workspace_id": workspace_id, "token_hash": token.token_hash, "prefix": token.prefix},
+        {"workspace_id": workspace_id, "token_hash": token.token_hash, "prefix": token.prefix, "origin": origin},
     ).fetchone()
     assert row is not None
     return TokenRecord(**row)

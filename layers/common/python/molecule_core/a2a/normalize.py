@@ -1,0 +1,190 @@
+"""The A2A proxy's payload normaliser (SPEC §5.4 step 3): request bytes in, the canonical A2A v0.3
+JSON-RPC request out, or an A2AError carrying the JSON-RPC error the caller gets back.
+
+Agents run a2a-sdk 0.3, whose validator is strict about `params.message.parts` and rejects the
+older shapes three client generations still send. A rejection inside the agent lands in the agent's
+logs while the sender already got its 200 — the v0.2 → v0.3 silent drop (history #2349). So every
+shape is converted here, once, for every workspace, and whatever cannot be converted is refused
+loudly to the real sender. tests/a2a_corpus holds the shapes this must keep accepting and refusing.
+
+Pure: no I/O, and the parsed request is never modified — the proxy stores the verbatim body too.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+INVALID_PARAMS = -32602
+
+# Pre-0.2.x method names: same semantics, renamed by the A2A spec.
+LEGACY_METHODS = {"tasks/send": "message/send", "tasks/sendSubscribe": "message/stream"}
+MESSAGE_METHODS = frozenset({"message/send", "message/stream"})
+# v0.3 roles are user | agent; "assistant" comes from clients speaking chat-completion vocabulary.
+ROLE_ALIASES = {"assistant": "agent"}
+
+
+class A2AError(Exception):
+    """A payload the proxy refuses, with the HTTP status and JSON-RPC error its sender receives."""
+
+    def __init__(self, code: int, message: str, request_id: str | int | None = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+
+    def body(self) -> dict[str, Any]:
+        return {"jsonrpc": "2.0", "id": self.request_id, "error": {"code": self.code, "message": self.message}}
+
+
+@dataclass(frozen=True)
+class NormalizedA2A:
+    payload: dict[str, Any]  # the canonical JSON-RPC 2.0 request, ready to forward
+    method: str
+    request_id: str | int
+    message_id: str | None  # params.message.messageId of message methods, else None
+    text: str  # the message's text parts joined with "\n" ("" when none)
+    changed: bool  # whether payload differs from the request as parsed
+
+
+def normalize_a2a_payload(raw: bytes) -> NormalizedA2A:
+    if not raw.strip():
+        raise A2AError(PARSE_ERROR, "empty request body")
+    try:
+        request = json.loads(raw, parse_constant=_reject_non_json_constant)
+    except ValueError as exc:  # includes JSONDecodeError and bodies that are not UTF-8/16/32
+        raise A2AError(PARSE_ERROR, "request body is not valid JSON") from exc
+    except RecursionError as exc:  # a hostile nesting depth must be a 400, not a crashed function
+        raise A2AError(PARSE_ERROR, "request body is nested too deeply") from exc
+    return normalize_a2a_request(request)
+
+
+def normalize_a2a_request(request: Any) -> NormalizedA2A:
+    """The same normalisation over an already parsed JSON value; `request` is left untouched."""
+    if not isinstance(request, dict):
+        raise A2AError(INVALID_REQUEST, "request must be a JSON object")
+    request_id = _request_id(request)
+    known_id = request.get("id")  # only an id the sender wrote may be echoed in an error
+    method = request.get("method")
+    if not isinstance(method, str) or not method:
+        raise A2AError(INVALID_REQUEST, "method is required", known_id)
+    method = LEGACY_METHODS.get(method, method)
+
+    # Senders without an envelope write only {method, params}; other top-level keys are kept.
+    payload = {**request, "jsonrpc": "2.0", "id": request_id, "method": method}
+    message_id: str | None = None
+    text = ""
+    if method in MESSAGE_METHODS:
+        params = request.get("params")
+        if not isinstance(params, dict):
+            raise A2AError(INVALID_PARAMS, "params must be an object", known_id)
+        try:
+            message = _normalize_message(params.get("message"))
+        except _InvalidParams as exc:
+            raise A2AError(INVALID_PARAMS, str(exc), known_id) from None
+        payload["params"] = {**params, "message": message}
+        message_id = message["messageId"]
+        text = "\n".join(part["text"] for part in message["parts"] if part["kind"] == "text")
+    return NormalizedA2A(
+        payload=payload,
+        method=method,
+        request_id=request_id,
+        message_id=message_id,
+        text=text,
+        # Unchanged sub-objects are shared with `request`, so this compares little beyond what was rewritten.
+        changed=payload != request,
+    )
+
+
+class _InvalidParams(Exception):
+    """Internal: a -32602 message, given its request id by normalize_a2a_request."""
+
+
+def _invalid(message: str) -> NoReturn:
+    raise _InvalidParams(message)
+
+
+def _reject_non_json_constant(name: str) -> NoReturn:
+    # Python accepts NaN/Infinity; JSON does not, and forwarding them would break the agent's parser.
+    raise ValueError(f"{name} is not JSON")
+
+
+def _request_id(request: dict[str, Any]) -> str | int:
+    request_id = request.get("id")
+    if request_id is None:
+        # JSON-RPC treats an id-less request as a notification, but an A2A sender always awaits an
+        # answer: give it an id so the agent's reply has something to correlate with.
+        return str(uuid.uuid4())
+    # bool is an int to Python but not a JSON-RPC id; a fractional id is discouraged by JSON-RPC and
+    # a2a-sdk only types ids as str | int.
+    if isinstance(request_id, bool) or not isinstance(request_id, str | int):
+        raise A2AError(INVALID_REQUEST, "id must be a string or an integer")
+    return request_id
+
+
+def _normalize_message(message: Any) -> dict[str, Any]:
+    if not isinstance(message, dict):
+        _invalid("params.message is required")
+    normalized = {key: value for key, value in message.items() if key != "content"}
+    parts = message.get("parts")
+    if isinstance(parts, list):
+        normalized["parts"] = _normalize_parts(parts, "params.message.parts")
+    elif parts is not None:
+        _invalid("params.message.parts must be a list")
+    elif "content" in message:
+        # v0.2 senders (history #2349) put the message under `content`: a string, or a part list
+        # under the wrong name.
+        content = message["content"]
+        if isinstance(content, str):
+            normalized["parts"] = [{"kind": "text", "text": content}]
+        elif isinstance(content, list):
+            normalized["parts"] = _normalize_parts(content, "params.message.content")
+        else:
+            _invalid("params.message.content must be a string or a list of parts")
+    else:
+        _invalid("params.message must have parts (or v0.2 content)")
+
+    role = message.get("role")
+    normalized["role"] = "user" if role is None else ROLE_ALIASES.get(role, role)
+    message_id = message.get("messageId")
+    if message_id is None or message_id == "":
+        # a2a-sdk requires it, and the proxy uses it as the queue's idempotency key.
+        normalized["messageId"] = str(uuid.uuid4())
+    elif not isinstance(message_id, str):
+        _invalid("params.message.messageId must be a string")
+    normalized.setdefault("kind", "message")
+    return normalized
+
+
+def _normalize_parts(parts: list[Any], where: str) -> list[Any]:
+    if not parts:
+        _invalid(f"{where} must not be empty")
+    return [_normalize_part(part, f"{where}[{index}]") for index, part in enumerate(parts)]
+
+
+def _normalize_part(part: Any, where: str) -> dict[str, Any]:
+    if isinstance(part, str) and where.startswith("params.message.content"):
+        return {"kind": "text", "text": part}  # v0.2 content lists may hold bare strings
+    if not isinstance(part, dict):
+        _invalid(f"{where} must be an object")
+    normalized = part
+    if "kind" not in part and "type" in part:
+        # Older clients name the part discriminator `type` (SPEC §5.8); v0.3 rejects it.
+        normalized = {("kind" if key == "type" else key): value for key, value in part.items()}
+    kind = normalized.get("kind")
+    if not isinstance(kind, str):
+        _invalid(f"{where}.kind must be a string")
+    # Known kinds are checked so the agent never gets a part its validator drops; unknown kinds
+    # (extensions, later spec versions) pass through for the agent to judge.
+    if kind == "text" and not isinstance(normalized.get("text"), str):
+        _invalid(f"{where}.text must be a string")
+    if kind == "file" and not isinstance(normalized.get("file"), dict):
+        _invalid(f"{where}.file must be an object")
+    if kind == "data" and not isinstance(normalized.get("data"), dict):
+        _invalid(f"{where}.data must be an object")
+    return normalized

@@ -119,11 +119,12 @@ def test_user_message_returns_the_agents_bytes_unchanged(
     forwarded = agent.received[0]
     assert forwarded.headers["a2a-version"] == "0.3"
     assert forwarded.json()["params"]["message"]["parts"] == [{"kind": "text", "text": "hi"}]
-    secret = api.post(
-        "/registry/register", json_body={"id": target["id"]}, token=target["connection"]["auth_token"]
-    ).json()["platform_inbound_secret"]
-    assert forwarded.headers["authorization"] == f"Bearer {secret}" or "authorization" not in forwarded.headers
-    receipt = _receipts(database, target["id"])[-1]
+    with psycopg.connect(database) as conn:
+        conn.execute("UPDATE workspaces SET platform_inbound_secret = 'inbound-s3cret' WHERE id = %s", (target["id"],))
+    api.post(f"/workspaces/{target['id']}/a2a", json_body=send("again"), token=dev)
+    assert "authorization" not in forwarded.headers  # no secret yet: nothing to present
+    assert agent.received[1].headers["authorization"] == "Bearer inbound-s3cret"
+    receipt = _receipts(database, target["id"])[0]
     assert (receipt["status"], receipt["method"], receipt["source_id"]) == ("ok", "message/send", None)
     assert receipt["request_body"]["params"]["message"]["messageId"] == "msg-1"
     assert receipt["response_body"] == json.loads(agent.raw_body)

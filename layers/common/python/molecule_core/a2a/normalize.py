@@ -65,7 +65,8 @@ def normalize_a2a_payload(raw: bytes) -> NormalizedA2A:
 
 
 def normalize_a2a_request(request: Any) -> NormalizedA2A:
-    """The same normalisation over an already parsed JSON value; `request` is left untouched."""
+    """The same normalisation over an already parsed JSON value. `request` is left untouched; the
+    payload shares the sub-objects it did not rewrite with it (cheap for large bodies)."""
     if not isinstance(request, dict):
         raise A2AError(INVALID_REQUEST, "request must be a JSON object")
     request_id = _request_id(request)
@@ -76,7 +77,8 @@ def normalize_a2a_request(request: Any) -> NormalizedA2A:
     method = LEGACY_METHODS.get(method, method)
 
     # Senders without an envelope write only {method, params}; other top-level keys are kept.
-    payload = {**request, "jsonrpc": "2.0", "id": request_id, "method": method}
+    envelope = {"jsonrpc": "2.0", "id": request_id, "method": method}
+    payload = {**envelope, **{key: value for key, value in request.items() if key not in envelope}}
     message_id: str | None = None
     text = ""
     if method in MESSAGE_METHODS:
@@ -143,14 +145,21 @@ def _normalize_message(message: Any) -> dict[str, Any]:
         if isinstance(content, str):
             normalized["parts"] = [{"kind": "text", "text": content}]
         elif isinstance(content, list):
-            normalized["parts"] = _normalize_parts(content, "params.message.content")
+            # Some v0.2 lists hold bare strings where parts belong.
+            parts = [{"kind": "text", "text": part} if isinstance(part, str) else part for part in content]
+            normalized["parts"] = _normalize_parts(parts, "params.message.content")
         else:
             _invalid("params.message.content must be a string or a list of parts")
     else:
         _invalid("params.message must have parts (or v0.2 content)")
 
     role = message.get("role")
-    normalized["role"] = "user" if role is None else ROLE_ALIASES.get(role, role)
+    if role is None:
+        normalized["role"] = "user"  # the sender is the one asking; a2a-sdk requires a role
+    elif isinstance(role, str):
+        normalized["role"] = ROLE_ALIASES.get(role, role)
+    else:
+        _invalid("params.message.role must be a string")
     message_id = message.get("messageId")
     if message_id is None or message_id == "":
         # a2a-sdk requires it, and the proxy uses it as the queue's idempotency key.
@@ -168,8 +177,6 @@ def _normalize_parts(parts: list[Any], where: str) -> list[Any]:
 
 
 def _normalize_part(part: Any, where: str) -> dict[str, Any]:
-    if isinstance(part, str) and where.startswith("params.message.content"):
-        return {"kind": "text", "text": part}  # v0.2 content lists may hold bare strings
     if not isinstance(part, dict):
         _invalid(f"{where} must be an object")
     normalized = part

@@ -48,7 +48,12 @@ class ScriptedAgent:
             {
                 "jsonrpc": "2.0",
                 "id": payload.get("id"),
-                "result": {"kind": "message", "messageId": "m-1", "role": "agent", "parts": [{"kind": "text", "text": f"echo: {text}"}]},
+                "result": {
+                    "kind": "message",
+                    "messageId": "m-1",
+                    "role": "agent",
+                    "parts": [{"kind": "text", "text": f"echo: {text}"}],
+                },
             },
             separators=(",", ":"),
         ).encode()
@@ -61,7 +66,7 @@ def scripted_agent() -> Iterator[ScriptedAgent]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             request = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
             agent.received.append(request)
@@ -78,7 +83,7 @@ def scripted_agent() -> Iterator[ScriptedAgent]:
             self.end_headers()
             self.wfile.write(payload)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             return
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -3,7 +3,6 @@
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from molecule_core.a2a.proxy import proxy_a2a
 from molecule_core.api import compact_json, install_error_handlers, parse_uuid
 from molecule_core.observability import logger

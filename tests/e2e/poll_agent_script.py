@@ -52,7 +52,12 @@ def main(base: str, workspace_id: str, token: str, wanted: int = 1) -> int:
                     "jsonrpc": "2.0",
                     "id": str(uuid.uuid4()),
                     "method": "message/send",
-                    "params": {"message": {"role": "agent", "parts": [{"kind": "text", "text": "echo: " + row["data"]["text"]}]}},
+                    "params": {
+                        "message": {
+                            "role": "agent",
+                            "parts": [{"kind": "text", "text": "echo: " + row["data"]["text"]}],
+                        }
+                    },
                 },
             )
             reply.raise_for_status()

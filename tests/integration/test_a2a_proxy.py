@@ -10,10 +10,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg.rows import dict_row
-
 from molecule_core import lifecycle
 from molecule_core.provisioner.base import AgentSpec, NoBackendError, use_provisioner
+from psycopg.rows import dict_row
+
 from tests.agents import ScriptedAgent, closed_port_url, scripted_agent
 from tests.conftest import ApiClient, create_workspace, set_env
 
@@ -23,7 +23,10 @@ def send(text: str = "hello", **extra: Any) -> dict[str, Any]:
         "jsonrpc": "2.0",
         "id": "req-1",
         "method": "message/send",
-        "params": {"message": {"role": "user", "messageId": "msg-1", "parts": [{"kind": "text", "text": text}]}, **extra},
+        "params": {
+            "message": {"role": "user", "messageId": "msg-1", "parts": [{"kind": "text", "text": text}]},
+            **extra,
+        },
     }
 
 
@@ -113,7 +116,9 @@ def test_user_message_returns_the_agents_bytes_unchanged(
 ) -> None:
     target = _external_push(api, dev, agent.url)
     agent.raw_body = b'{"jsonrpc":"2.0","id":"req-1",  "result":{"kind":"message","parts":[]}}'
-    result = api.post(f"/workspaces/{target['id']}/a2a", json_body=send("hi"), token=dev, headers={"A2A-Version": "0.3"})
+    result = api.post(
+        f"/workspaces/{target['id']}/a2a", json_body=send("hi"), token=dev, headers={"A2A-Version": "0.3"}
+    )
     assert result.status == 200
     assert result.body == agent.raw_body  # byte for byte, spacing included
     forwarded = agent.received[0]
@@ -229,7 +234,9 @@ def test_invalid_payload_is_a_json_rpc_error(api: ApiClient, dev: str, agent: Sc
     assert result.status == 400
     body = result.json()
     assert body["jsonrpc"] == "2.0" and body["id"] == 7 and body["error"]["code"] == -32602
-    malformed = api.post(f"/workspaces/{target['id']}/a2a", body="{oops", headers={"content-type": "application/json"}, token=dev)
+    malformed = api.post(
+        f"/workspaces/{target['id']}/a2a", body="{oops", headers={"content-type": "application/json"}, token=dev
+    )
     assert malformed.status == 400
     assert malformed.json()["error"]["code"] == -32700
     assert agent.received == []

@@ -78,9 +78,7 @@ def test_dev_fail_open_passes_without_bearer_but_not_with_an_invalid_one(
     assert api.get("/workspaces", token="not-a-token").status == 401
 
 
-def test_dev_mode_with_admin_token_set_does_not_fail_open(
-    api: ApiClient, platform_env: pytest.MonkeyPatch
-) -> None:
+def test_dev_mode_with_admin_token_set_does_not_fail_open(api: ApiClient, platform_env: pytest.MonkeyPatch) -> None:
     set_env(platform_env, MOLECULE_ENV="development", ADMIN_TOKEN="set")
     assert api.get("/workspaces").status == 401
 
@@ -133,9 +131,7 @@ def test_production_never_fails_open(api: ApiClient, platform_env: pytest.Monkey
     assert api.post("/workspaces", json_body={"name": "x", "external": True}).status == 401
 
 
-def test_production_rejects_workspace_token_on_admin_routes(
-    api: ApiClient, platform_env: pytest.MonkeyPatch
-) -> None:
+def test_production_rejects_workspace_token_on_admin_routes(api: ApiClient, platform_env: pytest.MonkeyPatch) -> None:
     set_env(platform_env, ADMIN_TOKEN="a")
     _, token = _external(api, "a")
     set_env(platform_env, MOLECULE_ENV="production", ADMIN_TOKEN=None)

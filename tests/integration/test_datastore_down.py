@@ -43,8 +43,7 @@ class ThrowawayDatastore:
         return True
 
     def stop(self) -> None:
-        pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self.server.pgdata, user=self.server.system_user,
-               timeout=60)
+        pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self.server.pgdata, user=self.server.system_user, timeout=60)
         assert not self.is_up()
 
     def start(self) -> None:
@@ -204,7 +203,6 @@ def test_the_next_request_after_the_datastore_returns_reconnects_and_succeeds(ou
     assert outage.api.get("/health?deep=true").json() == {"status": "ok", "database": "ok"}
     created = outage.api.post("/workspaces", json_body={"name": "after", "external": True}, token=ADMIN)
     assert created.status == 201
-
 
 
 def test_a_connection_that_died_while_idle_is_replaced_without_failing_a_request(outage: Outage) -> None:

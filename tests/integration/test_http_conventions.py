@@ -51,9 +51,7 @@ def test_responses_are_compact_json(api: ApiClient, admin: str) -> None:
     assert result.body == b'{"error":"name: field required","field":"name"}'
 
 
-def test_unexpected_error_is_500_without_a_trace(
-    api: ApiClient, admin: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_unexpected_error_is_500_without_a_trace(api: ApiClient, admin: str, monkeypatch: pytest.MonkeyPatch) -> None:
     def explode() -> None:
         raise RuntimeError("secret internal detail")
 

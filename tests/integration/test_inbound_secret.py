@@ -17,9 +17,7 @@ from tests.conftest import ApiClient, create_workspace
 
 def _secret(database: str, workspace_id: str) -> str | None:
     with psycopg.connect(database) as conn:
-        row = conn.execute(
-            "SELECT platform_inbound_secret FROM workspaces WHERE id = %s", (workspace_id,)
-        ).fetchone()
+        row = conn.execute("SELECT platform_inbound_secret FROM workspaces WHERE id = %s", (workspace_id,)).fetchone()
     return row[0] if row else None
 
 
@@ -47,9 +45,7 @@ def refuse_secret_writes(database: str) -> Iterator[None]:
 
 def test_secret_present_is_returned_unhealed(workspace_id: str, database: str) -> None:
     with psycopg.connect(database) as conn:
-        conn.execute(
-            "UPDATE workspaces SET platform_inbound_secret = 'already-there' WHERE id = %s", (workspace_id,)
-        )
+        conn.execute("UPDATE workspaces SET platform_inbound_secret = 'already-there' WHERE id = %s", (workspace_id,))
     assert read_or_heal_inbound_secret(workspace_id) == ("already-there", False, None)  # type: ignore[arg-type]
 
 

@@ -47,9 +47,7 @@ def _status(database: str, workspace_id: str) -> str:
     return str(_sql(database, "SELECT status::text FROM workspaces WHERE id = %s", workspace_id)[0][0])
 
 
-def _make(
-    database: str, *, status: str, external: bool, heartbeat_age: int | None, changed_age: int = 0
-) -> str:
+def _make(database: str, *, status: str, external: bool, heartbeat_age: int | None, changed_age: int = 0) -> str:
     rows = _sql(
         database,
         """
@@ -112,9 +110,7 @@ def test_online_workspace_that_never_heartbeat_is_stale(database: str, functions
     assert _status(database, never) == "awaiting_agent"
 
 
-def test_threshold_is_a_setting(
-    database: str, functions: FunctionRegistry, platform_env: pytest.MonkeyPatch
-) -> None:
+def test_threshold_is_a_setting(database: str, functions: FunctionRegistry, platform_env: pytest.MonkeyPatch) -> None:
     workspace_id = _make(database, status="online", external=True, heartbeat_age=30)
     _sweep(functions)
     assert _status(database, workspace_id) == "online"

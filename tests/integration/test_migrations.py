@@ -29,8 +29,16 @@ SPEC_TABLES = {
     "schema_migrations",
 }
 WORKSPACE_STATUSES = {
-    "provisioning", "online", "offline", "degraded", "failed", "removed", "paused", "hibernated",
-    "awaiting_agent", "hibernating",
+    "provisioning",
+    "online",
+    "offline",
+    "degraded",
+    "failed",
+    "removed",
+    "paused",
+    "hibernated",
+    "awaiting_agent",
+    "hibernating",
 }
 DEADLINE_SECONDS = 30.0
 
@@ -107,8 +115,7 @@ def test_up_creates_the_full_workspace_status_enum(fresh_dsn: str) -> None:
     assert _enum_labels(fresh_dsn) == WORKSPACE_STATUSES
     column_type = _query(
         fresh_dsn,
-        "SELECT udt_name FROM information_schema.columns"
-        " WHERE table_name = 'workspaces' AND column_name = 'status'",
+        "SELECT udt_name FROM information_schema.columns WHERE table_name = 'workspaces' AND column_name = 'status'",
     )
     assert column_type == [("workspace_status",)]
 
@@ -133,9 +140,7 @@ def test_down_step_by_step_reverts_newest_first_and_leaves_no_schema(fresh_dsn: 
     assert _recorded_versions(fresh_dsn) == []
     assert not _type_exists(fresh_dsn, "workspace_status")
     assert not _type_exists(fresh_dsn, "workspace_status_old")
-    functions = _query(
-        fresh_dsn, "SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace"
-    )
+    functions = _query(fresh_dsn, "SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace")
     assert functions == []
 
 
@@ -196,9 +201,9 @@ def test_down_of_002_moves_new_statuses_to_their_older_equivalents(fresh_dsn: st
     fresh = _query(fresh_dsn, "SELECT status::text FROM workspaces WHERE name = 'fresh'")
     assert fresh == [("provisioning",)]
     indexes = _query(fresh_dsn, "SELECT indexname FROM pg_indexes WHERE tablename = 'workspaces'")
-    assert {
-        "workspaces_created_idx", "workspaces_live_heartbeat_idx", "workspaces_provisioning_idx"
-    } <= {row[0] for row in indexes}
+    assert {"workspaces_created_idx", "workspaces_live_heartbeat_idx", "workspaces_provisioning_idx"} <= {
+        row[0] for row in indexes
+    }
 
 
 def test_status_reports_which_migrations_are_applied(fresh_dsn: str) -> None:

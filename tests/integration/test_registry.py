@@ -49,18 +49,14 @@ def _tokenless_workspace(database: str, admin: str, api: ApiClient, **fields: An
     """An external workspace whose creation token was revoked: it has no live token."""
     created = create_workspace(api, admin, name=fields.pop("name", "agent"), external=True, **fields)
     with psycopg.connect(database) as conn:
-        conn.execute(
-            "UPDATE workspace_auth_tokens SET revoked_at = now() WHERE workspace_id = %s", (created["id"],)
-        )
+        conn.execute("UPDATE workspace_auth_tokens SET revoked_at = now() WHERE workspace_id = %s", (created["id"],))
     return str(created["id"])
 
 
 # --- register: token rule ------------------------------------------------------------------------------
 
 
-def test_first_register_of_tokenless_workspace_returns_a_token_once(
-    api: ApiClient, admin: str, database: str
-) -> None:
+def test_first_register_of_tokenless_workspace_returns_a_token_once(api: ApiClient, admin: str, database: str) -> None:
     workspace_id = _tokenless_workspace(database, admin, api)
     first = api.post("/registry/register", json_body={"id": workspace_id, "url": "remote://no-inbound"})
     assert first.status == 200
@@ -80,9 +76,7 @@ def test_first_register_of_tokenless_workspace_returns_a_token_once(
 def test_register_with_another_workspaces_token_is_401(api: ApiClient, admin: str) -> None:
     first = create_workspace(api, admin, name="a", external=True)
     second = create_workspace(api, admin, name="b", external=True)
-    result = api.post(
-        "/registry/register", json_body={"id": first["id"]}, token=second["connection"]["auth_token"]
-    )
+    result = api.post("/registry/register", json_body={"id": first["id"]}, token=second["connection"]["auth_token"])
     assert result.status == 401
     assert result.json() == {"error": "invalid workspace auth token"}
 
@@ -178,9 +172,7 @@ def test_poll_needs_no_url(api: ApiClient, admin: str) -> None:
     assert _register(api, created, delivery_mode="poll").status == 200
 
 
-@pytest.mark.parametrize(
-    "url", ["http://127.0.0.1:9000", "http://169.254.169.254/", "http://[::ffff:10.0.0.1]/"]
-)
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9000", "http://169.254.169.254/", "http://[::ffff:10.0.0.1]/"])
 def test_unsafe_url_is_400_and_changes_nothing(api: ApiClient, admin: str, database: str, url: str) -> None:
     created = create_workspace(api, admin, name="ext", external=True)
     result = _register(api, created, url=url, delivery_mode="push")
@@ -189,9 +181,7 @@ def test_unsafe_url_is_400_and_changes_nothing(api: ApiClient, admin: str, datab
     assert _row(database, created["id"])["status"] == "awaiting_agent"
 
 
-def test_loopback_is_allowed_in_development(
-    api: ApiClient, admin: str, platform_env: pytest.MonkeyPatch
-) -> None:
+def test_loopback_is_allowed_in_development(api: ApiClient, admin: str, platform_env: pytest.MonkeyPatch) -> None:
     created = create_workspace(api, admin, name="ext", external=True)
     set_env(platform_env, MOLECULE_ENV="development")
     assert _register(api, created, url="http://127.0.0.1:9000", delivery_mode="push").status == 200
@@ -268,12 +258,8 @@ def test_heartbeat_with_only_workspace_id(api: ApiClient, online: dict, database
     assert _row(database, online["id"])["last_heartbeat_at"] > before
 
 
-def test_heartbeat_ignores_unknown_fields_and_stores_known_ones(
-    api: ApiClient, online: dict, database: str
-) -> None:
-    result = _beat(
-        api, online, runtime_state="ok", active_tasks=2, current_task="writing", brand_new_field={"x": 1}
-    )
+def test_heartbeat_ignores_unknown_fields_and_stores_known_ones(api: ApiClient, online: dict, database: str) -> None:
+    result = _beat(api, online, runtime_state="ok", active_tasks=2, current_task="writing", brand_new_field={"x": 1})
     assert result.status == 200
     row = _row(database, online["id"])
     assert (row["active_tasks"], row["current_task"]) == (2, "writing")
@@ -313,9 +299,7 @@ def test_heartbeat_transitions_degraded_and_back(api: ApiClient, online: dict, d
 
 
 @pytest.mark.parametrize("stale_status", ["offline", "awaiting_agent", "provisioning"])
-def test_heartbeat_brings_stale_statuses_online(
-    api: ApiClient, online: dict, database: str, stale_status: str
-) -> None:
+def test_heartbeat_brings_stale_statuses_online(api: ApiClient, online: dict, database: str, stale_status: str) -> None:
     with psycopg.connect(database) as conn:
         conn.execute(f"UPDATE workspaces SET status = '{stale_status}' WHERE id = %s", (online["id"],))
     _beat(api, online)
@@ -368,12 +352,8 @@ def family(api: ApiClient, admin: str) -> dict[str, dict]:
     made: dict[str, dict] = {}
     made["root"] = create_workspace(api, admin, name="root", external=True)
     made["other_root"] = create_workspace(api, admin, name="other root", external=True)
-    made["a"] = create_workspace(
-        api, admin, name="a", role="writer", external=True, parent_id=made["root"]["id"]
-    )
-    made["b"] = create_workspace(
-        api, admin, name="b", role="reviewer", external=True, parent_id=made["root"]["id"]
-    )
+    made["a"] = create_workspace(api, admin, name="a", role="writer", external=True, parent_id=made["root"]["id"])
+    made["b"] = create_workspace(api, admin, name="b", role="reviewer", external=True, parent_id=made["root"]["id"])
     made["a1"] = create_workspace(api, admin, name="a1", external=True, parent_id=made["a"]["id"])
     made["a2"] = create_workspace(api, admin, name="a2", external=True, parent_id=made["a"]["id"])
     made["b1"] = create_workspace(api, admin, name="b1", external=True, parent_id=made["b"]["id"])
@@ -397,9 +377,7 @@ ACCESS_MATRIX = [
 
 
 @pytest.mark.parametrize(("caller", "target", "allowed"), ACCESS_MATRIX)
-def test_check_access_matrix(
-    api: ApiClient, admin: str, family: dict, caller: str, target: str, allowed: bool
-) -> None:
+def test_check_access_matrix(api: ApiClient, admin: str, family: dict, caller: str, target: str, allowed: bool) -> None:
     result = api.post(
         "/registry/check-access",
         json_body={"caller_id": family[caller]["id"], "target_id": family[target]["id"]},
@@ -427,24 +405,17 @@ def test_check_access_unknown_or_removed_is_denied(api: ApiClient, admin: str, f
 def test_check_access_needs_admin(api: ApiClient, admin: str, family: dict) -> None:
     body = {"caller_id": family["a"]["id"], "target_id": family["b"]["id"]}
     assert (
-        api.post(
-            "/registry/check-access", json_body=body, token=family["a"]["connection"]["auth_token"]
-        ).status
-        == 401
+        api.post("/registry/check-access", json_body=body, token=family["a"]["connection"]["auth_token"]).status == 401
     )
 
 
 def test_discover_allowed_denied_and_malformed(api: ApiClient, family: dict) -> None:
     a = family["a"]
     token = a["connection"]["auth_token"]
-    found = api.get(
-        f"/registry/discover/{family['b']['id']}", headers={"X-Workspace-ID": a["id"]}, token=token
-    )
+    found = api.get(f"/registry/discover/{family['b']['id']}", headers={"X-Workspace-ID": a["id"]}, token=token)
     assert found.status == 200
     assert found.json() == {"id": family["b"]["id"], "url": None, "name": "b"}
-    denied = api.get(
-        f"/registry/discover/{family['b1']['id']}", headers={"X-Workspace-ID": a["id"]}, token=token
-    )
+    denied = api.get(f"/registry/discover/{family['b1']['id']}", headers={"X-Workspace-ID": a["id"]}, token=token)
     assert denied.status == 403
     assert api.get(f"/registry/discover/{family['b']['id']}", token=token).status == 400
     spoofed = api.get(

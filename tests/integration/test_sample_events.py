@@ -28,9 +28,7 @@ def test_health_event(database: str, functions: FunctionRegistry) -> None:
 
 
 def test_create_and_list_events(database: str, functions: FunctionRegistry, admin: str) -> None:
-    created = response_from_lambda(
-        functions.invoke("WorkspacesFunction", _load("http_post_workspace_external.json"))
-    )
+    created = response_from_lambda(functions.invoke("WorkspacesFunction", _load("http_post_workspace_external.json")))
     assert created.status == 201
     assert created.json()["name"] == "laptop agent"
     listed = response_from_lambda(functions.invoke("WorkspacesFunction", _load("http_get_workspaces.json")))

@@ -19,9 +19,7 @@ def test_workspace_tokens_list_shows_prefixes_only(api: ApiClient, admin: str) -
     assert token not in str(listed)
 
 
-def test_mint_returns_a_working_token_once_and_stores_only_its_hash(
-    api: ApiClient, admin: str, database: str
-) -> None:
+def test_mint_returns_a_working_token_once_and_stores_only_its_hash(api: ApiClient, admin: str, database: str) -> None:
     workspace_id = create_workspace(api, admin, name="w", external=True)["id"]
     result = api.post(f"/workspaces/{workspace_id}/tokens", token=admin)
     assert result.status == 201

@@ -14,8 +14,7 @@ from tests.conftest import ApiClient, create_workspace, set_env
 def _db_row(database: str, workspace_id: str) -> dict | None:
     with psycopg.connect(database) as conn:
         cur = conn.execute(
-            "SELECT status::text, platform_inbound_secret, last_sample_error, removed_at"
-            " FROM workspaces WHERE id = %s",
+            "SELECT status::text, platform_inbound_secret, last_sample_error, removed_at FROM workspaces WHERE id = %s",
             (workspace_id,),
         )
         row = cur.fetchone()
@@ -106,9 +105,7 @@ def test_runtime_external_implies_external(api: ApiClient, admin: str) -> None:
     assert body["status"] == "awaiting_agent"
 
 
-def test_managed_workspace_without_backend_fails_with_readable_error(
-    api: ApiClient, admin: str, database: str
-) -> None:
+def test_managed_workspace_without_backend_fails_with_readable_error(api: ApiClient, admin: str, database: str) -> None:
     body = create_workspace(api, admin, name="managed", runtime="langgraph")
     assert body["status"] == "failed"
     assert "no provisioner backend is configured" in body["last_sample_error"]
@@ -156,9 +153,7 @@ def test_create_defaults(api: ApiClient, admin: str) -> None:
         ({"name": "ok", "runtime": "Bad Runtime!"}, "runtime"),
     ],
 )
-def test_invalid_create_is_400_naming_the_field(
-    api: ApiClient, admin: str, payload: dict, field: str
-) -> None:
+def test_invalid_create_is_400_naming_the_field(api: ApiClient, admin: str, payload: dict, field: str) -> None:
     result = api.post("/workspaces", json_body=payload, token=admin)
     assert result.status == 400
     body = result.json()
@@ -168,9 +163,7 @@ def test_invalid_create_is_400_naming_the_field(
 
 
 def test_malformed_json_is_400(api: ApiClient, admin: str) -> None:
-    result = api.post(
-        "/workspaces", body="{not json", headers={"content-type": "application/json"}, token=admin
-    )
+    result = api.post("/workspaces", body="{not json", headers={"content-type": "application/json"}, token=admin)
     assert result.status == 400
     assert "error" in result.json()
 
@@ -183,9 +176,7 @@ def test_parent_must_exist_and_not_be_removed(api: ApiClient, admin: str) -> Non
     assert missing.json()["field"] == "parent_id"
     parent = create_workspace(api, admin, name="p", external=True)
     assert api.delete(f"/workspaces/{parent['id']}", token=admin).status == 200
-    removed = api.post(
-        "/workspaces", json_body={"name": "c", "external": True, "parent_id": parent["id"]}, token=admin
-    )
+    removed = api.post("/workspaces", json_body={"name": "c", "external": True, "parent_id": parent["id"]}, token=admin)
     assert removed.status == 400
 
 

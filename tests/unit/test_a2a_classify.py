@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from molecule_core.a2a.classify import is_upstream_dead_status
 
 DEAD = [502, 503, 504, 521, 522, 523, 524]

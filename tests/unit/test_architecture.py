@@ -50,9 +50,7 @@ def sql_literals(path: Path) -> list[tuple[int, str]]:
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and _SQL.search(node.value):
             found.append((node.lineno, node.value.strip().splitlines()[0][:60]))
         elif isinstance(node, ast.JoinedStr):
-            text = "".join(
-                v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str)
-            )
+            text = "".join(v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
             if _SQL.search(text):
                 found.append((node.lineno, text.strip().splitlines()[0][:60]))
     return found
@@ -75,9 +73,7 @@ def _violations_function_imports(files: list[Path]) -> list[str]:
     for path in files:
         for lineno, module in imported_modules(path):
             top = module.split(".")[0]
-            if top in ("functions", "app", "molecule_local", "reference_agent") or top.startswith(
-                "molecule_fn_"
-            ):
+            if top in ("functions", "app", "molecule_local", "reference_agent") or top.startswith("molecule_fn_"):
                 bad.append(f"{_rel(path)}:{lineno} imports {module}")
     return bad
 

@@ -14,9 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 CODE_ROOTS = [REPO / "layers/common/python/molecule_core", REPO / "functions", REPO / "local"]
 MIGRATIONS = REPO / "migrations"
 
-_CREATE_TYPE = re.compile(
-    r"CREATE\s+TYPE\s+workspace_status\s+AS\s+ENUM\s*\((?P<values>[^)]*)\)", re.I | re.S
-)
+_CREATE_TYPE = re.compile(r"CREATE\s+TYPE\s+workspace_status\s+AS\s+ENUM\s*\((?P<values>[^)]*)\)", re.I | re.S)
 _ADD_VALUE = re.compile(
     r"ALTER\s+TYPE\s+workspace_status\s+ADD\s+VALUE\s+(?:IF\s+NOT\s+EXISTS\s+)?'(?P<value>[^']+)'", re.I
 )
@@ -47,9 +45,7 @@ def _sql_strings(path: Path) -> list[tuple[int, str]]:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             found.append((node.lineno, node.value))
         elif isinstance(node, ast.JoinedStr):
-            text = "".join(
-                v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str)
-            )
+            text = "".join(v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
             found.append((node.lineno, text))
     return found
 
@@ -130,9 +126,7 @@ def test_extraction_understands_case_and_insert_forms() -> None:
         WHERE status = 'online'
     """
     assert written_statuses(statement) == {"awaiting_agent", "offline"}
-    insert = (
-        "INSERT INTO workspaces (name, status, runtime) VALUES (%(n)s, 'provisioning', %(r)s) RETURNING id"
-    )
+    insert = "INSERT INTO workspaces (name, status, runtime) VALUES (%(n)s, 'provisioning', %(r)s) RETURNING id"
     assert written_statuses(insert) == {"provisioning"}
     assert written_statuses("SELECT * FROM workspaces WHERE status = 'bogus'") == set()
     # the SET of an UPDATE inside a CTE, after a CTE whose WHERE mentions status

@@ -56,9 +56,7 @@ def test_binary_body_is_base64_and_text_is_not() -> None:
     )
     assert binary["isBase64Encoded"] is True
     assert base64.b64decode(binary["body"]) == b"\x00\xff"
-    text = build_http_event(
-        "POST", "/x", route_key="POST /x", headers={"content-type": "application/json"}, body=b"{}"
-    )
+    text = build_http_event("POST", "/x", route_key="POST /x", headers={"content-type": "application/json"}, body=b"{}")
     assert (text["isBase64Encoded"], text["body"]) == (False, "{}")
 
 

@@ -16,9 +16,7 @@ def _errors(model: type[CreateWorkspaceRequest | PatchWorkspaceRequest], body: d
     return str(caught.value)
 
 
-def _error_locations(
-    model: type[CreateWorkspaceRequest | PatchWorkspaceRequest], body: dict[str, Any]
-) -> set[str]:
+def _error_locations(model: type[CreateWorkspaceRequest | PatchWorkspaceRequest], body: dict[str, Any]) -> set[str]:
     with pytest.raises(ValidationError) as caught:
         model.model_validate(body)
     return {".".join(str(part) for part in error["loc"]) for error in caught.value.errors()}
@@ -121,10 +119,7 @@ def test_create_max_concurrent_tasks_defaults_to_1() -> None:
 
 
 def test_create_accepts_max_concurrent_tasks_of_1() -> None:
-    assert (
-        CreateWorkspaceRequest.model_validate({"name": "ws", "max_concurrent_tasks": 1}).max_concurrent_tasks
-        == 1
-    )
+    assert CreateWorkspaceRequest.model_validate({"name": "ws", "max_concurrent_tasks": 1}).max_concurrent_tasks == 1
 
 
 @pytest.mark.parametrize("value", [0, -1])
@@ -144,9 +139,7 @@ def test_create_delivery_mode_defaults_to_unset() -> None:
 
 @pytest.mark.parametrize("mode", ["PUSH", "webhook", "", "pull"])
 def test_create_rejects_other_delivery_mode(mode: str) -> None:
-    assert _error_locations(CreateWorkspaceRequest, {"name": "ws", "delivery_mode": mode}) == {
-        "delivery_mode"
-    }
+    assert _error_locations(CreateWorkspaceRequest, {"name": "ws", "delivery_mode": mode}) == {"delivery_mode"}
 
 
 def test_create_ignores_unknown_fields() -> None:
@@ -217,9 +210,7 @@ def test_patch_rejects_tier_5() -> None:
     assert _error_locations(PatchWorkspaceRequest, {"tier": 5}) == {"tier"}
 
 
-@pytest.mark.parametrize(
-    "name", ["", "   ", "a\nb", "a\x00b", "n" * 256], ids=["empty", "blank", "nl", "nul", "long"]
-)
+@pytest.mark.parametrize("name", ["", "   ", "a\nb", "a\x00b", "n" * 256], ids=["empty", "blank", "nl", "nul", "long"])
 def test_patch_validates_name_like_create(name: str) -> None:
     assert _error_locations(PatchWorkspaceRequest, {"name": name}) == {"name"}
 

@@ -31,12 +31,8 @@ def test_template_routes_and_resolver_routes_agree() -> None:
             continue
         templated = {(r.method, r.path) for r in spec.routes}
         served = _resolver_routes(spec.logical_id)
-        assert templated <= served, (
-            f"{spec.logical_id}: template routes its app does not serve: {templated - served}"
-        )
-        assert served <= templated, (
-            f"{spec.logical_id}: app routes missing from template.yaml: {served - templated}"
-        )
+        assert templated <= served, f"{spec.logical_id}: template routes its app does not serve: {templated - served}"
+        assert served <= templated, f"{spec.logical_id}: app routes missing from template.yaml: {served - templated}"
 
 
 def test_no_route_is_claimed_by_two_functions() -> None:

@@ -105,9 +105,7 @@ DEV_STILL_BLOCKED = [
     pytest.param("http://169.254.169.254/", {}, "cloud metadata", id="metadata"),
     pytest.param("http://[fd00:ec2::254]/", {}, "AWS IPv6 metadata", id="aws-v6-metadata"),
     pytest.param("http://[::ffff:169.254.169.254]/", {}, "cloud metadata", id="mapped-metadata"),
-    pytest.param(
-        "http://meta.example/", {"meta.example": ["169.254.169.254"]}, "cloud metadata", id="name-metadata"
-    ),
+    pytest.param("http://meta.example/", {"meta.example": ["169.254.169.254"]}, "cloud metadata", id="name-metadata"),
     pytest.param("http://0.0.0.0/", {}, "unspecified", id="unspecified"),
     pytest.param("http://10.0.0.1/", {}, "private address", id="private-without-saas"),
     pytest.param("http://[fe80::1]/", {}, "link-local", id="v6-link-local"),
@@ -115,9 +113,7 @@ DEV_STILL_BLOCKED = [
 
 
 @pytest.mark.parametrize(("url", "table"), DEV_ALLOWED)
-def test_development_allows_loopback(
-    platform_env: pytest.MonkeyPatch, url: str, table: dict[str, list[str]]
-) -> None:
+def test_development_allows_loopback(platform_env: pytest.MonkeyPatch, url: str, table: dict[str, list[str]]) -> None:
     set_env(platform_env, MOLECULE_ENV="development")
     resolver = FakeResolver(table)
     check_agent_url(url, resolver=resolver)  # raises InvalidInput when rejected
@@ -275,10 +271,6 @@ def test_parse_ip_literal_returns_none_for_names_and_invalid_numbers(host: str) 
         ("64:ff9b::808:808", False, False, None),
     ],
 )
-def test_blocked_reason(
-    address: str, allow_loopback: bool, allow_private: bool, expected: str | None
-) -> None:
-    reason = blocked_reason(
-        ipaddress.ip_address(address), allow_loopback=allow_loopback, allow_private=allow_private
-    )
+def test_blocked_reason(address: str, allow_loopback: bool, allow_private: bool, expected: str | None) -> None:
+    reason = blocked_reason(ipaddress.ip_address(address), allow_loopback=allow_loopback, allow_private=allow_private)
     assert reason == expected

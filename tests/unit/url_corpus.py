@@ -37,9 +37,7 @@ MALFORMED = "malformed host name"
 HOSTILE: tuple[UrlCase, ...] = (
     # --- loopback, in every spelling an address can take -------------------------------------
     UrlCase("loopback-dotted", "http://127.0.0.1/", "plain dotted-quad loopback", reason=LOOPBACK),
-    UrlCase(
-        "loopback-port-path", "http://127.0.0.1:8080/a2a", "port and path do not hide it", reason=LOOPBACK
-    ),
+    UrlCase("loopback-port-path", "http://127.0.0.1:8080/a2a", "port and path do not hide it", reason=LOOPBACK),
     UrlCase("loopback-top", "http://127.255.255.254/", "the whole of 127/8, not only .1", reason=LOOPBACK),
     UrlCase("loopback-decimal", "http://2130706433/", "one decimal number", reason=LOOPBACK),
     UrlCase("loopback-hex", "http://0x7f000001/", "one hex number", reason=LOOPBACK),
@@ -85,9 +83,7 @@ HOSTILE: tuple[UrlCase, ...] = (
     UrlCase("unspecified-v6", "http://[::]/", "IPv6 unspecified", reason="unspecified address"),
     UrlCase("unspecified-mapped", "http://[::ffff:0.0.0.0]/", "IPv4-mapped 0.0.0.0", reason=EMBEDDED),
     # --- cloud metadata and link-local -------------------------------------------------------
-    UrlCase(
-        "metadata", "http://169.254.169.254/latest/meta-data/", "EC2/GCP/Azure metadata", reason=METADATA
-    ),
+    UrlCase("metadata", "http://169.254.169.254/latest/meta-data/", "EC2/GCP/Azure metadata", reason=METADATA),
     UrlCase("metadata-decimal", "http://2852039166/", "metadata as one decimal number", reason=METADATA),
     UrlCase("metadata-hex", "http://0xa9fea9fe/", "metadata as one hex number", reason=METADATA),
     UrlCase("metadata-octal", "http://0251.0376.0251.0376/", "metadata in dotted octal", reason=METADATA),
@@ -98,16 +94,12 @@ HOSTILE: tuple[UrlCase, ...] = (
         reason=METADATA,
     ),
     UrlCase("metadata-mapped", "http://[::ffff:169.254.169.254]/", "IPv4-mapped metadata", reason=EMBEDDED),
-    UrlCase(
-        "metadata-mapped-hex", "http://[::ffff:a9fe:a9fe]/", "IPv4-mapped metadata in hex", reason=EMBEDDED
-    ),
+    UrlCase("metadata-mapped-hex", "http://[::ffff:a9fe:a9fe]/", "IPv4-mapped metadata in hex", reason=EMBEDDED),
     UrlCase("metadata-nat64", "http://[64:ff9b::a9fe:a9fe]/", "NAT64 metadata", reason=EMBEDDED),
     UrlCase("metadata-6to4", "http://[2002:a9fe:a9fe::1]/", "6to4 metadata", reason=EMBEDDED),
     UrlCase("metadata-aws-v6", "http://[fd00:ec2::254]/", "AWS IPv6 metadata", reason="AWS IPv6 metadata"),
     UrlCase("link-local-v6", "http://[fe80::1]/", "IPv6 link-local", reason="link-local address"),
-    UrlCase(
-        "link-local-v6-scoped", "http://[fe80::1%25eth0]/", "link-local with a zone id", reason="link-local"
-    ),
+    UrlCase("link-local-v6-scoped", "http://[fe80::1%25eth0]/", "link-local with a zone id", reason="link-local"),
     # --- special-purpose ranges --------------------------------------------------------------
     UrlCase("cgnat-low", "http://100.64.0.1/", "bottom of CGNAT 100.64/10", reason="carrier-grade NAT"),
     UrlCase("cgnat-high", "http://100.127.255.254/", "top of CGNAT 100.64/10", reason="carrier-grade NAT"),
@@ -115,9 +107,7 @@ HOSTILE: tuple[UrlCase, ...] = (
     UrlCase("test-net-2", "http://198.51.100.7/", "TEST-NET-2", reason="TEST-NET-2"),
     UrlCase("test-net-3", "http://203.0.113.9/", "TEST-NET-3", reason="TEST-NET-3"),
     UrlCase("doc-v6", "http://[2001:db8::1]/", "IPv6 documentation 2001:db8::/32", reason="documentation"),
-    UrlCase(
-        "doc-v6-3fff", "http://[3fff::1]/", "IPv6 documentation 3fff::/20 (RFC 9637)", reason="documentation"
-    ),
+    UrlCase("doc-v6-3fff", "http://[3fff::1]/", "IPv6 documentation 3fff::/20 (RFC 9637)", reason="documentation"),
     UrlCase("benchmarking", "http://198.18.0.1/", "benchmarking 198.18/15", reason="benchmarking"),
     UrlCase("benchmarking-v6", "http://[2001:2::1]/", "IPv6 benchmarking 2001:2::/48", reason="benchmarking"),
     UrlCase("ietf-assignment", "http://192.0.0.8/", "IETF protocol assignments 192.0.0/24", reason="IETF"),
@@ -128,9 +118,7 @@ HOSTILE: tuple[UrlCase, ...] = (
     UrlCase("broadcast", "http://255.255.255.255/", "limited broadcast", reason="broadcast"),
     UrlCase("site-local-v6", "http://[fec0::1]/", "deprecated IPv6 site-local", reason="site-local"),
     UrlCase("discard-v6", "http://[100::1]/", "IPv6 discard-only 100::/64", reason="discard-only"),
-    UrlCase(
-        "nat64-local-use", "http://[64:ff9b:1::a00:1]/", "local-use NAT64 64:ff9b:1::/48", reason="NAT64"
-    ),
+    UrlCase("nat64-local-use", "http://[64:ff9b:1::a00:1]/", "local-use NAT64 64:ff9b:1::/48", reason="NAT64"),
     # --- private ranges (blocked unless SaaS mode) -------------------------------------------
     UrlCase("private-10", "http://10.0.0.5/", "10/8", reason=PRIVATE),
     UrlCase("private-10-top", "http://10.255.255.255/", "top of 10/8", reason=PRIVATE),
@@ -139,13 +127,9 @@ HOSTILE: tuple[UrlCase, ...] = (
     UrlCase("private-172-31", "http://172.31.255.254/", "top of 172.16/12", reason=PRIVATE),
     UrlCase("private-192-168", "http://192.168.1.1/", "192.168/16", reason=PRIVATE),
     UrlCase("private-fc00", "http://[fc00::1]/", "unique local fc00::/7 (fc half)", reason="unique local"),
-    UrlCase(
-        "private-fd", "http://[fd12:3456:789a::1]/", "unique local fc00::/7 (fd half)", reason="unique local"
-    ),
+    UrlCase("private-fd", "http://[fd12:3456:789a::1]/", "unique local fc00::/7 (fd half)", reason="unique local"),
     UrlCase("private-mapped", "http://[::ffff:10.0.0.1]/", "IPv4-mapped private", reason=EMBEDDED),
-    UrlCase(
-        "private-mapped-hex", "http://[::ffff:c0a8:101]/", "IPv4-mapped 192.168.1.1 in hex", reason=EMBEDDED
-    ),
+    UrlCase("private-mapped-hex", "http://[::ffff:c0a8:101]/", "IPv4-mapped 192.168.1.1 in hex", reason=EMBEDDED),
     # --- schemes -----------------------------------------------------------------------------
     UrlCase("scheme-file", "file:///etc/passwd", "local file read", reason=SCHEME),
     UrlCase("scheme-ftp", "ftp://8.8.8.8/", "ftp to a public host", reason=SCHEME),
@@ -195,9 +179,7 @@ HOSTILE: tuple[UrlCase, ...] = (
     ),
     UrlCase("host-tab", "http://127.0.0.1\t/", "tab inside the URL", reason="control characters"),
     UrlCase("host-percent", "http://%31%32%37.0.0.1/", "percent-encoded 127.0.0.1", reason=MALFORMED),
-    UrlCase(
-        "host-backslash", "http://127.0.0.1\\.evil.example/", "backslash inside the host", reason=MALFORMED
-    ),
+    UrlCase("host-backslash", "http://127.0.0.1\\.evil.example/", "backslash inside the host", reason=MALFORMED),
     UrlCase("host-long-label", "http://" + "a" * 64 + ".example/", "label over 63 chars", reason=MALFORMED),
     UrlCase("host-empty-label", "http://bad..example/", "empty label", reason=MALFORMED),
     UrlCase("host-leading-dot", "http://.example/", "leading dot", reason=MALFORMED),
@@ -283,9 +265,7 @@ HOSTILE: tuple[UrlCase, ...] = (
         {"empty.example": []},
         "no address",
     ),
-    UrlCase(
-        "name-unresolvable", "http://nxdomain.example/", "resolver has no answer", reason="cannot resolve"
-    ),
+    UrlCase("name-unresolvable", "http://nxdomain.example/", "resolver has no answer", reason="cannot resolve"),
 )
 
 LEGITIMATE: tuple[UrlCase, ...] = (
@@ -318,9 +298,7 @@ LEGITIMATE: tuple[UrlCase, ...] = (
         "host is case-insensitive",
         {"agent.example.com": ["8.8.8.8"]},
     ),
-    UrlCase(
-        "name-trailing-dot", "https://agent.example.com./", "FQDN form", {"agent.example.com": ["8.8.8.8"]}
-    ),
+    UrlCase("name-trailing-dot", "https://agent.example.com./", "FQDN form", {"agent.example.com": ["8.8.8.8"]}),
     UrlCase(
         "name-idn",
         "https://bücher.example/",

@@ -129,7 +129,9 @@ class _Receipt:
             logger.exception("a2a_receive not recorded", extra={"workspace_id": str(self.context.id)})
 
 
-def _fail(receipt: _Receipt, status: int, body: dict[str, Any], detail: str, *, retry_after: bool = False) -> ProxyResult:
+def _fail(
+    receipt: _Receipt, status: int, body: dict[str, Any], detail: str, *, retry_after: bool = False
+) -> ProxyResult:
     """Record the failed delivery and answer it in the platform's error shape."""
     receipt.record("error", response=body, error=detail)
     return _json(status, body, **({"Retry-After": RETRY_AFTER_SECONDS} if retry_after else {}))
@@ -155,7 +157,9 @@ def _restart_dead_agent(receipt: _Receipt, detail: str) -> ProxyResult:
     return _fail(receipt, 503, body, detail, retry_after=True)
 
 
-def proxy_a2a(target_id: UUID | None, headers: Mapping[str, str] | None, raw: bytes, *, budget_seconds: float) -> ProxyResult:
+def proxy_a2a(
+    target_id: UUID | None, headers: Mapping[str, str] | None, raw: bytes, *, budget_seconds: float
+) -> ProxyResult:
     caller = resolve_caller(headers)
     if target_id is None:
         raise WorkspaceNotFound()
@@ -213,7 +217,9 @@ def _dispatch(receipt: _Receipt, headers: Mapping[str, str] | None, budget_secon
     except agent_client.AgentUnreachable as exc:
         if _agent_is_dead(context):
             return _restart_dead_agent(receipt, f"connection failed: {exc}")
-        return _fail(receipt, 502, {"error": "agent unreachable", "detail": str(exc)[:300]}, f"connection failed: {exc}")
+        return _fail(
+            receipt, 502, {"error": "agent unreachable", "detail": str(exc)[:300]}, f"connection failed: {exc}"
+        )
     except agent_client.AgentBusy as exc:
         return _fail(
             receipt,

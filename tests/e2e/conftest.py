@@ -7,7 +7,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,9 +80,7 @@ def stack_env(**extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def local_stack(database_url: str, tmp_path: Path) -> Iterator[LocalStackProcess]:
-    """The stack on a throwaway database (the session's), development mode as `make run`."""
+def _empty(database_url: str) -> None:
     import psycopg
 
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -88,6 +88,59 @@ def local_stack(database_url: str, tmp_path: Path) -> Iterator[LocalStackProcess
             "TRUNCATE workspaces, workspace_auth_tokens, org_api_tokens, activity_logs, structure_events, "
             "a2a_queue RESTART IDENTITY CASCADE"
         )
+
+
+@pytest.fixture
+def local_stack(database_url: str, tmp_path: Path) -> Iterator[LocalStackProcess]:
+    """The stack on a throwaway database (the session's), development mode as `make run`."""
+    _empty(database_url)
     stack = LocalStackProcess(stack_env(DATABASE_URL=database_url), tmp_path / "stack.log")
     yield stack
     stack.stop()
+
+
+@pytest.fixture
+def fast_liveness_stack(database_url: str, tmp_path: Path) -> Iterator[LocalStackProcess]:
+    """The stack with short liveness thresholds: stale after 2 s, sweeps every second."""
+    _empty(database_url)
+    env = stack_env(DATABASE_URL=database_url, HEARTBEAT_STALE_SECONDS="2", MOLECULE_SCHEDULE_PERIOD_SECONDS="1")
+    stack = LocalStackProcess(env, tmp_path / "stack.log")
+    yield stack
+    stack.stop()
+
+
+class AgentProcess:
+    """The reference agent as a real process."""
+
+    def __init__(self, *args: str, log: Path) -> None:
+        self._log = log.open("wb")
+        self.log = log
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "reference_agent", "run", *args],
+            cwd=REPO,
+            env={k: v for k, v in os.environ.items() if not k.startswith(("MOLECULE_", "WORKSPACE_", "AGENT_"))},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        return int(self.process.returncode)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
+    """Poll `condition` until it holds or the deadline passes (an event wait paces the loop)."""
+    deadline = time.monotonic() + timeout
+    pace = threading.Event()
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        pace.wait(interval)
+    return condition()

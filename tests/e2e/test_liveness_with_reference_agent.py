@@ -1,0 +1,69 @@
+"""Issue 3's acceptance through the local stack: the reference agent, started against it, brings its
+workspace online on register, keeps it online while it heartbeats, and once it stops the sweep
+moves the workspace to awaiting_agent (external) or offline (managed) within two sweep periods
+after the heartbeat went stale. Short thresholds: stale after 2 s, a sweep every second."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from tests.e2e.conftest import AgentProcess, LocalStackProcess, wait_for
+
+STALE_SECONDS = 2
+SWEEP_PERIOD = 1
+
+
+def _status(base: str, workspace_id: str) -> str:
+    return str(httpx.get(f"{base}/workspaces/{workspace_id}/state").json()["status"])
+
+
+def _run_agent(base: str, workspace_id: str, token: str, tmp_path: Path, mode: str) -> AgentProcess:
+    return AgentProcess(
+        "--platform-url", base, "--workspace-id", workspace_id, "--token", token,
+        "--config-dir", str(tmp_path / "agent"), "--mode", mode, "--heartbeat-interval", "0.3",
+        "--poll-interval", "0.3", log=tmp_path / "agent.log",
+    )  # fmt: skip
+
+
+def _online_then_stale(base: str, workspace_id: str, agent: AgentProcess, stale_status: str) -> None:
+    assert wait_for(lambda: _status(base, workspace_id) == "online", timeout=30), agent.log.read_text()
+    # heartbeats keep it online for well over the stale threshold
+    stayed_online = not wait_for(lambda: _status(base, workspace_id) != "online", timeout=3 * STALE_SECONDS)
+    assert stayed_online, f"left online while heartbeating: {_status(base, workspace_id)}"
+    assert agent.stop() == 0
+    # stale STALE_SECONDS after the last heartbeat, then caught by one of the next two sweeps
+    assert wait_for(
+        lambda: _status(base, workspace_id) == stale_status, timeout=STALE_SECONDS + 2 * SWEEP_PERIOD + 2
+    ), _status(base, workspace_id)
+
+
+def test_external_agent_goes_online_and_back_to_awaiting_agent(
+    fast_liveness_stack: LocalStackProcess, tmp_path: Path
+) -> None:
+    base = fast_liveness_stack.base_url
+    created = httpx.post(f"{base}/workspaces", json={"name": "laptop agent", "external": True}).json()
+    assert created["status"] == "awaiting_agent"
+    agent = _run_agent(base, created["id"], created["connection"]["auth_token"], tmp_path, "poll")
+    try:
+        _online_then_stale(base, created["id"], agent, "awaiting_agent")
+    finally:
+        agent.stop()
+    events = [e["event_type"] for e in httpx.get(f"{base}/events/{created['id']}").json()]
+    assert events[:2] == ["WORKSPACE_AWAITING_AGENT", "WORKSPACE_ONLINE"]
+
+
+def test_managed_agent_goes_online_and_then_offline(fast_liveness_stack: LocalStackProcess, tmp_path: Path) -> None:
+    base = fast_liveness_stack.base_url
+    # no provisioner backend on this stack: the platform cannot start it, so we start the agent
+    created = httpx.post(f"{base}/workspaces", json={"name": "managed agent", "runtime": "langgraph"}).json()
+    assert created["status"] == "failed"
+    token = httpx.get(f"{base}/admin/workspaces/{created['id']}/test-token").json()["auth_token"]
+    agent = _run_agent(base, created["id"], token, tmp_path, "push")
+    try:
+        _online_then_stale(base, created["id"], agent, "offline")
+    finally:
+        agent.stop()
+    offline = httpx.get(f"{base}/events/{created['id']}").json()[0]
+    assert (offline["event_type"], offline["payload"]["reason"]) == ("WORKSPACE_OFFLINE", "heartbeat_stale")

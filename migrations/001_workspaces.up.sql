@@ -39,7 +39,10 @@ CREATE TABLE workspaces (
     y                         double precision NOT NULL DEFAULT 0,
     collapsed                 boolean NOT NULL DEFAULT false,
     -- lifecycle bookkeeping
+    -- restart coalescing (state lives here, never in process memory): a pending request, and the
+    -- lease of the restart in flight (at most one per workspace)
     restart_requested_at      timestamptz,
+    restart_claimed_at        timestamptz,
     last_active_at            timestamptz,
     paused_at                 timestamptz,
     removed_at                timestamptz,

@@ -390,3 +390,32 @@ class NotifyRequest(BaseModel):
 
     message: str = Field(max_length=100_000)
     attachments: list[dict[str, Any]] | None = None
+
+
+# --- lifecycle (SPEC §5.5) ------------------------------------------------------------------------
+
+
+class TeamMember(BaseModel):
+    """One child of a team expand: a managed workspace unless it says otherwise."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(min_length=1, max_length=255)
+    role: str | None = Field(None, max_length=255)
+    runtime: str | None = Field(None, max_length=64)
+    tier: int = Field(DEFAULT_TIER, ge=0, le=4)
+    max_concurrent_tasks: int = Field(1, ge=1, le=1000)
+    hibernation_idle_minutes: int | None = Field(None, ge=1)
+
+    _name = field_validator("name")(_check_name)
+
+
+class ExpandRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    children: list[TeamMember] = Field(min_length=1, max_length=20)
+
+
+class ExpandResult(BaseModel):
+    status: Literal["expanded"] = "expanded"
+    children: list[Workspace]

@@ -29,6 +29,7 @@ from molecule_core.observability import logger
 from molecule_core.provisioner import ProvisionError, get_provisioner
 from molecule_core.store import a2a as a2a_store
 from molecule_core.store import activity as activity_store
+from molecule_core.store import lifecycle as lifecycle_store
 from molecule_core.store.a2a import DispatchContext
 from molecule_core.store.activity import NewActivity
 
@@ -124,6 +125,7 @@ class _Receipt:
         try:
             with db.transaction() as conn:  # not single_statement: an insert is not idempotent
                 activity_store.insert_activity(conn, row)
+                lifecycle_store.touch_last_active(conn, self.context.id)  # a message is activity: no hibernation
         except DomainError:
             # The message's fate is already decided; a lost log row must not change the answer.
             logger.exception("a2a_receive not recorded", extra={"workspace_id": str(self.context.id)})

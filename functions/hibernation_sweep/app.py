@@ -1,0 +1,15 @@
+"""Hibernation sweep on EventBridge Scheduler: idle managed workspaces are hibernated (SPEC §5.5)."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from molecule_core.observability import logger
+from molecule_core.workspace_lifecycle import run_hibernation_sweep
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    outcome = run_hibernation_sweep()
+    logger.info("hibernation sweep", extra=outcome)
+    return outcome

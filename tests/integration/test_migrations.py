@@ -286,6 +286,16 @@ def test_up_waits_while_another_session_holds_the_migration_lock(fresh_dsn: str)
         holder.close()
 
 
+def test_up_gives_up_when_the_lock_stays_held(fresh_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A deploy must fail loudly (CloudFormation rolls back) instead of hanging until the Lambda times out.
+    monkeypatch.setattr(migrations, "LOCK_WAIT_SECONDS", 1)
+    with psycopg.connect(fresh_dsn, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (migrations.MIGRATION_LOCK_KEY,))
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            migrations.up(fresh_dsn)
+        assert _public_tables(fresh_dsn) <= {"schema_migrations"}
+
+
 @pytest.mark.parametrize(
     ("broken", "message"),
     [

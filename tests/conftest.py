@@ -184,3 +184,25 @@ def create_workspace(api: ApiClient, token: str, **fields: Any) -> dict[str, Any
     assert result.status == 201, result.text
     created: dict[str, Any] = result.json()
     return created
+
+
+class RecordingDispatcher:
+    """Collects lifecycle requests instead of running them (what was asked, not what happened)."""
+
+    def __init__(self) -> None:
+        from molecule_core.lifecycle import LifecycleRequest
+
+        self.requests: list[LifecycleRequest] = []
+
+    def dispatch(self, requests: Any) -> None:
+        self.requests.extend(requests)
+
+
+@pytest.fixture
+def dispatcher() -> Iterator[RecordingDispatcher]:
+    from molecule_core import lifecycle
+
+    recording = RecordingDispatcher()
+    lifecycle.use_dispatcher(recording)
+    yield recording
+    lifecycle.use_dispatcher(None)

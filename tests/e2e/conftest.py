@@ -9,8 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -41,6 +40,18 @@ def wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], timeout:
     raise TimeoutError(f"local stack at {base_url} not healthy within {timeout}s")
 
 
+def terminate(process: subprocess.Popen[bytes]) -> int:
+    """SIGTERM, then SIGKILL if it does not exit within 20 s; the exit code."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return int(process.returncode)
+
+
 class LocalStackProcess:
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.port = free_port()
@@ -61,15 +72,8 @@ class LocalStackProcess:
             raise RuntimeError(log.read_text()[-4000:]) from None
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
         self._log_file.close()
-        return int(self.process.returncode)
+        return terminate(self.process)
 
 
 def stack_env(**extra: str) -> dict[str, str]:
@@ -124,15 +128,9 @@ class AgentProcess:
         )
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        returncode = terminate(self.process)
         self._log.close()
-        return int(self.process.returncode)
+        return returncode
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:

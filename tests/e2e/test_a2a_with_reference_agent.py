@@ -42,7 +42,11 @@ def test_user_message_to_push_agent_returns_its_echo(local_stack: LocalStackProc
     finally:
         assert agent.stop() == 0
     receipt = httpx.get(f"{base}/workspaces/{created['id']}/activity", params={"type": "a2a_receive"}).json()[0]
-    assert (receipt["status"], receipt["data"]["source"], receipt["data"]["text"]) == ("ok", "canvas_user", "hello agent")
+    assert (receipt["status"], receipt["data"]["source"], receipt["data"]["text"]) == (
+        "ok",
+        "canvas_user",
+        "hello agent",
+    )
 
 
 def test_poll_agent_inbox_and_reply_to_the_sender(local_stack: LocalStackProcess, tmp_path: Path) -> None:

@@ -10,12 +10,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from molecule_core import lifecycle
 from molecule_core.provisioner.base import AgentSpec, NoBackendError, use_provisioner
 from psycopg.rows import dict_row
 
 from tests.agents import ScriptedAgent, closed_port_url, scripted_agent
-from tests.conftest import ApiClient, create_workspace, set_env
+from tests.conftest import ApiClient, RecordingDispatcher, create_workspace, set_env
 
 
 def send(text: str = "hello", **extra: Any) -> dict[str, Any]:
@@ -46,22 +45,6 @@ class Backend:
 
     def is_running(self, workspace_id: uuid.UUID, instance_id: str | None) -> bool:
         return self.running
-
-
-class RecordingDispatcher:
-    def __init__(self) -> None:
-        self.requests: list[lifecycle.LifecycleRequest] = []
-
-    def dispatch(self, requests: Any) -> None:
-        self.requests.extend(requests)
-
-
-@pytest.fixture
-def dispatcher() -> Iterator[RecordingDispatcher]:
-    recording = RecordingDispatcher()
-    lifecycle.use_dispatcher(recording)
-    yield recording
-    lifecycle.use_dispatcher(None)
 
 
 @pytest.fixture

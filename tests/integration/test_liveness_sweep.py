@@ -5,36 +5,18 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from molecule_core import db, lifecycle
-from molecule_core.lifecycle import LifecycleRequest
+from molecule_core import db
 from molecule_local.lambdas import FunctionRegistry
 from molecule_local.scheduler import SchedulerService
 
-from tests.conftest import ApiClient, create_workspace, set_env
+from tests.conftest import ApiClient, RecordingDispatcher, create_workspace, set_env
 
 EVENT = json.loads((Path(__file__).resolve().parents[2] / "events/schedule_liveness.json").read_text())
-
-
-class RecordingDispatcher:
-    def __init__(self) -> None:
-        self.requests: list[LifecycleRequest] = []
-
-    def dispatch(self, requests: Sequence[LifecycleRequest]) -> None:
-        self.requests.extend(requests)
-
-
-@pytest.fixture
-def dispatcher() -> Iterator[RecordingDispatcher]:
-    recording = RecordingDispatcher()
-    lifecycle.use_dispatcher(recording)
-    yield recording
-    lifecycle.use_dispatcher(None)
 
 
 def _sql(database: str, statement: str, *params: Any) -> list[tuple]:
@@ -193,7 +175,10 @@ def test_local_scheduler_invokes_scheduled_functions_at_their_period(
         created["id"],
     )
     scheduler = SchedulerService(functions, period_override=0.05)
-    assert {job[0] for job in scheduler.jobs} == {"LivenessSweepFunction", "ActivityRetentionFunction"}
+    # every ScheduleV2 function of template.yaml, none listed by hand
+    scheduled = {spec.logical_id for spec in functions.template.functions.values() if spec.schedules}
+    assert {job[0] for job in scheduler.jobs} == scheduled
+    assert "LivenessSweepFunction" in scheduled
     scheduler.start()
     try:
         deadline = time.monotonic() + 20

@@ -10,12 +10,12 @@ from typing import Any
 
 import psycopg
 import pytest
-
 from molecule_core import lifecycle
 from molecule_core.lifecycle import LifecycleRequest
 from molecule_core.lifecycle_jobs import InlineDispatcher, RestartInFlight, handle_lifecycle_job
 from molecule_core.provisioner.base import AgentSpec, ProvisionError, use_provisioner
 from molecule_local.lambdas import FunctionRegistry
+
 from tests.conftest import ApiClient, create_workspace
 
 
@@ -148,7 +148,8 @@ def test_a_lost_restart_lease_can_be_reclaimed(
     created = _managed(api, admin)
     _sql(
         database,
-        "UPDATE workspaces SET restart_claimed_at = now() - interval '1 hour', restart_requested_at = now() WHERE id = %s",
+        "UPDATE workspaces SET restart_claimed_at = now() - interval '1 hour', restart_requested_at = now()"
+        " WHERE id = %s",
         created["id"],
     )
     handle_lifecycle_job(LifecycleRequest("restart", uuid.UUID(created["id"]), "test"))

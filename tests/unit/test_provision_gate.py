@@ -58,7 +58,9 @@ def _code_files() -> list[Path]:
 
 def test_every_function_that_starts_an_agent_mints_its_secrets() -> None:
     offenders = {
-        f"{path.relative_to(REPO)}:{name}" for path in _code_files() for name in starts_without_minting(path.read_text())
+        f"{path.relative_to(REPO)}:{name}"
+        for path in _code_files()
+        for name in starts_without_minting(path.read_text())
     }
     assert not offenders, (
         "These functions start an agent through a provisioner without minting its secrets first. Every path "

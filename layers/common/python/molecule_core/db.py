@@ -128,18 +128,26 @@ def _begin_lambda_transaction(stack: contextlib.ExitStack) -> Connection:
 
 
 @contextmanager
+def _pooled() -> Iterator[Connection]:
+    """A connection from the local stack's pool; pool and connection failures → DatastoreUnavailable."""
+    assert _pool is not None
+    try:
+        with _pool.connection() as conn:
+            yield conn
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        raise DatastoreUnavailable(str(exc)) from exc
+    except Exception as exc:
+        if type(exc).__module__.startswith("psycopg_pool"):  # e.g. PoolTimeout: no connection to be had
+            raise DatastoreUnavailable(str(exc)) from exc
+        raise
+
+
+@contextmanager
 def transaction() -> Iterator[Connection]:
     """Run a unit of work in one transaction; connection failures become DatastoreUnavailable."""
     if _pool is not None:
-        try:
-            with _pool.connection() as conn, conn.transaction():
-                yield conn
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            raise DatastoreUnavailable(str(exc)) from exc
-        except Exception as exc:
-            if type(exc).__module__.startswith("psycopg_pool"):
-                raise DatastoreUnavailable(str(exc)) from exc
-            raise
+        with _pooled() as conn, conn.transaction():
+            yield conn
         return
     lambda_conn: Connection | None = None
     try:
@@ -161,15 +169,8 @@ def single_statement(work: Callable[[Connection], T]) -> T:
     Hot paths use it (auth lookup, heartbeat, register). A kept connection that died while idle is
     replaced and the statement re-run once — safe only because callers pass idempotent work."""
     if _pool is not None:
-        try:
-            with _pool.connection() as conn:
-                return work(conn)
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            raise DatastoreUnavailable(str(exc)) from exc
-        except Exception as exc:
-            if type(exc).__module__.startswith("psycopg_pool"):
-                raise DatastoreUnavailable(str(exc)) from exc
-            raise
+        with _pooled() as conn:
+            return work(conn)
     kept = _connection
     if kept is not None and not kept.closed and not kept.broken:
         try:

@@ -9,6 +9,16 @@ from uuid import UUID
 from molecule_core.db import Connection
 
 
+# `tree`: the workspace %(id)s and its descendants that are not removed.
+_LIVE_SUBTREE = """
+    tree AS (
+        SELECT id FROM workspaces WHERE id = %(id)s AND status <> 'removed'
+        UNION ALL
+        SELECT w.id FROM workspaces w JOIN tree ON w.parent_id = tree.id WHERE w.status <> 'removed'
+    )
+"""
+
+
 @dataclass(frozen=True)
 class Claimed:
     id: UUID
@@ -96,12 +106,8 @@ def paused_ancestor(conn: Connection, workspace_id: UUID) -> UUID | None:
 def pause_subtree(conn: Connection, root_id: UUID) -> list[Claimed]:
     """The workspace and its live descendants → paused (one statement), with events."""
     rows = conn.execute(
-        """
-        WITH RECURSIVE tree AS (
-            SELECT id FROM workspaces WHERE id = %(id)s AND status <> 'removed'
-            UNION ALL
-            SELECT w.id FROM workspaces w JOIN tree ON w.parent_id = tree.id WHERE w.status <> 'removed'
-        ), upd AS (
+        f"""
+        WITH RECURSIVE {_LIVE_SUBTREE}, upd AS (
             UPDATE workspaces w
             SET status = 'paused', paused_at = now(), updated_at = now()
             FROM tree WHERE w.id = tree.id AND w.status NOT IN ('paused', 'removed')
@@ -121,12 +127,8 @@ def resume_subtree(conn: Connection, root_id: UUID) -> list[Claimed]:
     """Paused members of the subtree → awaiting_agent (external: its operator reconnects) or
     provisioning with a restart requested (managed: the pipeline starts it again)."""
     rows = conn.execute(
-        """
-        WITH RECURSIVE tree AS (
-            SELECT id FROM workspaces WHERE id = %(id)s AND status <> 'removed'
-            UNION ALL
-            SELECT w.id FROM workspaces w JOIN tree ON w.parent_id = tree.id WHERE w.status <> 'removed'
-        ), upd AS (
+        f"""
+        WITH RECURSIVE {_LIVE_SUBTREE}, upd AS (
             UPDATE workspaces w
             SET status = CASE WHEN w.external THEN 'awaiting_agent'::workspace_status
                               ELSE 'provisioning'::workspace_status END,

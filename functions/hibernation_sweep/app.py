@@ -3,7 +3,6 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from molecule_core.observability import logger
 from molecule_core.workspace_lifecycle import run_hibernation_sweep
 

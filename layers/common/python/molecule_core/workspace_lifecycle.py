@@ -34,7 +34,9 @@ def _state(conn: db.Connection, workspace_id: UUID | None) -> LifecycleState:
 def _refuse_under_paused_ancestor(conn: db.Connection, workspace_id: UUID, action: str) -> None:
     ancestor = lifecycle_store.paused_ancestor(conn, workspace_id)
     if ancestor is not None:
-        raise Conflict(f"cannot {action}: an ancestor workspace is paused; resume it first", paused_ancestor=str(ancestor))
+        raise Conflict(
+            f"cannot {action}: an ancestor workspace is paused; resume it first", paused_ancestor=str(ancestor)
+        )
 
 
 def restart_workspace(workspace_id: UUID | None) -> dict[str, Any]:

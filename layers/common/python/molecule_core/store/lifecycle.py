@@ -8,7 +8,6 @@ from uuid import UUID
 
 from molecule_core.db import Connection
 
-
 # `tree`: the workspace %(id)s and its descendants that are not removed.
 _LIVE_SUBTREE = """
     tree AS (

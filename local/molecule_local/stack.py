@@ -1,5 +1,5 @@
 """The local stack runner: embedded PostgreSQL, migrations, and a set of services that all read
-template.yaml — today the HTTP gateway; SQS pollers and the scheduler plug in as more `Service`s."""
+template.yaml — the SQS endpoint and its pollers, the HTTP gateway and the scheduler."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from molecule_local.gateway import Gateway, Route, RouteTable
 from molecule_local.http_server import make_handler
 from molecule_local.lambdas import FunctionRegistry
 from molecule_local.scheduler import SchedulerService
+from molecule_local.sqs import LocalSqs, SqsPollerService
 from molecule_local.template import REPO_ROOT, Template
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway HTTP API's payload limit
@@ -95,7 +96,10 @@ class LocalStack:
         db.use_pool(db.make_pool(self.database_url))
         functions = FunctionRegistry(self.template)
         http = HttpService(Gateway(route_table(self.template), functions), self.host, self.port)
-        self.services[:0] = [http, SchedulerService(functions)]
+        sqs = LocalSqs(self.template)
+        # Started in this order: SQS first, because it exports the queue URLs and endpoint that
+        # functions read through their settings; nothing serves before that.
+        self.services[:0] = [sqs, SqsPollerService(functions, sqs), http, SchedulerService(functions)]
         for service in self.services:
             service.start()
 

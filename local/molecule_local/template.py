@@ -68,6 +68,57 @@ class QueueTriggerSpec:
 
 
 @dataclass(frozen=True)
+class QueueSpec:
+    """An AWS::SQS::Queue of the template, with the attributes the local stack recreates."""
+
+    logical_id: str
+    fifo: bool = False
+    content_based_deduplication: bool = False
+    visibility_timeout: int = 30  # SQS defaults
+    message_retention_seconds: int = 345600
+    dead_letter_queue: str | None = None  # logical id of the RedrivePolicy target
+    max_receive_count: int | None = None
+    queue_name: str | None = None  # an explicit QueueName; CloudFormation generates one otherwise
+
+    @property
+    def name(self) -> str:
+        """The queue's name (FIFO queue names must end in .fifo)."""
+        if self.queue_name:
+            return self.queue_name
+        return f"{self.logical_id}.fifo" if self.fifo else self.logical_id
+
+
+def _logical_id(reference: Any) -> str:
+    """The logical id in !Ref X, !GetAtt X.Arn, or a plain string."""
+    if isinstance(reference, dict):
+        if "Ref" in reference:
+            return str(reference["Ref"])
+        if "Fn::GetAtt" in reference:
+            return str(reference["Fn::GetAtt"][0])
+    return str(reference)
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).lower() == "true"
+
+
+def _queue_spec(logical_id: str, props: dict[str, Any]) -> QueueSpec:
+    redrive = props.get("RedrivePolicy") or {}
+    if isinstance(redrive, str):
+        redrive = json.loads(redrive)
+    return QueueSpec(
+        logical_id=logical_id,
+        fifo=_truthy(props.get("FifoQueue", False)),
+        content_based_deduplication=_truthy(props.get("ContentBasedDeduplication", False)),
+        visibility_timeout=int(props.get("VisibilityTimeout", 30)),
+        message_retention_seconds=int(props.get("MessageRetentionPeriod", 345600)),
+        dead_letter_queue=_logical_id(redrive["deadLetterTargetArn"]) if "deadLetterTargetArn" in redrive else None,
+        max_receive_count=int(redrive["maxReceiveCount"]) if "maxReceiveCount" in redrive else None,
+        queue_name=props["QueueName"] if isinstance(props.get("QueueName"), str) else None,
+    )
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     logical_id: str
     code_uri: str
@@ -96,6 +147,30 @@ class Template:
     @property
     def resources(self) -> dict[str, Any]:
         return dict(self.raw.get("Resources", {}))
+
+    @property
+    def queues(self) -> dict[str, QueueSpec]:
+        """Every AWS::SQS::Queue, dead-letter targets before the queues that redrive to them."""
+        specs = {
+            logical_id: _queue_spec(logical_id, resource.get("Properties") or {})
+            for logical_id, resource in self.resources.items()
+            if resource.get("Type") == "AWS::SQS::Queue"
+        }
+        return dict(sorted(specs.items(), key=lambda item: item[1].dead_letter_queue is not None))
+
+    def queue_url_environment(self) -> dict[str, str]:
+        """Environment variable → queue logical id, for every `NAME: !Ref <queue>` in the Globals or
+        a function's environment (a queue's Ref is its URL)."""
+        globals_env = (
+            (self.raw.get("Globals", {}).get("Function", {}).get("Environment") or {}).get("Variables")
+        ) or {}
+        queues = self.queues
+        wired: dict[str, str] = {}
+        for environment in (globals_env, *(spec.environment for spec in self.functions.values())):
+            for name, value in environment.items():
+                if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in queues:
+                    wired[name] = value["Ref"]
+        return wired
 
     def literal_environment(self) -> dict[str, str]:
         """Function-level environment values that are plain strings (no intrinsics). The local
@@ -131,12 +206,10 @@ def load_template(path: Path = TEMPLATE_PATH) -> Template:
                     )
                 )
             elif kind == "SQS":
-                queue_ref = event_props["Queue"]
-                queue = queue_ref["Fn::GetAtt"][0] if isinstance(queue_ref, dict) else str(queue_ref)
                 queues.append(
                     QueueTriggerSpec(
                         event_name,
-                        queue,
+                        _logical_id(event_props["Queue"]),
                         int(event_props.get("BatchSize", 10)),
                         "ReportBatchItemFailures" in (event_props.get("FunctionResponseTypes") or []),
                     )

@@ -67,7 +67,9 @@ def test_stale_external_goes_awaiting_agent_and_managed_goes_offline_with_restar
     managed = _make(database, status="degraded", external=False, heartbeat_age=600)
     fresh = _make(database, status="online", external=False, heartbeat_age=5)
     outcome = _sweep(functions)
-    assert outcome == {"awaiting_agent": 1, "offline": 1, "restart_requested": 1, "provision_timed_out": 0}
+    assert outcome == {
+        "awaiting_agent": 1, "offline": 1, "restart_requested": 1, "provision_timed_out": 0, "restart_re_requested": 0
+    }  # fmt: skip
     assert _status(database, external) == "awaiting_agent"
     assert _status(database, managed) == "offline"
     assert _status(database, fresh) == "online"
@@ -129,6 +131,7 @@ def test_a_second_sweep_changes_nothing(database: str, functions: FunctionRegist
         "offline": 0,
         "restart_requested": 0,
         "provision_timed_out": 0,
+        "restart_re_requested": 0,
     }
 
 
@@ -188,3 +191,25 @@ def test_local_scheduler_invokes_scheduled_functions_at_their_period(
         scheduler.stop()
     assert _status(database, created["id"]) == "awaiting_agent"
     assert scheduler.invocations["LivenessSweepFunction"] >= 1
+
+
+def test_an_unclaimed_restart_request_is_requested_again(
+    database: str, functions: FunctionRegistry, dispatcher: RecordingDispatcher
+) -> None:
+    """A restart whose message never reached a lifecycle job (lost, or its send failed) is not lost:
+    the row still says it is pending, and the sweep asks again."""
+    lost = _make(database, status="offline", external=False, heartbeat_age=600)
+    in_flight = _make(database, status="offline", external=False, heartbeat_age=600)
+    fresh = _make(database, status="offline", external=False, heartbeat_age=600)
+    _sql(
+        database,
+        "UPDATE workspaces SET restart_requested_at = now() - interval '10 minutes' WHERE id IN (%s, %s)",
+        lost,
+        in_flight,
+    )
+    _sql(database, "UPDATE workspaces SET restart_claimed_at = now() WHERE id = %s", in_flight)
+    _sql(database, "UPDATE workspaces SET restart_requested_at = now() WHERE id = %s", fresh)
+    assert _sweep(functions)["restart_re_requested"] == 1
+    assert [(r.action, str(r.workspace_id), r.reason) for r in dispatcher.requests] == [
+        ("restart", lost, "pending_restart")
+    ]

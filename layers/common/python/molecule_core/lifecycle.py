@@ -1,18 +1,27 @@
 """Lifecycle requests (restart, wake, hibernate, stop). Callers ask here; how a request reaches a
-backend is the dispatcher's business. Until the lifecycle queue is configured, requests are
-recorded on the row (`restart_requested_at`, set by the caller's own statement) and logged, so a
-later dispatcher can pick them up — nothing is kept in process memory."""
+backend is the dispatcher's business. Before dispatch, callers record the request on the row
+(`restart_requested_at`, set by their own statement), so the database stays the truth: with
+LIFECYCLE_QUEUE_URL set, requests become `LifecycleMessage`s on the lifecycle queue for the
+lifecycle function; without it they are only logged, and nothing is kept in process memory."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
 from uuid import UUID
 
+from pydantic import BaseModel, ConfigDict
+
 from molecule_core.observability import logger
+from molecule_core.settings import get_settings
 
 LifecycleAction = Literal["restart", "wake", "hibernate", "stop"]
+
+# SendMessageBatch takes at most 10 entries per call.
+SQS_BATCH_LIMIT = 10
 
 
 @dataclass(frozen=True)
@@ -22,12 +31,43 @@ class LifecycleRequest:
     reason: str
 
 
+class LifecycleMessage(BaseModel):
+    """The body of one lifecycle-queue message (the wire shape between requesters and the lifecycle
+    function)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    action: LifecycleAction
+    workspace_id: UUID
+    reason: str
+    requested_at: datetime
+
+    @classmethod
+    def from_request(cls, request: LifecycleRequest, requested_at: datetime | None = None) -> LifecycleMessage:
+        return cls(
+            action=request.action,
+            workspace_id=request.workspace_id,
+            reason=request.reason,
+            requested_at=requested_at or datetime.now(UTC),
+        )
+
+    @classmethod
+    def from_json(cls, body: str | bytes) -> LifecycleMessage:
+        return cls.model_validate_json(body)
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+    def to_request(self) -> LifecycleRequest:
+        return LifecycleRequest(self.action, self.workspace_id, self.reason)
+
+
 class LifecycleDispatcher(Protocol):
     def dispatch(self, requests: Sequence[LifecycleRequest]) -> None: ...
 
 
 class LoggingDispatcher:
-    """The default: no lifecycle queue configured, so requests stay recorded on their rows."""
+    """No lifecycle queue configured, so requests stay recorded on their rows."""
 
     def dispatch(self, requests: Sequence[LifecycleRequest]) -> None:
         for request in requests:
@@ -41,14 +81,100 @@ class LoggingDispatcher:
             )
 
 
-_dispatcher: LifecycleDispatcher = LoggingDispatcher()
+class SqsLifecycleDispatcher:
+    """Sends each request as a `LifecycleMessage` to the lifecycle queue, ten per SendMessageBatch.
+
+    A send that fails is logged with its workspace ids and not raised: the caller has already
+    recorded the request on the row (`restart_requested_at`), and raising would fail a sweep or an
+    A2A call for a side job. The row stays pending, so the next sweep (or the caller's next retry)
+    requests it again; the lifecycle job's claim makes a duplicate harmless."""
+
+    def __init__(self, queue_url: str, client: Any = None) -> None:
+        self.queue_url = queue_url
+        self._client = client
+        self._client_lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        # boto3 is imported here, not at module load: hot functions that never dispatch don't pay
+        # its import cost (SPEC §2). Client creation is not thread-safe; the client itself is.
+        with self._client_lock:
+            if self._client is None:
+                import boto3  # type: ignore[import-untyped]
+
+                self._client = boto3.client("sqs")
+            return self._client
+
+    def dispatch(self, requests: Sequence[LifecycleRequest]) -> None:
+        requested_at = datetime.now(UTC)
+        messages = [LifecycleMessage.from_request(request, requested_at) for request in requests]
+        for start in range(0, len(messages), SQS_BATCH_LIMIT):
+            self._send_batch(messages[start : start + SQS_BATCH_LIMIT])
+
+    def _send_batch(self, messages: Sequence[LifecycleMessage]) -> None:
+        entries = [{"Id": str(index), "MessageBody": message.to_json()} for index, message in enumerate(messages)]
+        try:
+            response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+        except Exception as exc:  # botocore's errors (and a missing region/credentials) alike
+            self._log_unsent(messages, repr(exc))
+            return
+        for failure in response.get("Failed", []):
+            self._log_unsent([messages[int(failure["Id"])]], f"{failure.get('Code')}: {failure.get('Message')}")
+
+    def _log_unsent(self, messages: Sequence[LifecycleMessage], error: str) -> None:
+        logger.error(
+            "lifecycle request not queued; it stays recorded on the row for the next sweep",
+            extra={
+                "queue_url": self.queue_url,
+                "error": error,
+                "requests": [
+                    {"action": m.action, "workspace_id": str(m.workspace_id), "reason": m.reason} for m in messages
+                ],
+            },
+        )
+
+
+_override: LifecycleDispatcher | None = None
+_sqs_dispatcher: SqsLifecycleDispatcher | None = None
+_sqs_lock = threading.Lock()
+
+
+def current_dispatcher() -> LifecycleDispatcher:
+    """`use_dispatcher`'s override, else SQS when LIFECYCLE_QUEUE_URL is set, else logging. Resolved
+    per call so a changed environment (after `reset_settings()`) takes effect; the SQS dispatcher
+    (and its client) is reused while the queue URL stays the same."""
+    global _sqs_dispatcher
+    if _override is not None:
+        return _override
+    queue_url = get_settings().lifecycle_queue_url
+    if not queue_url:
+        return LoggingDispatcher()
+    with _sqs_lock:
+        if _sqs_dispatcher is None or _sqs_dispatcher.queue_url != queue_url:
+            _sqs_dispatcher = SqsLifecycleDispatcher(queue_url)
+        return _sqs_dispatcher
+
+
+def delay_redelivery(receipt_handle: str, seconds: int) -> None:
+    """Bring a lifecycle message back after `seconds` instead of the queue's long visibility
+    timeout (a restart waiting for another restart of the same workspace need not wait 30 minutes)."""
+    dispatcher = current_dispatcher()
+    if not isinstance(dispatcher, SqsLifecycleDispatcher):
+        return
+    try:
+        dispatcher.client.change_message_visibility(
+            QueueUrl=dispatcher.queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
+        )
+    except Exception as exc:  # the message still comes back, only later
+        logger.warning("could not shorten a lifecycle message's visibility", extra={"error": repr(exc)})
 
 
 def request_lifecycle(requests: Sequence[LifecycleRequest]) -> None:
     if requests:
-        _dispatcher.dispatch(requests)
+        current_dispatcher().dispatch(requests)
 
 
 def use_dispatcher(dispatcher: LifecycleDispatcher | None) -> None:
-    global _dispatcher
-    _dispatcher = dispatcher or LoggingDispatcher()
+    """Override the dispatcher (tests); None goes back to the configured one."""
+    global _override
+    _override = dispatcher

@@ -418,4 +418,4 @@ class ExpandRequest(BaseModel):
 
 class ExpandResult(BaseModel):
     status: Literal["expanded"] = "expanded"
-    children: list[Workspace]
+    children: list[CreatedWorkspace]

@@ -35,6 +35,26 @@ class Settings(BaseModel):
     provision_timeout_seconds: int = Field(600, alias="PROVISION_TIMEOUT_SECONDS", ge=1)
     # How long a push dispatch may wait for the agent: under API Gateway's 30 s cut-off.
     a2a_push_timeout_seconds: float = Field(25.0, alias="A2A_PUSH_TIMEOUT_SECONDS", gt=0, le=28)
+    # Provisioner backends (PROVISIONER_BACKEND picks one).
+    process_agents_dir: str | None = Field(None, alias="PROCESS_AGENTS_DIR")  # process: config dirs
+    # process: how long a stopped agent gets to exit after SIGTERM before it is killed.
+    process_stop_timeout_seconds: float = Field(10.0, alias="PROCESS_STOP_TIMEOUT_SECONDS", gt=0, le=300)
+    # process: an agent that exits within this long after start is reported as a failed start.
+    process_start_check_seconds: float = Field(0.5, alias="PROCESS_START_CHECK_SECONDS", ge=0, le=30)
+    controlplane_url: str | None = Field(None, alias="CONTROLPLANE_URL")
+    controlplane_token: str | None = Field(None, alias="CONTROLPLANE_TOKEN")
+    ecs_cluster: str | None = Field(None, alias="ECS_CLUSTER")
+    ecs_task_definition: str | None = Field(None, alias="ECS_TASK_DEFINITION")
+    ecs_container_name: str = Field("agent", alias="ECS_CONTAINER_NAME")
+    ecs_subnets: str | None = Field(None, alias="ECS_SUBNETS")  # comma-separated
+    ecs_security_groups: str | None = Field(None, alias="ECS_SECURITY_GROUPS")  # comma-separated
+    ecs_assign_public_ip: bool = Field(False, alias="ECS_ASSIGN_PUBLIC_IP")
+    # ecs: the region of the cluster (Lambda sets AWS_REGION; else boto3's own configuration).
+    aws_region: str | None = Field(None, alias="AWS_REGION")
+    # Lifecycle jobs (restart, wake, hibernate, stop) go to this SQS queue when set.
+    lifecycle_queue_url: str | None = Field(None, alias="LIFECYCLE_QUEUE_URL")
+    # A restart claimed longer ago than this is presumed lost and may be claimed again.
+    restart_lease_seconds: int = Field(300, alias="RESTART_LEASE_SECONDS", ge=10)
     activity_retention_days: int = Field(7, alias="ACTIVITY_RETENTION_DAYS", ge=1)
 
     @field_validator("molecule_env")

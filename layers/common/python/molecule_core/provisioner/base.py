@@ -1,13 +1,18 @@
-"""The provisioner interface (`start`, `stop`, `is_running`) and its default backend.
+"""The provisioner interface (`start`, `stop`, `is_running`) and the choice of backend.
 
 When no backend is configured, every call raises the typed `NoBackendError` — never a crash and
 never a stand-in object that silently passes a truthiness check (the history's typed-nil lesson).
 Callers decide what "no backend" means for them: create marks the workspace `failed` with a
-readable message, delete simply has nothing to stop.
+readable message, delete simply has nothing to stop, the A2A proxy has nobody to ask.
+
+Backends (`PROVISIONER_BACKEND`): `process` (the local stack: the reference agent as a child
+process), `controlplane` (HTTP to a control plane), `ecs` (AWS Fargate). Each lives in its own
+module and is imported only when chosen, so functions never pay for a backend they do not use.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 from uuid import UUID
@@ -66,16 +71,44 @@ class NoBackendProvisioner:
 
 
 _override: Provisioner | None = None
+_configured: tuple[str, Provisioner] | None = None
+_lock = threading.Lock()
+
+
+def _build(backend: str) -> Provisioner:
+    """Construct the configured backend; a backend that cannot be built (missing settings) becomes
+    a NoBackendProvisioner that says why, so every caller gets the same typed error."""
+    try:
+        if backend == "process":
+            from molecule_core.provisioner.process import ProcessProvisioner
+
+            return ProcessProvisioner.from_settings()
+        if backend == "controlplane":
+            from molecule_core.provisioner.controlplane import ControlPlaneProvisioner
+
+            return ControlPlaneProvisioner.from_settings()
+        if backend == "ecs":
+            from molecule_core.provisioner.ecs import EcsProvisioner
+
+            return EcsProvisioner.from_settings()
+    except ImportError:
+        return NoBackendProvisioner(f"provisioner backend {backend!r} is not available in this build of the platform")
+    except ProvisionError as exc:
+        return NoBackendProvisioner(f"provisioner backend {backend!r} is misconfigured: {exc}")
+    return NoBackendProvisioner()
 
 
 def get_provisioner() -> Provisioner:
-    """The backend chosen by PROVISIONER_BACKEND (or installed with `use_provisioner`)."""
+    """The backend chosen by PROVISIONER_BACKEND (or installed with `use_provisioner`), built once
+    per execution environment."""
+    global _configured
     if _override is not None:
         return _override
     backend = get_settings().provisioner_backend
-    if backend == "none":
-        return NoBackendProvisioner()
-    return NoBackendProvisioner(f"provisioner backend {backend!r} is not available in this build of the platform")
+    with _lock:
+        if _configured is None or _configured[0] != backend:
+            _configured = (backend, _build(backend))
+        return _configured[1]
 
 
 def use_provisioner(provisioner: Provisioner | None) -> None:

@@ -34,6 +34,21 @@ def request_restart(conn: Connection, workspace_id: UUID) -> None:
     )
 
 
+def pending_restarts(conn: Connection, older_than_seconds: int, lease_seconds: int) -> list[UUID]:
+    """Restarts requested a while ago that no job has claimed (their message was lost, or its send
+    failed): the liveness sweep requests them again. One statement whatever the fleet size."""
+    rows = conn.execute(
+        """
+        SELECT id FROM workspaces
+        WHERE restart_requested_at < now() - make_interval(secs => %(older)s)
+          AND status NOT IN ('removed', 'paused')
+          AND (restart_claimed_at IS NULL OR restart_claimed_at < now() - make_interval(secs => %(lease)s))
+        """,
+        {"older": older_than_seconds, "lease": lease_seconds},
+    ).fetchall()
+    return [row["id"] for row in rows]
+
+
 def claim_restart(conn: Connection, workspace_id: UUID, lease_seconds: int) -> Claimed | None:
     """Take the pending restart if none is in flight (or the one in flight lost its lease). At most
     one restart per workspace runs at a time; requests that arrive meanwhile stay pending."""

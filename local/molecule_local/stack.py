@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from molecule_core import db
+from molecule_core.provisioner import get_provisioner
 from molecule_core.settings import reset_settings
 from molecule_core.store import migrations
 
@@ -83,6 +84,9 @@ class LocalStack:
         for name, value in self.template.literal_environment().items():
             os.environ.setdefault(name, value)
         os.environ.setdefault("PLATFORM_URL", f"http://{self.host}:{self.port}")
+        # Managed workspaces run as reference-agent child processes, their files beside the database.
+        os.environ.setdefault("PROVISIONER_BACKEND", "process")
+        os.environ.setdefault("PROCESS_AGENTS_DIR", str(self.data_dir / "agents"))
         if not os.environ.get("DATABASE_URL"):
             self.database_url, self._stop_database = start_embedded_postgres(self.data_dir / "pgdata")
             os.environ["DATABASE_URL"] = self.database_url
@@ -106,6 +110,10 @@ class LocalStack:
     def stop(self) -> None:
         for service in reversed(self.services):
             service.stop()
+        # Agents started by the process backend stop with the stack (they re-register on restart).
+        stop_all = getattr(get_provisioner(), "stop_all", None)
+        if callable(stop_all):
+            stop_all()
         db.use_pool(None)
         self.stop_database()
 
@@ -116,4 +124,10 @@ class LocalStack:
 
     def describe(self) -> list[str]:
         database = "embedded PostgreSQL" if self._stop_database else "DATABASE_URL"
-        return [*(s.describe() for s in self.services), f"Database   {database}: {self.database_url}"]
+        backend = os.environ.get("PROVISIONER_BACKEND", "none")
+        agents = f" (agents in {os.environ['PROCESS_AGENTS_DIR']})" if backend == "process" else ""
+        return [
+            *(s.describe() for s in self.services),
+            f"Database   {database}: {self.database_url}",
+            f"Agents     provisioner backend {backend}{agents}",
+        ]

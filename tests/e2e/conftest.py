@@ -77,7 +77,11 @@ class LocalStackProcess:
 
 
 def stack_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MOLECULE_", "ADMIN_TOKEN", "DATABASE_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MOLECULE_", "ADMIN_TOKEN", "DATABASE_", "PROCESS_", "LIFECYCLE_", "AWS_ENDPOINT"))
+    }
     env.pop("PLATFORM_URL", None)
     env.pop("PROVISIONER_BACKEND", None)
     env.update(extra)
@@ -98,16 +102,30 @@ def _empty(database_url: str) -> None:
 def local_stack(database_url: str, tmp_path: Path) -> Iterator[LocalStackProcess]:
     """The stack on a throwaway database (the session's), development mode as `make run`."""
     _empty(database_url)
-    stack = LocalStackProcess(stack_env(DATABASE_URL=database_url), tmp_path / "stack.log")
+    env = stack_env(DATABASE_URL=database_url, PROCESS_AGENTS_DIR=str(tmp_path / "agents"))
+    stack = LocalStackProcess(env, tmp_path / "stack.log")
+    yield stack
+    stack.stop()
+
+
+FAST_LIVENESS = {"HEARTBEAT_STALE_SECONDS": "4", "MOLECULE_SCHEDULE_PERIOD_SECONDS": "1"}
+
+
+@pytest.fixture
+def fast_liveness_stack(database_url: str, tmp_path: Path) -> Iterator[LocalStackProcess]:
+    """The stack with short liveness thresholds: stale after 4 s, sweeps every second."""
+    _empty(database_url)
+    env = stack_env(DATABASE_URL=database_url, PROCESS_AGENTS_DIR=str(tmp_path / "agents"), **FAST_LIVENESS)
+    stack = LocalStackProcess(env, tmp_path / "stack.log")
     yield stack
     stack.stop()
 
 
 @pytest.fixture
-def fast_liveness_stack(database_url: str, tmp_path: Path) -> Iterator[LocalStackProcess]:
-    """The stack with short liveness thresholds: stale after 2 s, sweeps every second."""
+def fast_liveness_stack_without_backend(database_url: str, tmp_path: Path) -> Iterator[LocalStackProcess]:
+    """As fast_liveness_stack, with no provisioner backend: the platform cannot start agents."""
     _empty(database_url)
-    env = stack_env(DATABASE_URL=database_url, HEARTBEAT_STALE_SECONDS="2", MOLECULE_SCHEDULE_PERIOD_SECONDS="1")
+    env = stack_env(DATABASE_URL=database_url, PROVISIONER_BACKEND="none", **FAST_LIVENESS)
     stack = LocalStackProcess(env, tmp_path / "stack.log")
     yield stack
     stack.stop()

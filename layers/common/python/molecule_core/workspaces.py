@@ -9,6 +9,7 @@ from molecule_core import db
 from molecule_core.auth.tokens import mint_token
 from molecule_core.connection_snippets import build_connection_info
 from molecule_core.errors import Conflict, Gone, InvalidInput, WorkspaceNotFound
+from molecule_core.lifecycle_jobs import stop_agent
 from molecule_core.models import (
     CreatedWorkspace,
     CreateWorkspaceRequest,
@@ -17,8 +18,6 @@ from molecule_core.models import (
     Workspace,
     WorkspaceState,
 )
-from molecule_core.observability import logger
-from molecule_core.provisioner import ProvisionError, get_provisioner
 from molecule_core.provisioning import provision_workspace
 from molecule_core.settings import get_settings
 from molecule_core.store import events as event_store
@@ -137,14 +136,8 @@ def delete_workspace(workspace_id: UUID | None, *, confirm: bool, purge: bool) -
 
 def _stop_agents(members: list[workspace_store.SubtreeMember]) -> None:
     """Best effort after the rows are removed: a failed stop is logged, never undoes the delete."""
-    if not members:
-        return
-    provisioner = get_provisioner()
     for member in members:
-        try:
-            provisioner.stop(member.id, member.instance_id)
-        except ProvisionError as exc:
-            logger.info("agent not stopped", extra={"workspace_id": str(member.id), "reason": str(exc)})
+        stop_agent(member.id, member.instance_id)
 
 
 def _load(workspace_id: UUID | None) -> Workspace:

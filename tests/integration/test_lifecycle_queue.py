@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from molecule_core import lifecycle, lifecycle_jobs
 from molecule_core.lifecycle import (
     LifecycleMessage,
@@ -232,3 +233,29 @@ def is_drained(sqs: LocalSqs) -> bool:
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
     return attributes["ApproximateNumberOfMessages"] == attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_a_restart_waiting_for_another_comes_back_soon_not_after_the_visibility_timeout(
+    sqs: LocalSqs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lifecycle queue's visibility timeout is 30 minutes (6× the function's timeout). A restart
+    that finds another restart of its workspace in flight asks SQS to show it again shortly."""
+    registry = FunctionRegistry()
+    registry.handler("LifecycleFunction")
+    function_module = sys.modules["molecule_fn_LifecycleFunction"]
+    monkeypatch.setattr(function_module, "RESTART_RETRY_SECONDS", 1)
+
+    def in_flight(request: LifecycleRequest) -> None:
+        raise lifecycle_jobs.RestartInFlight(str(request.workspace_id))
+
+    monkeypatch.setattr(lifecycle_jobs, "handle_lifecycle_job", in_flight)
+    (request,) = requests(1)
+    SqsLifecycleDispatcher(sqs.queue_urls["LifecycleQueue"]).dispatch([request])
+    messages = receive_all(sqs, 1)  # now invisible for the queue's 1800 s
+
+    event = build_sqs_event(messages, sqs.queue_arns["LifecycleQueue"], sqs.region)
+
+    with pytest.raises(BatchProcessingError):  # every record of the batch failed: Powertools raises
+        registry.invoke("LifecycleFunction", event)
+    again = receive_all(sqs, 1)  # visible again within seconds, not half an hour
+    assert again[0]["MessageId"] == messages[0]["MessageId"]

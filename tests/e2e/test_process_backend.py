@@ -97,3 +97,36 @@ def test_team_expand_children_see_parent_id(local_stack: LocalStackProcess) -> N
             assert env["WORKSPACE_ID"] == child["id"]
     finally:
         httpx.delete(f"{base}/workspaces/{root['id']}?confirm=true", timeout=30)
+
+
+def test_killed_push_agent_answers_restarting_and_comes_back(local_stack: LocalStackProcess) -> None:
+    """Issue 5's acceptance: killing the push agent yields 503 `restarting`, and the restart the proxy
+    requested brings it back to answer."""
+    base = local_stack.base_url
+    created = httpx.post(f"{base}/workspaces", json={"name": "pusher", "runtime": "langgraph"}).json()
+    workspace_id = created["id"]
+    message = {
+        "jsonrpc": "2.0", "id": "1", "method": "message/send",
+        "params": {"message": {"role": "user", "parts": [{"kind": "text", "text": "still there?"}]}},
+    }  # fmt: skip
+    try:
+        assert wait_for(lambda: _get(base, workspace_id)["status"] == "online", timeout=30)
+        assert httpx.post(f"{base}/workspaces/{workspace_id}/a2a", json=message, timeout=30).status_code == 200
+        first_pid = _pid(_get(base, workspace_id))
+        os.kill(first_pid, signal.SIGKILL)
+        assert wait_for(lambda: not _alive(first_pid), timeout=10)
+
+        answer = httpx.post(f"{base}/workspaces/{workspace_id}/a2a", json=message, timeout=30)
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["restarting"] is True
+        assert answer.headers["retry-after"] == "15"
+
+        assert wait_for(
+            lambda: _get(base, workspace_id)["status"] == "online" and _pid(_get(base, workspace_id)) != first_pid,
+            timeout=40,
+        ), _get(base, workspace_id)
+        again = httpx.post(f"{base}/workspaces/{workspace_id}/a2a", json=message, timeout=30)
+        assert again.status_code == 200
+        assert again.json()["result"]["parts"][0]["text"] == "echo: still there?"
+    finally:
+        httpx.delete(f"{base}/workspaces/{workspace_id}", timeout=30)

@@ -12,6 +12,9 @@ def make_handler(gateway: Gateway, max_body_bytes: int) -> type[BaseHTTPRequestH
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "molecule-local"
+        # Headers and body go out in two writes; without TCP_NODELAY a kept-alive client waits
+        # ~40 ms for the delayed ACK on every response.
+        disable_nagle_algorithm = True
 
         def _read_body(self) -> bytes | None:
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":

@@ -16,6 +16,7 @@ from molecule_core.provisioner import get_provisioner
 from molecule_core.settings import reset_settings
 from molecule_core.store import migrations
 
+from molecule_local.concurrency import isolate_powertools_invocations
 from molecule_local.embedded import start_embedded_postgres
 from molecule_local.gateway import Gateway, Route, RouteTable
 from molecule_local.http_server import make_handler
@@ -43,11 +44,17 @@ class Service(Protocol):
     def describe(self) -> str: ...
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 drops handshakes when a fleet of agents connects at once.
+    request_queue_size = 256
+    daemon_threads = True
+
+
 class HttpService:
     name = "http"
 
     def __init__(self, gateway: Gateway, host: str, port: int) -> None:
-        self.server = ThreadingHTTPServer((host, port), make_handler(gateway, MAX_BODY_BYTES))
+        self.server = _Server((host, port), make_handler(gateway, MAX_BODY_BYTES))
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, name="http", daemon=True)
 
@@ -95,6 +102,7 @@ class LocalStack:
         reset_settings()
 
     def start(self) -> None:
+        isolate_powertools_invocations()  # invocations run concurrently on threads here
         self.prepare_environment()
         migrations.up(self.database_url)
         db.use_pool(db.make_pool(self.database_url))

@@ -163,11 +163,12 @@ def transaction() -> Iterator[Connection]:
         raise
 
 
-def single_statement(work: Callable[[Connection], T]) -> T:
-    """Run a unit of work that is ONE idempotent statement, without BEGIN/COMMIT: on an autocommit
-    connection the statement is its own transaction, so it costs one round trip instead of three.
-    Hot paths use it (auth lookup, heartbeat, register). A kept connection that died while idle is
-    replaced and the statement re-run once — safe only because callers pass idempotent work."""
+def single_statement(work: Callable[[Connection], T], *, idempotent: bool = True) -> T:
+    """Run a unit of work that is ONE statement, without BEGIN/COMMIT: on an autocommit connection
+    the statement is its own transaction, so it costs one round trip instead of three. Hot paths
+    use it (auth lookup, heartbeat, register, the A2A receipt). A kept connection that died while
+    idle is replaced and an idempotent statement re-run once; a non-idempotent one (an INSERT) is
+    not re-run — the caller gets DatastoreUnavailable rather than a possible duplicate."""
     if _pool is not None:
         with _pooled() as conn:
             return work(conn)
@@ -175,8 +176,10 @@ def single_statement(work: Callable[[Connection], T]) -> T:
     if kept is not None and not kept.closed and not kept.broken:
         try:
             return work(kept)
-        except (psycopg.OperationalError, psycopg.InterfaceError):
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             _discard_connection(kept)
+            if not idempotent:
+                raise DatastoreUnavailable(str(exc)) from exc
     conn = _lambda_connection()
     try:
         return work(conn)

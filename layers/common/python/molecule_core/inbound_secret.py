@@ -32,8 +32,7 @@ def read_or_heal_inbound_secret(workspace_id: UUID, *, known: object = _UNREAD) 
     `known` lets a caller that has just read the row (register) skip the read."""
     if known is _UNREAD:
         try:
-            with db.transaction() as conn:
-                exists, secret = registry_store.read_inbound_secret(conn, workspace_id)
+            exists, secret = db.single_statement(lambda conn: registry_store.read_inbound_secret(conn, workspace_id))
         except Exception as exc:
             logger.warning("inbound secret read failed", extra={"workspace_id": str(workspace_id)})
             return InboundSecret(None, False, exc)
@@ -43,9 +42,10 @@ def read_or_heal_inbound_secret(workspace_id: UUID, *, known: object = _UNREAD) 
         secret = known if isinstance(known, str) else None
     if secret:
         return InboundSecret(secret, False, None)
+    candidate = mint_inbound_secret()
     try:
-        with db.transaction() as conn:
-            stored = registry_store.heal_inbound_secret(conn, workspace_id, mint_inbound_secret())
+        # one idempotent statement (coalesce keeps a secret that appeared meanwhile): one round trip
+        stored = db.single_statement(lambda conn: registry_store.heal_inbound_secret(conn, workspace_id, candidate))
         if stored is None:
             raise WorkspaceNotFound()
     except Exception as exc:

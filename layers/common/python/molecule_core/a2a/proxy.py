@@ -29,7 +29,6 @@ from molecule_core.observability import logger
 from molecule_core.provisioner import ProvisionError, get_provisioner
 from molecule_core.store import a2a as a2a_store
 from molecule_core.store import activity as activity_store
-from molecule_core.store import lifecycle as lifecycle_store
 from molecule_core.store.a2a import DispatchContext
 from molecule_core.store.activity import NewActivity
 
@@ -123,9 +122,9 @@ class _Receipt:
             idempotency_key=self.message.message_id,
         )
         try:
-            with db.transaction() as conn:  # not single_statement: an insert is not idempotent
-                activity_store.insert_activity(conn, row)
-                lifecycle_store.touch_last_active(conn, self.context.id)  # a message is activity: no hibernation
+            db.single_statement(
+                lambda conn: activity_store.insert_activity(conn, row, touch_workspace=True), idempotent=False
+            )
         except DomainError:
             # The message's fate is already decided; a lost log row must not change the answer.
             logger.exception("a2a_receive not recorded", extra={"workspace_id": str(self.context.id)})

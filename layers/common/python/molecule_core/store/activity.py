@@ -50,9 +50,17 @@ def _json(value: Any) -> Jsonb | None:
     return None if value is None else Jsonb(value)
 
 
-def insert_activity(conn: Connection, row: NewActivity) -> UUID:
+def insert_activity(conn: Connection, row: NewActivity, *, touch_workspace: bool = False) -> UUID:
+    """Insert one row; with touch_workspace, the same statement also marks the workspace active
+    (`last_active_at`: an A2A message is activity, so no hibernation) — one round trip for both."""
+    touch = (
+        "WITH touched AS (UPDATE workspaces SET last_active_at = now() WHERE id = %(workspace_id)s) "
+        if touch_workspace
+        else ""
+    )
     inserted = conn.execute(
-        """
+        touch
+        + """
         INSERT INTO activity_logs (
             workspace_id, activity_type, source_id, target_id, method, summary, request_body,
             request_raw, response_body, tool_trace, duration_ms, status, error_detail, idempotency_key

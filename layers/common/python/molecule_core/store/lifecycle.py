@@ -241,7 +241,3 @@ def lifecycle_state(conn: Connection, workspace_id: UUID) -> LifecycleState | No
         {"id": workspace_id},
     ).fetchone()
     return LifecycleState(**row) if row else None
-
-
-def touch_last_active(conn: Connection, workspace_id: UUID) -> None:
-    conn.execute("UPDATE workspaces SET last_active_at = now() WHERE id = %(id)s", {"id": workspace_id})

@@ -3,7 +3,6 @@ UPDATE workspaces SET status = 'offline' WHERE status = 'awaiting_agent';
 UPDATE workspaces SET status = 'hibernated' WHERE status = 'hibernating';
 
 DROP INDEX IF EXISTS workspaces_created_idx;
-DROP INDEX IF EXISTS workspaces_live_heartbeat_idx;
 DROP INDEX IF EXISTS workspaces_provisioning_idx;
 DROP TRIGGER workspaces_status_changed ON workspaces;  -- it depends on the column's type
 ALTER TABLE workspaces ALTER COLUMN status DROP DEFAULT;
@@ -23,8 +22,6 @@ ALTER TABLE workspaces
 ALTER TABLE workspaces ALTER COLUMN status SET DEFAULT 'provisioning';
 DROP TYPE workspace_status_old;
 CREATE INDEX workspaces_created_idx ON workspaces (created_at, id) WHERE status <> 'removed';
-CREATE INDEX workspaces_live_heartbeat_idx ON workspaces (last_heartbeat_at)
-    WHERE status IN ('online', 'degraded');
 CREATE INDEX workspaces_provisioning_idx ON workspaces (status_changed_at) WHERE status = 'provisioning';
 CREATE TRIGGER workspaces_status_changed
     BEFORE UPDATE OF status ON workspaces

@@ -201,7 +201,7 @@ def test_down_of_002_moves_new_statuses_to_their_older_equivalents(fresh_dsn: st
     fresh = _query(fresh_dsn, "SELECT status::text FROM workspaces WHERE name = 'fresh'")
     assert fresh == [("provisioning",)]
     indexes = _query(fresh_dsn, "SELECT indexname FROM pg_indexes WHERE tablename = 'workspaces'")
-    assert {"workspaces_created_idx", "workspaces_live_heartbeat_idx", "workspaces_provisioning_idx"} <= {
+    assert {"workspaces_created_idx", "workspaces_provisioning_idx"} <= {
         row[0] for row in indexes
     }
 

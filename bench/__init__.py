@@ -4,6 +4,10 @@ timed assertion, always a comparison against a floor measured in the same run.
 - `coldstart`: import time of every function's handler in a fresh interpreter, against the import
   time of the libraries every HTTP function needs anyway.
 - `statements`: SQL round trips per request, one representative request per route.
+- `registry`: register/heartbeat round trips, the liveness sweep at 100 000 workspaces against
+  `count(*)`, and 200 concurrent heartbeats against the local stack run as a process.
+- `a2a`: the proxy's added latency against calling the agent directly, SQL before dispatch, and
+  the since_id poll on 1 000 000 activity rows against a primary-key lookup.
 """
 
 from __future__ import annotations

@@ -108,9 +108,10 @@ def counting_transactions() -> Iterator[None]:
 
 
 @contextmanager
-def platform_env() -> Iterator[None]:
+def platform_env(**overrides: str) -> Iterator[None]:
     """MOLECULE_ENV=test (test tokens allowed), an ADMIN_TOKEN, quiet Powertools; restored after.
-    Set before the first request loads the handlers, which create Powertools' Logger and Metrics."""
+    Set before the first request loads the handlers, which create Powertools' Logger and Metrics.
+    `overrides` replace or add settings (e.g. MOLECULE_ENV="development" to allow loopback URLs)."""
     saved = dict(os.environ)
     for name in _CLEARED_ENV:
         os.environ.pop(name, None)
@@ -122,6 +123,7 @@ def platform_env() -> Iterator[None]:
         POWERTOOLS_METRICS_DISABLED="true",
         POWERTOOLS_LOG_LEVEL="ERROR",
     )
+    os.environ.update(overrides)
     reset_settings()
     try:
         yield

@@ -10,6 +10,7 @@ import sys
 import threading
 
 from molecule_core.schema import run_migrations
+from molecule_core.store.migrations import MigrationDrift
 
 from molecule_local.template import default_template
 
@@ -21,7 +22,12 @@ def _run(args: argparse.Namespace) -> int:
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
-    stack.start()
+    try:
+        stack.start()
+    except MigrationDrift as exc:
+        print(f"cannot start: {exc} (the embedded database lives in {stack.data_dir / 'pgdata'})", file=sys.stderr)
+        stack.stop()
+        return 1
     print(f"Molecule local stack is up (MOLECULE_ENV={os.environ.get('MOLECULE_ENV')})", flush=True)
     for line in stack.describe():
         print("  " + line, flush=True)

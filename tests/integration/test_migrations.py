@@ -201,9 +201,7 @@ def test_down_of_002_moves_new_statuses_to_their_older_equivalents(fresh_dsn: st
     fresh = _query(fresh_dsn, "SELECT status::text FROM workspaces WHERE name = 'fresh'")
     assert fresh == [("provisioning",)]
     indexes = _query(fresh_dsn, "SELECT indexname FROM pg_indexes WHERE tablename = 'workspaces'")
-    assert {"workspaces_created_idx", "workspaces_provisioning_idx"} <= {
-        row[0] for row in indexes
-    }
+    assert {"workspaces_created_idx", "workspaces_provisioning_idx"} <= {row[0] for row in indexes}
 
 
 def test_status_reports_which_migrations_are_applied(fresh_dsn: str) -> None:
@@ -357,3 +355,14 @@ def test_a_failing_migration_leaves_no_row_and_no_partial_changes(fresh_dsn: str
     (folder / "006_broken.up.sql").write_text("CREATE TABLE half_done (id integer);")
     assert migrations.up(fresh_dsn, folder) == ["006"]
     assert "half_done" in _public_tables(fresh_dsn)
+
+
+def test_an_applied_migration_that_changed_is_refused_with_a_clear_error(fresh_dsn: str, tmp_path: Path) -> None:
+    # An edited migration that already ran means the database is not what the code expects (a
+    # laptop database migrated by an older 003 failed later with "column origin does not exist").
+    directory = _copy_migrations(tmp_path / "migrations")
+    migrations.up(fresh_dsn, directory)
+    edited = directory / "003_tokens.up.sql"
+    edited.write_text(edited.read_text() + "\n-- edited after it ran\n")
+    with pytest.raises(migrations.MigrationDrift, match="003_tokens"):
+        migrations.up(fresh_dsn, directory)

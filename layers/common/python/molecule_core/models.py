@@ -419,3 +419,32 @@ class ExpandRequest(BaseModel):
 class ExpandResult(BaseModel):
     status: Literal["expanded"] = "expanded"
     children: list[CreatedWorkspace]
+
+
+# --- A2A queue (SPEC §5.5) ----------------------------------------------------------------------
+
+
+class A2aQueueStatus(BaseModel):
+    """GET /workspaces/{id}/a2a/queue/{queue_id}: where a queued message is; its answer once completed."""
+
+    queue_id: UUID
+    status: Literal["queued", "dispatched", "completed", "failed", "expired", "dropped"]
+    attempts: int
+    last_error: str | None = None
+    enqueued_at: datetime
+    published_at: datetime | None = None
+    dispatched_at: datetime | None = None
+    completed_at: datetime | None = None
+    expires_at: datetime | None = None
+    response_status: int | None = None
+    response_body: Any = None
+
+
+class DropStaleRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    max_age_minutes: int = Field(ge=1, le=60 * 24 * 30)
+
+
+class DropStaleResult(BaseModel):
+    dropped: int

@@ -56,13 +56,21 @@ class Settings(BaseModel):
     # A restart claimed longer ago than this is presumed lost and may be claimed again.
     restart_lease_seconds: int = Field(300, alias="RESTART_LEASE_SECONDS", ge=10)
     activity_retention_days: int = Field(7, alias="ACTIVITY_RETENTION_DAYS", ge=1)
+    # The A2A queue (SPEC §5.5): SQS FIFO for messages that wait for a busy or long-running target.
+    a2a_queue_url: str | None = Field(None, alias="A2A_QUEUE_URL")
+    # expires_at of a queued message without params.expires_in_seconds (capped by queue retention).
+    a2a_queue_default_ttl_seconds: int = Field(86400, alias="A2A_QUEUE_DEFAULT_TTL_SECONDS", ge=1)
+    # Deliveries tried before a queued message is marked failed (matches the queue's maxReceiveCount).
+    a2a_queue_max_attempts: int = Field(5, alias="A2A_QUEUE_MAX_ATTEMPTS", ge=1)
+    # The drain function's timeout; one delivery may take it minus a margin.
+    a2a_drain_timeout_seconds: int = Field(300, alias="A2A_DRAIN_TIMEOUT_SECONDS", ge=60, le=900)
 
     @field_validator("molecule_env")
     @classmethod
     def _normalise_env(cls, value: str) -> str:
         return value.strip().lower() or "production"
 
-    @field_validator("admin_token", "database_url", "admin_token_secret_arn", "database_secret_arn")
+    @field_validator("admin_token", "database_url", "admin_token_secret_arn", "database_secret_arn", "a2a_queue_url")
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None

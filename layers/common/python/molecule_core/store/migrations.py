@@ -7,6 +7,7 @@ row, so a failed file leaves no trace. The same code serves the CLI and the `mig
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -69,9 +70,34 @@ _ENSURE_TABLE = """
     CREATE TABLE IF NOT EXISTS schema_migrations (
         version     text PRIMARY KEY,
         name        text NOT NULL,
-        applied_at  timestamptz NOT NULL DEFAULT now()
-    )
+        applied_at  timestamptz NOT NULL DEFAULT now(),
+        checksum    text
+    );
+    ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum text;
 """
+
+
+class MigrationDrift(ValueError):
+    """An applied migration's file no longer matches what was applied: the schema in the database is
+    not what the code expects. Editing an applied migration is never the fix — add a new one."""
+
+
+def checksum(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _check_applied_unchanged(conn: db.Connection, migrations: list[Migration]) -> None:
+    by_version = {m.version: m for m in migrations}
+    changed = [
+        f"{row['version']}_{row['name']}"
+        for row in conn.execute("SELECT version, name, checksum FROM schema_migrations WHERE checksum IS NOT NULL")
+        if row["version"] in by_version and checksum(by_version[str(row["version"])].up_path) != row["checksum"]
+    ]
+    if changed:
+        raise MigrationDrift(
+            f"applied migration(s) changed since they ran: {', '.join(changed)}. The database schema is not the one "
+            "these files describe; restore the files, or (a disposable local database) delete it and start again"
+        )
 
 
 class _Locked:
@@ -110,6 +136,7 @@ def up(dsn: str | None = None, directory: Path | None = None) -> list[str]:
     migrations = discover(directory)
     done: list[str] = []
     with _Locked(dsn) as conn:
+        _check_applied_unchanged(conn, migrations)
         applied = _applied(conn)
         for migration in migrations:
             if migration.version in applied:
@@ -117,8 +144,8 @@ def up(dsn: str | None = None, directory: Path | None = None) -> list[str]:
             with conn.transaction():
                 conn.execute(migration.up_path.read_text())
                 conn.execute(
-                    "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
-                    (migration.version, migration.name),
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                    (migration.version, migration.name, checksum(migration.up_path)),
                 )
             done.append(migration.version)
     return done

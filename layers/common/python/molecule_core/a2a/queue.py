@@ -1,0 +1,367 @@
+"""The A2A queue (SPEC §5.4 step 5, §5.5): messages for a busy or long-running target wait in the
+`a2a_queue` table and travel through an SQS FIFO queue (message group = target workspace, so each
+target gets its messages in order while targets drain in parallel; deduplication id = row id).
+
+- `enqueue` inserts the row first (one statement, idempotent on the message id while the row is
+  active), then publishes; a failed publish is logged and left to the outbox sweep
+  (`republish_unpublished`), so nothing is lost when SQS is down.
+- `drain_record` is one SQS record: claim (one conditional UPDATE), deliver, store the answer and
+  log activity; a failure puts the row back and raises so SQS retries; after the attempt limit the
+  row is `failed`. A record whose row is already final is acknowledged, never delivered twice.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from molecule_core import db
+from molecule_core.agents import client as agent_client
+from molecule_core.auth.guards import bearer_from_headers, identify, is_dev_fail_open
+from molecule_core.delivery import is_http_url
+from molecule_core.errors import DomainError, InvalidInput, NotFound, Unauthorized
+from molecule_core.lifecycle import LifecycleRequest, request_lifecycle
+from molecule_core.observability import logger
+from molecule_core.settings import get_settings
+from molecule_core.store import a2a_queue as store
+from molecule_core.store import activity as activity_store
+from molecule_core.store.activity import NewActivity
+
+# SQS keeps a message at most this long (the queue's MessageRetentionPeriod): a later expiry
+# would outlive its message.
+QUEUE_RETENTION_SECONDS = 4 * 86400
+# A claim older than the drain's timeout plus this margin belongs to a drain that died.
+LEASE_MARGIN_SECONDS = 60
+# Kept back from the drain's timeout for the bookkeeping after a delivery.
+DELIVERY_MARGIN_SECONDS = 30
+SQS_BATCH_LIMIT = 10
+REPUBLISH_BATCH = 100
+REPUBLISH_MAX_BATCHES = 20
+MAX_STORED_BODY = 256 * 1024
+# Target statuses a message waits out (queued again, retried later) instead of being delivered.
+WAIT_STATUSES = ("offline", "hibernated", "hibernating", "paused", "provisioning", "failed")
+
+
+class DrainRetry(Exception):
+    """The record could not be delivered now; SQS should bring it back later."""
+
+
+@dataclass(frozen=True)
+class EnqueueResult:
+    queue_id: UUID
+    queue_depth: int
+    created: bool
+
+
+# --- SQS -----------------------------------------------------------------------------------------
+
+_client: Any = None
+_client_lock = threading.Lock()
+
+
+def _sqs() -> Any:
+    # boto3 only on this path (SPEC §2: hot functions that never queue don't pay its import).
+    global _client
+    with _client_lock:
+        if _client is None:
+            import boto3  # type: ignore[import-untyped]
+
+            _client = boto3.client("sqs")
+        return _client
+
+
+def reset_client() -> None:
+    """Forget the SQS client (tests that move the endpoint)."""
+    global _client
+    with _client_lock:
+        _client = None
+
+
+def _message(queue_id: UUID, target_id: UUID) -> dict[str, str]:
+    return {
+        "MessageBody": json.dumps({"queue_id": str(queue_id)}),
+        "MessageGroupId": str(target_id),
+        "MessageDeduplicationId": str(queue_id),
+    }
+
+
+def _publish(queue_id: UUID, target_id: UUID) -> bool:
+    """Send one message; False (logged) when it could not be sent: the outbox sweep retries."""
+    queue_url = get_settings().a2a_queue_url
+    if not queue_url:
+        logger.error("A2A_QUEUE_URL is not set; queued message left for the outbox sweep", extra={"id": str(queue_id)})
+        return False
+    try:
+        _sqs().send_message(QueueUrl=queue_url, **_message(queue_id, target_id))
+    except Exception as exc:  # botocore's errors, a missing region, a closed endpoint alike
+        logger.error(
+            "a2a queue publish failed; the outbox sweep will republish",
+            extra={"queue_id": str(queue_id), "error": repr(exc)[:500]},
+        )
+        return False
+    return True
+
+
+def _publish_batch(rows: Sequence[store.Unpublished]) -> list[UUID]:
+    """Send rows ten per SendMessageBatch; the ids that were accepted."""
+    queue_url = get_settings().a2a_queue_url
+    if not queue_url:
+        return []
+    sent: list[UUID] = []
+    for start in range(0, len(rows), SQS_BATCH_LIMIT):
+        chunk = rows[start : start + SQS_BATCH_LIMIT]
+        entries = [{"Id": str(i), **_message(row.id, row.workspace_id)} for i, row in enumerate(chunk)]
+        try:
+            response = _sqs().send_message_batch(QueueUrl=queue_url, Entries=entries)
+        except Exception as exc:
+            logger.error("a2a queue republish failed", extra={"error": repr(exc)[:500], "count": len(chunk)})
+            break
+        sent += [chunk[int(ok["Id"])].id for ok in response.get("Successful", [])]
+        for failure in response.get("Failed", []):
+            logger.error("a2a queue republish refused", extra={"queue_id": str(chunk[int(failure["Id"])].id)})
+    return sent
+
+
+def delay_redelivery(receipt_handles: Sequence[str], seconds: int) -> None:
+    """Bring failed records back after `seconds` instead of the queue's long visibility timeout
+    (the back-off between delivery attempts)."""
+    queue_url = get_settings().a2a_queue_url
+    if not queue_url or not receipt_handles:
+        return
+    for start in range(0, len(receipt_handles), SQS_BATCH_LIMIT):
+        entries = [
+            {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": seconds}
+            for i, handle in enumerate(receipt_handles[start : start + SQS_BATCH_LIMIT])
+        ]
+        try:
+            _sqs().change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
+        except Exception as exc:  # the records still come back, only later
+            logger.warning("could not shorten a2a queue visibility", extra={"error": repr(exc)[:500]})
+
+
+def backoff_seconds(receive_count: int) -> int:
+    """15 s, 30 s, 60 s, … capped at 15 minutes."""
+    return int(min(900, 15 * 2 ** max(0, receive_count - 1)))
+
+
+# --- enqueue -------------------------------------------------------------------------------------
+
+
+def expires_in_seconds(payload: Mapping[str, Any]) -> int | None:
+    """`params.expires_in_seconds`: a positive int; 0 or absent → None (the default TTL)."""
+    params = payload.get("params")
+    if not isinstance(params, Mapping) or params.get("expires_in_seconds") is None:
+        return None
+    value = params["expires_in_seconds"]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInput("params.expires_in_seconds must be a positive integer", field="expires_in_seconds")
+    return value or None
+
+
+def enqueue(
+    target_id: UUID,
+    caller_id: UUID | None,
+    payload: dict[str, Any],
+    method: str,
+    message_id: str | None,
+    expires_in_seconds: int | None,
+) -> EnqueueResult:
+    """Queue `payload` (the normalised A2A request) for `target_id`. The same active
+    (target, message_id) answers the existing row and is not published again."""
+    settings = get_settings()
+    ttl = min(expires_in_seconds or settings.a2a_queue_default_ttl_seconds, QUEUE_RETENTION_SECONDS)
+
+    def insert(conn: db.Connection) -> store.Enqueued | None:
+        return store.insert_queued(
+            conn,
+            target_id=target_id,
+            caller_id=caller_id,
+            body=payload,
+            method=method,
+            idempotency_key=message_id,
+            ttl_seconds=ttl,
+        )
+
+    row = db.single_statement(insert, idempotent=False)
+    if row is None:  # a concurrent enqueue of the same message id won; now it is visible
+        row = db.single_statement(insert, idempotent=False)
+    if row is None:
+        raise DomainError("could not queue the message")
+    if row.created and _publish(row.id, target_id):
+        _mark_published([row.id])
+    logger.info(
+        "a2a message queued",
+        extra={"queue_id": str(row.id), "target_id": str(target_id), "created": row.created, "depth": row.queue_depth},
+    )
+    return EnqueueResult(queue_id=row.id, queue_depth=row.queue_depth, created=row.created)
+
+
+def _mark_published(ids: list[UUID]) -> None:
+    db.single_statement(lambda conn: store.mark_published(conn, ids))
+
+
+def republish_unpublished(older_than_seconds: int = 30) -> int:
+    """The outbox sweep: queued rows never published (SQS was down at enqueue) are published now."""
+    total = 0
+    for _ in range(REPUBLISH_MAX_BATCHES):
+        rows = db.single_statement(lambda conn: store.list_unpublished(conn, older_than_seconds, REPUBLISH_BATCH))
+        if not rows:
+            break
+        sent = _publish_batch(rows)
+        if sent:
+            _mark_published(sent)
+        total += len(sent)
+        if len(sent) < len(rows) or len(rows) < REPUBLISH_BATCH:
+            break
+    return total
+
+
+def expire_due() -> int:
+    return db.single_statement(store.expire_due)
+
+
+def drop_stale(max_age_minutes: int) -> int:
+    return db.single_statement(lambda conn: store.drop_stale(conn, max_age_minutes))
+
+
+# --- drain ---------------------------------------------------------------------------------------
+
+
+def _stored_body(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return {"raw": raw[:MAX_STORED_BODY].decode("utf-8", errors="replace")}
+
+
+def _give_up_or_retry(claim: store.Claim, error: str) -> None:
+    """Back to `queued` and raise (SQS retries), or `failed` once the attempts are used up."""
+    assert claim.id is not None
+    if claim.attempts >= get_settings().a2a_queue_max_attempts:
+        db.single_statement(lambda conn: store.fail(conn, claim.id, error))  # type: ignore[arg-type]
+        logger.error("a2a queued message failed for good", extra={"queue_id": str(claim.id), "error": error})
+        return
+    db.single_statement(lambda conn: store.release(conn, claim.id, error))  # type: ignore[arg-type]
+    raise DrainRetry(error)
+
+
+def _record_activity(claim: store.Claim, status: str, response: Any, error: str | None, started: float) -> None:
+    assert claim.workspace_id is not None
+    message = (claim.body or {}).get("params", {}).get("message", {}) if isinstance(claim.body, dict) else {}
+    row = NewActivity(
+        workspace_id=claim.workspace_id,
+        activity_type="a2a_receive",
+        source_id=claim.caller_id,
+        target_id=claim.workspace_id,
+        method=claim.method,
+        request_body=claim.body,
+        response_body=response,
+        duration_ms=int((time.monotonic() - started) * 1000),
+        status=status,
+        error_detail=error,
+        idempotency_key=message.get("messageId") if isinstance(message, dict) else None,
+    )
+    try:
+        db.single_statement(
+            lambda conn: activity_store.insert_activity(conn, row, touch_workspace=True), idempotent=False
+        )
+    except DomainError:
+        logger.exception("a2a_receive of a queued message not recorded", extra={"queue_id": str(claim.id)})
+
+
+def drain_record(queue_id: UUID) -> None:
+    """Deliver one queued message. Returns when the record is done (delivered, final, expired or
+    failed for good); raises `DrainRetry` when SQS should bring it back later."""
+    settings = get_settings()
+    lease = settings.a2a_drain_timeout_seconds + LEASE_MARGIN_SECONDS
+    claim = db.single_statement(lambda conn: store.claim(conn, queue_id, lease))
+    if not claim.claimed:
+        if claim.previous_status == "dispatched":
+            # Another drain holds it (its lease runs): come back once it finished or its lease lapsed.
+            raise DrainRetry("message is being delivered by another drain")
+        logger.info("a2a queue record acknowledged", extra={"queue_id": str(queue_id), "status": claim.previous_status})
+        return
+    if claim.status == "expired":
+        logger.info("a2a queued message expired before delivery", extra={"queue_id": str(queue_id)})
+        return
+    assert claim.workspace_id is not None
+    if claim.target_status in (None, "removed"):
+        db.single_statement(lambda conn: store.fail(conn, queue_id, "target workspace removed"))
+        return
+    if claim.target_status in WAIT_STATUSES or not is_http_url(claim.target_url):
+        if claim.target_status == "hibernated":
+            request_lifecycle([LifecycleRequest("wake", claim.workspace_id, "a2a_queue")])
+        _give_up_or_retry(claim, f"target not reachable: status {claim.target_status}, url {bool(claim.target_url)}")
+        return
+
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if claim.inbound_secret:
+        headers["Authorization"] = f"Bearer {claim.inbound_secret}"
+    if claim.caller_id is not None:
+        headers["X-Source-Workspace-Id"] = str(claim.caller_id)
+    body = json.dumps(claim.body, separators=(",", ":")).encode()
+    started = time.monotonic()
+    budget = max(1.0, settings.a2a_drain_timeout_seconds - DELIVERY_MARGIN_SECONDS)
+    try:
+        answer = agent_client.post_json(str(claim.target_url), body, headers, budget_seconds=budget)
+    except agent_client.AgentCallError as exc:
+        kind = type(exc).__name__.removeprefix("Agent").lower()
+        _give_up_or_retry(claim, f"{kind}: {str(exc)[:500]}")
+        return
+    if answer.status >= 500:
+        _give_up_or_retry(claim, f"agent answered {answer.status}")
+        return
+    response = _stored_body(answer.body)
+    db.single_statement(lambda conn: store.complete(conn, queue_id, answer.status, response))
+    ok = answer.status < 400
+    _record_activity(
+        claim, "ok" if ok else "error", response, None if ok else f"agent answered {answer.status}", started
+    )
+
+
+# --- status --------------------------------------------------------------------------------------
+
+STATUS_FIELDS = (
+    "status",
+    "attempts",
+    "last_error",
+    "enqueued_at",
+    "published_at",
+    "dispatched_at",
+    "completed_at",
+    "expires_at",
+)
+
+
+def queue_status(workspace_id: UUID | None, queue_id: UUID | None, headers: Mapping[str, str] | None) -> dict[str, Any]:
+    """One queued message, for its caller, its target, an org token or the admin. Any other
+    workspace gets 404 like an unknown id (no 403: existence is not leaked); no or an invalid
+    bearer is 401 as on every route."""
+    not_found = NotFound("queued message not found")
+    if queue_id is None or workspace_id is None:
+        raise not_found
+    bearer = bearer_from_headers(headers)
+    viewer: UUID | None = None
+    if bearer is None:
+        if not is_dev_fail_open():
+            raise Unauthorized("missing auth token")
+    else:
+        caller = identify(bearer)
+        if caller is None:
+            raise Unauthorized("invalid auth token")
+        viewer = caller.workspace_id if caller.kind == "workspace" else None
+    row = db.single_statement(lambda conn: store.get(conn, queue_id))
+    if row is None or row["workspace_id"] != workspace_id:
+        raise not_found
+    if viewer is not None and viewer not in (row["workspace_id"], row["caller_id"]):
+        raise not_found
+    result: dict[str, Any] = {"queue_id": str(row["id"]), **{name: row[name] for name in STATUS_FIELDS}}
+    if row["status"] == "completed":
+        result["response_status"] = row["response_status"]
+        result["response_body"] = row["response_body"]
+    return result

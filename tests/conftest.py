@@ -9,8 +9,10 @@ import json
 import os
 import shutil
 import tempfile
+import threading
+import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +169,18 @@ class ApiClient:
 @pytest.fixture
 def api(database: str, functions: FunctionRegistry, routes: RouteTable) -> ApiClient:
     return ApiClient(Gateway(routes, functions))
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 15.0, interval: float = 0.05) -> bool:
+    """Poll `condition` until it holds or the deadline passes (an event wait paces the loop; it is
+    never the synchronisation itself)."""
+    deadline = time.monotonic() + timeout
+    pace = threading.Event()
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        pace.wait(interval)
+    return condition()
 
 
 ADMIN = "admin-token-for-tests"

@@ -7,13 +7,14 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.conftest import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -151,12 +152,5 @@ class AgentProcess:
         return returncode
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
-    """Poll `condition` until it holds or the deadline passes (an event wait paces the loop)."""
-    deadline = time.monotonic() + timeout
-    pace = threading.Event()
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        pace.wait(interval)
-    return condition()
+def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+    return eventually(condition, timeout, interval=0.1)

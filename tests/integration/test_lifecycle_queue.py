@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,19 +26,9 @@ from molecule_local.lambdas import FunctionRegistry
 from molecule_local.sqs import LocalSqs, SqsPollerService, build_sqs_event
 from molecule_local.template import default_template
 
-from tests.conftest import set_env
+from tests.conftest import eventually, set_env
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def eventually(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    pace = threading.Event()
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        pace.wait(0.05)
-    return condition()
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +16,8 @@ import pytest
 from molecule_local.lambdas import FunctionRegistry
 from molecule_local.sqs import LocalSqs, SqsPollerService, processed_messages
 from molecule_local.template import Template, load_template
+
+from tests.conftest import eventually
 
 TEMPLATE = """
 Resources:
@@ -41,17 +41,6 @@ Resources:
 """
 
 Script = Callable[[dict[str, Any]], Any]
-
-
-def eventually(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
-    """Poll `condition` until it holds or the deadline passes (an event wait paces the loop)."""
-    deadline = time.monotonic() + timeout
-    pace = threading.Event()
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        pace.wait(0.05)
-    return condition()
 
 
 class ScriptedFunctions(FunctionRegistry):

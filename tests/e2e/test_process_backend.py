@@ -21,6 +21,12 @@ def _get(base: str, workspace_id: str) -> dict:
     return httpx.get(f"{base}/workspaces/{workspace_id}").json()
 
 
+def _running(base: str, workspace_id: str) -> bool:
+    """Online with its process recorded (the agent may register before the backend's start returns)."""
+    workspace = _get(base, workspace_id)
+    return workspace["status"] == "online" and str(workspace["instance_id"] or "").startswith("pid:")
+
+
 def _pid(workspace: dict) -> int:
     instance = workspace["instance_id"]
     assert instance and instance.startswith("pid:"), instance
@@ -45,7 +51,7 @@ def test_managed_workspace_lifecycle_with_the_process_backend(fast_liveness_stac
     created = httpx.post(f"{base}/workspaces", json={"name": "managed", "runtime": "langgraph"}).json()
     assert created["status"] in ("provisioning", "online"), created  # the agent may register at once
     workspace_id = created["id"]
-    assert wait_for(lambda: _get(base, workspace_id)["status"] == "online", timeout=30)
+    assert wait_for(lambda: _running(base, workspace_id), timeout=30)
     first_pid = _pid(_get(base, workspace_id))
     assert _alive(first_pid)
 
@@ -56,10 +62,9 @@ def test_managed_workspace_lifecycle_with_the_process_backend(fast_liveness_stac
         return [e["event_type"] for e in httpx.get(f"{base}/events/{workspace_id}").json()]
 
     assert wait_for(lambda: "WORKSPACE_OFFLINE" in events(), timeout=STALE_SECONDS + 2 * SWEEP_PERIOD + 5)
-    assert wait_for(
-        lambda: _get(base, workspace_id)["status"] == "online" and _pid(_get(base, workspace_id)) != first_pid,
-        timeout=40,
-    ), _get(base, workspace_id)
+    assert wait_for(lambda: _running(base, workspace_id) and _pid(_get(base, workspace_id)) != first_pid, timeout=40), (
+        _get(base, workspace_id)
+    )
     second_pid = _pid(_get(base, workspace_id))
     assert _alive(second_pid)
 
@@ -71,7 +76,7 @@ def test_managed_workspace_lifecycle_with_the_process_backend(fast_liveness_stac
 
     # wake it with a restart, then delete: the process stops
     assert httpx.post(f"{base}/workspaces/{workspace_id}/restart").status_code == 202
-    assert wait_for(lambda: _get(base, workspace_id)["status"] == "online", timeout=40)
+    assert wait_for(lambda: _running(base, workspace_id), timeout=40)
     third_pid = _pid(_get(base, workspace_id))
     assert httpx.delete(f"{base}/workspaces/{workspace_id}", timeout=30).status_code == 200
     assert wait_for(lambda: not _alive(third_pid), timeout=15)
@@ -89,7 +94,7 @@ def test_team_expand_children_see_parent_id(local_stack: LocalStackProcess) -> N
     children = expanded.json()["children"]
     try:
         for workspace in [root, *children]:
-            assert wait_for(lambda w=workspace: _get(base, w["id"])["status"] == "online", timeout=40)
+            assert wait_for(lambda w=workspace: _running(base, w["id"]), timeout=40)
         assert "PARENT_ID" not in _environ(_pid(_get(base, root["id"])))
         for child in children:
             env = _environ(_pid(_get(base, child["id"])))
@@ -110,7 +115,7 @@ def test_killed_push_agent_answers_restarting_and_comes_back(local_stack: LocalS
         "params": {"message": {"role": "user", "parts": [{"kind": "text", "text": "still there?"}]}},
     }  # fmt: skip
     try:
-        assert wait_for(lambda: _get(base, workspace_id)["status"] == "online", timeout=30)
+        assert wait_for(lambda: _running(base, workspace_id), timeout=30)
         assert httpx.post(f"{base}/workspaces/{workspace_id}/a2a", json=message, timeout=30).status_code == 200
         first_pid = _pid(_get(base, workspace_id))
         os.kill(first_pid, signal.SIGKILL)
@@ -122,8 +127,7 @@ def test_killed_push_agent_answers_restarting_and_comes_back(local_stack: LocalS
         assert answer.headers["retry-after"] == "15"
 
         assert wait_for(
-            lambda: _get(base, workspace_id)["status"] == "online" and _pid(_get(base, workspace_id)) != first_pid,
-            timeout=40,
+            lambda: _running(base, workspace_id) and _pid(_get(base, workspace_id)) != first_pid, timeout=40
         ), _get(base, workspace_id)
         again = httpx.post(f"{base}/workspaces/{workspace_id}/a2a", json=message, timeout=30)
         assert again.status_code == 200

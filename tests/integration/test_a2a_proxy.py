@@ -359,15 +359,79 @@ def test_connection_refused_external_is_502(api: ApiClient, dev: str, database: 
     assert _receipts(database, target["id"])[-1]["status"] == "error"
 
 
-def test_agent_closing_the_connection_is_busy(api: ApiClient, dev: str, agent: ScriptedAgent, database: str) -> None:
+def _queue_rows(database: str, workspace_id: str) -> list[dict[str, Any]]:
+    with psycopg.connect(database, row_factory=dict_row) as conn:
+        return conn.execute(
+            "SELECT id, status, caller_id, method, body, expires_at - enqueued_at AS ttl FROM a2a_queue"
+            " WHERE workspace_id = %s ORDER BY enqueued_at",
+            (workspace_id,),
+        ).fetchall()
+
+
+def test_agent_closing_the_connection_queues_the_message(
+    api: ApiClient, dev: str, agent: ScriptedAgent, database: str
+) -> None:
     target = _external_push(api, dev, agent.url)
     agent.mode = "close"
     result = api.post(f"/workspaces/{target['id']}/a2a", json_body=send(), token=dev)
-    assert result.status == 503
-    assert result.json()["busy"] is True
-    assert result.headers["retry-after"] == "15"
-    assert len(agent.received) == 1
-    assert _receipts(database, target["id"])[-1]["error_detail"].startswith("busy")
+    assert result.status == 202
+    body = result.json()
+    assert body["queued"] is True and body["queue_depth"] == 1
+    (row,) = _queue_rows(database, target["id"])
+    assert (str(row["id"]), row["status"], row["method"]) == (body["queue_id"], "queued", "message/send")
+    assert row["body"]["params"]["message"]["messageId"] == "msg-1"
+    assert len(agent.received) == 1  # it reached the agent once; the queue delivers it again later
+    assert _receipts(database, target["id"])[-1]["status"] == "queued"
+    # the caller retrying the same message finds the same queue row
+    again = api.post(f"/workspaces/{target['id']}/a2a", json_body=send(), token=dev)
+    assert again.json()["queue_id"] == body["queue_id"]
+    assert len(_queue_rows(database, target["id"])) == 1
+
+
+def test_target_at_capacity_gets_the_message_queued_not_dispatched(
+    api: ApiClient, dev: str, agent: ScriptedAgent, database: str
+) -> None:
+    target = _external_push(api, dev, agent.url, max_concurrent_tasks=2)
+    with psycopg.connect(database) as conn:
+        conn.execute("UPDATE workspaces SET active_tasks = 2 WHERE id = %s", (target["id"],))
+    result = api.post(f"/workspaces/{target['id']}/a2a", json_body=send(), token=dev)
+    assert result.status == 202
+    assert "capacity" in result.json()["message"]
+    assert agent.received == []
+    assert len(_queue_rows(database, target["id"])) == 1
+
+
+def test_prefer_respond_async_queues_with_the_callers_expiry(
+    api: ApiClient, dev: str, agent: ScriptedAgent, database: str
+) -> None:
+    target = _external_push(api, dev, agent.url)
+    caller = create_workspace(api, dev, name="caller", external=True)
+    result = api.post(
+        f"/workspaces/{target['id']}/a2a",
+        json_body=send(expires_in_seconds=120),
+        token=caller["connection"]["auth_token"],
+        headers={"Prefer": "respond-async"},
+    )
+    assert result.status == 202
+    (row,) = _queue_rows(database, target["id"])
+    assert str(row["caller_id"]) == caller["id"]
+    assert row["ttl"].total_seconds() == pytest.approx(120, abs=2)
+    assert agent.received == []
+
+
+@pytest.mark.parametrize("expiry", [-5, "soon", True])
+def test_invalid_expiry_is_400_and_queues_nothing(
+    api: ApiClient, dev: str, agent: ScriptedAgent, database: str, expiry: Any
+) -> None:
+    target = _external_push(api, dev, agent.url)
+    result = api.post(
+        f"/workspaces/{target['id']}/a2a",
+        json_body=send(expires_in_seconds=expiry),
+        token=dev,
+        headers={"Prefer": "respond-async"},
+    )
+    assert result.status == 400
+    assert _queue_rows(database, target["id"]) == []
 
 
 def test_silent_agent_is_504_timeout(

@@ -76,7 +76,7 @@ def test_lifecycle_function_consumes_the_lifecycle_queue_in_batches_of_five() ->
 def test_lifecycle_queue_url_is_wired_to_every_function_through_globals() -> None:
     template = default_template()
 
-    assert template.queue_url_environment() == {"LIFECYCLE_QUEUE_URL": "LifecycleQueue"}
+    assert template.queue_url_environment() == {"LIFECYCLE_QUEUE_URL": "LifecycleQueue", "A2A_QUEUE_URL": "A2aQueue"}
     assert template.raw["Globals"]["Function"]["Environment"]["Variables"]["LIFECYCLE_QUEUE_URL"] == {
         "Ref": "LifecycleQueue"
     }
@@ -87,7 +87,7 @@ def test_functions_that_request_lifecycle_jobs_may_send_to_the_lifecycle_queue()
     for logical_id in ("A2aProxyFunction", "LivenessSweepFunction", "WorkspacesFunction", "LifecycleFunction"):
         policies = resources[logical_id]["Properties"]["Policies"]
         send = [p["SQSSendMessagePolicy"] for p in policies if isinstance(p, dict) and "SQSSendMessagePolicy" in p]
-        assert send == [{"QueueName": {"Fn::GetAtt": ["LifecycleQueue", "QueueName"]}}], logical_id
+        assert {"QueueName": {"Fn::GetAtt": ["LifecycleQueue", "QueueName"]}} in send, logical_id
 
 
 def test_fifo_queue_properties_and_function_level_queue_refs_are_read(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from molecule_core import db
+from molecule_core.a2a import queue as a2a_queue
 from molecule_core.a2a.classify import is_upstream_dead_status
 from molecule_core.a2a.normalize import A2AError, NormalizedA2A, normalize_a2a_payload
 from molecule_core.access import is_access_allowed
@@ -37,7 +38,6 @@ RESERVED_CALLER_PREFIXES = ("system:", "platform:", "admin:")
 # Headers that carry the caller's claimed identity (SDKs and the channel plugin use either).
 CALLER_HEADERS = ("x-workspace-id", "x-source-workspace-id")
 FORWARDED_HEADERS = ("a2a-version",)
-MAX_STORED_BODY = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -85,14 +85,6 @@ def resolve_caller(headers: Mapping[str, str] | None) -> A2ACaller:
             raise Unauthorized("a caller workspace must present its own token")
         return A2ACaller(caller.workspace_id)
     return A2ACaller(None)  # admin or org token: a user, no access check
-
-
-def _stored_body(raw: bytes) -> Any:
-    """What goes into response_body: the agent's JSON when it is JSON, else its text (capped)."""
-    try:
-        return json.loads(raw) if raw else None
-    except ValueError:
-        return {"raw": raw[:MAX_STORED_BODY].decode("utf-8", errors="replace")}
 
 
 @dataclass
@@ -199,7 +191,35 @@ def proxy_a2a(
     if not is_http_url(context.url):
         no_url = {"error": "workspace has no URL to deliver to", "status": context.status}
         return _fail(receipt, 503, no_url, "no agent URL")
+    if _wants_async(headers) or context.active_tasks >= context.max_concurrent_tasks:
+        reason = "respond-async requested" if _wants_async(headers) else "target at capacity"
+        return _enqueue(receipt, reason)
     return _dispatch(receipt, headers, budget_seconds)
+
+
+def _wants_async(headers: Mapping[str, str] | None) -> bool:
+    return "respond-async" in (_header(headers, "prefer") or "").lower()
+
+
+def _enqueue(receipt: _Receipt, reason: str) -> ProxyResult:
+    """Hand the message to the A2A queue (SQS FIFO, one group per target): 202 with its queue id.
+    The row is written before the publish, so a failed publish is republished by the outbox sweep."""
+    result = a2a_queue.enqueue(
+        receipt.context.id,
+        receipt.caller.workspace_id,
+        receipt.message.payload,
+        receipt.message.method,
+        receipt.message.message_id,
+        a2a_queue.expires_in_seconds(receipt.message.payload),
+    )
+    body = {
+        "queued": True,
+        "queue_id": str(result.queue_id),
+        "queue_depth": result.queue_depth,
+        "message": f"{reason}: the message is queued and will be delivered in order",
+    }
+    receipt.record("queued", response=body)
+    return _json(202, body)
 
 
 def _dispatch(receipt: _Receipt, headers: Mapping[str, str] | None, budget_seconds: float) -> ProxyResult:
@@ -221,14 +241,10 @@ def _dispatch(receipt: _Receipt, headers: Mapping[str, str] | None, budget_secon
         return _fail(
             receipt, 502, {"error": "agent unreachable", "detail": str(exc)[:300]}, f"connection failed: {exc}"
         )
-    except agent_client.AgentBusy as exc:
-        return _fail(
-            receipt,
-            503,
-            {"error": "agent closed the connection without answering (busy); retry later", "busy": True},
-            f"busy: {exc}",
-            retry_after=True,
-        )
+    except agent_client.AgentBusy:
+        # The agent took the request and hung up without answering: it is busy. Queue the same
+        # message (same messageId, so a retry by the caller finds the same queue row).
+        return _enqueue(receipt, "agent busy")
     except agent_client.AgentTimeout:
         message = (
             f"agent did not answer within {budget_seconds:.0f}s; the message was delivered and is not re-sent "
@@ -239,7 +255,7 @@ def _dispatch(receipt: _Receipt, headers: Mapping[str, str] | None, budget_secon
         return _restart_dead_agent(receipt, f"upstream {answer.status}")
     receipt.record(
         "ok" if answer.status < 400 else "error",
-        response=_stored_body(answer.body),
+        response=agent_client.stored_response_body(answer.body),
         error=None if answer.status < 400 else f"agent answered {answer.status}",
     )
     return ProxyResult(

@@ -42,7 +42,6 @@ DELIVERY_MARGIN_SECONDS = 30
 SQS_BATCH_LIMIT = 10
 REPUBLISH_BATCH = 100
 REPUBLISH_MAX_BATCHES = 20
-MAX_STORED_BODY = 256 * 1024
 # Target statuses a message waits out (queued again, retried later) instead of being delivered.
 WAIT_STATUSES = ("offline", "hibernated", "hibernating", "paused", "provisioning", "failed")
 
@@ -196,7 +195,7 @@ def enqueue(
         _mark_published([row.id])
     logger.info(
         "a2a message queued",
-        extra={"queue_id": str(row.id), "target_id": str(target_id), "created": row.created, "depth": row.queue_depth},
+        extra={"queue_id": str(row.id), "target_id": str(target_id), "new_row": row.created, "depth": row.queue_depth},
     )
     return EnqueueResult(queue_id=row.id, queue_depth=row.queue_depth, created=row.created)
 
@@ -232,21 +231,15 @@ def drop_stale(max_age_minutes: int) -> int:
 # --- drain ---------------------------------------------------------------------------------------
 
 
-def _stored_body(raw: bytes) -> Any:
-    try:
-        return json.loads(raw) if raw else None
-    except ValueError:
-        return {"raw": raw[:MAX_STORED_BODY].decode("utf-8", errors="replace")}
-
-
 def _give_up_or_retry(claim: store.Claim, error: str) -> None:
     """Back to `queued` and raise (SQS retries), or `failed` once the attempts are used up."""
-    assert claim.id is not None
+    queue_id = claim.id
+    assert queue_id is not None
     if claim.attempts >= get_settings().a2a_queue_max_attempts:
-        db.single_statement(lambda conn: store.fail(conn, claim.id, error))  # type: ignore[arg-type]
-        logger.error("a2a queued message failed for good", extra={"queue_id": str(claim.id), "error": error})
+        db.single_statement(lambda conn: store.fail(conn, queue_id, error))
+        logger.error("a2a queued message failed for good", extra={"queue_id": str(queue_id), "error": error})
         return
-    db.single_statement(lambda conn: store.release(conn, claim.id, error))  # type: ignore[arg-type]
+    db.single_statement(lambda conn: store.release(conn, queue_id, error))
     raise DrainRetry(error)
 
 
@@ -279,7 +272,8 @@ def drain_record(queue_id: UUID) -> None:
     failed for good); raises `DrainRetry` when SQS should bring it back later."""
     settings = get_settings()
     lease = settings.a2a_drain_timeout_seconds + LEASE_MARGIN_SECONDS
-    claim = db.single_statement(lambda conn: store.claim(conn, queue_id, lease))
+    # Not re-run on a dropped connection: a claim that did commit would count an attempt twice.
+    claim = db.single_statement(lambda conn: store.claim(conn, queue_id, lease), idempotent=False)
     if not claim.claimed:
         if claim.previous_status == "dispatched":
             # Another drain holds it (its lease runs): come back once it finished or its lease lapsed.
@@ -316,7 +310,7 @@ def drain_record(queue_id: UUID) -> None:
     if answer.status >= 500:
         _give_up_or_retry(claim, f"agent answered {answer.status}")
         return
-    response = _stored_body(answer.body)
+    response = agent_client.stored_response_body(answer.body)
     db.single_statement(lambda conn: store.complete(conn, queue_id, answer.status, response))
     ok = answer.status < 400
     _record_activity(

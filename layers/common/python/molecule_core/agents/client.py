@@ -10,9 +10,11 @@ warm invocations reuse connections, and failures classified by what they mean fo
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -40,6 +42,18 @@ class AgentResponse:
     status: int
     headers: dict[str, str]
     body: bytes
+
+
+# An agent's answer is kept in the activity log as JSON; text that is not JSON is kept capped.
+MAX_STORED_BODY = 256 * 1024
+
+
+def stored_response_body(raw: bytes) -> Any:
+    """What goes into response_body: the agent's JSON when it is JSON, else its text (capped)."""
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return {"raw": raw[:MAX_STORED_BODY].decode("utf-8", errors="replace")}
 
 
 _client: httpx.Client | None = None

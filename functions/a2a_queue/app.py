@@ -1,0 +1,30 @@
+"""The A2A queue's HTTP side (SPEC §5.5): a queued message's status, and the operator's drop-stale."""
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from molecule_core.a2a import queue
+from molecule_core.api import AdminCaller, compact_json, install_error_handlers, parse_uuid
+from molecule_core.models import A2aQueueStatus, DropStaleRequest, DropStaleResult
+from molecule_core.observability import logger
+
+app = APIGatewayHttpResolver(enable_validation=True, serializer=compact_json)
+install_error_handlers(app)
+
+
+@app.get("/workspaces/<workspace_id>/a2a/queue/<queue_id>")
+def queue_status(workspace_id: str, queue_id: str) -> A2aQueueStatus:
+    found = queue.queue_status(parse_uuid(workspace_id), parse_uuid(queue_id), app.current_event.headers)
+    return A2aQueueStatus.model_validate(found)
+
+
+@app.post("/admin/a2a-queue/drop-stale")
+def drop_stale(body: DropStaleRequest, caller: AdminCaller) -> DropStaleResult:
+    dropped = queue.drop_stale(body.max_age_minutes)
+    logger.info("a2a queue drop-stale", extra={"dropped": dropped, "max_age_minutes": body.max_age_minutes})
+    return DropStaleResult(dropped=dropped)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

@@ -216,6 +216,24 @@ def test_sqs_down_at_enqueue_loses_nothing(
     assert [r.json()["params"]["message"]["messageId"] for r in agent.received] == ["m-down"]
 
 
+def test_a_queued_row_whose_message_was_lost_long_ago_is_published_again(
+    sqs: LocalSqs, database: str, api: ApiClient, dev: str, agent: ScriptedAgent
+) -> None:
+    """A message can leave SQS (dead-letter queue) while its row is still queued — e.g. its receives
+    were spent while another drain held the lease. The outbox sweep publishes such rows again."""
+    target = push_target(database, api, dev, agent.url)
+    result = enqueue(target, "lost in the DLQ", "m-lost")
+    drain_queue = sqs.client()
+    purged = drain_queue.purge_queue(QueueUrl=sqs.queue_urls["A2aQueue"])  # the message is gone
+    assert purged["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert queue.republish_unpublished(older_than_seconds=0) == 0  # recently published: left alone
+    execute(database, "UPDATE a2a_queue SET published_at = now() - interval '3 hours' WHERE id = %s", result.queue_id)
+    assert queue.republish_unpublished(older_than_seconds=0) == 1
+    drain_until_empty(sqs)
+    assert row(database, result.queue_id)["status"] == "completed"
+    assert [r.json()["params"]["message"]["messageId"] for r in agent.received] == ["m-lost"]
+
+
 def test_drain_delivers_completes_and_records_activity(
     sqs: LocalSqs, database: str, api: ApiClient, dev: str, agent: ScriptedAgent
 ) -> None:

@@ -77,7 +77,7 @@ def insert_queued(
 
 def mark_published(conn: Connection, queue_ids: list[UUID]) -> int:
     cursor = conn.execute(
-        "UPDATE a2a_queue SET published_at = now() WHERE id = ANY(%(ids)s) AND published_at IS NULL",
+        "UPDATE a2a_queue SET published_at = now() WHERE id = ANY(%(ids)s) AND status = 'queued'",
         {"ids": queue_ids},
     )
     return cursor.rowcount
@@ -89,17 +89,25 @@ class Unpublished:
     workspace_id: UUID
 
 
+# A queued row whose message was published this long ago and never claimed to completion has lost
+# its message (e.g. it went to the dead-letter queue while a lease kept it from being claimed):
+# publish it again. Far longer than any legitimate retry path (5 receives, backoff ≤ 15 min).
+STALE_PUBLISH_SECONDS = 2 * 3600
+
+
 def list_unpublished(conn: Connection, older_than_seconds: int, limit: int) -> list[Unpublished]:
-    """Queued rows whose publish failed (or has not happened yet, older than N s), oldest first."""
+    """Queued rows whose publish failed (or has not happened yet, older than N s), and queued rows
+    whose message was lost long ago, oldest first."""
     rows = conn.execute(
         """
         SELECT id, workspace_id FROM a2a_queue
-        WHERE status = 'queued' AND published_at IS NULL
-          AND enqueued_at < now() - make_interval(secs => %(age)s)
+        WHERE status = 'queued'
+          AND ((published_at IS NULL AND enqueued_at < now() - make_interval(secs => %(age)s))
+               OR published_at < now() - make_interval(secs => %(stale)s))
         ORDER BY enqueued_at, id
         LIMIT %(limit)s
         """,
-        {"age": older_than_seconds, "limit": limit},
+        {"age": older_than_seconds, "stale": STALE_PUBLISH_SECONDS, "limit": limit},
     ).fetchall()
     return [Unpublished(UUID(str(r["id"])), UUID(str(r["workspace_id"]))) for r in rows]
 

@@ -1,4 +1,4 @@
-"""`python -m bench [coldstart] [statements] [registry] [a2a]` — run the named benchmarks (all by default)."""
+"""`python -m bench [coldstart] [statements] [registry] [a2a] [queue]` — run the named benchmarks (all by default)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from bench import a2a, coldstart, registry, statements
+from bench import a2a, coldstart, queue, registry, statements
 
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], int]] = {
     "coldstart": lambda args: coldstart.main(rounds=args.rounds),
     "statements": lambda args: statements.main(show_sql=args.sql),
     "registry": lambda args: registry.main(),
     "a2a": lambda args: a2a.main(),
+    "queue": lambda args: queue.main(),
 }
 
 

@@ -1,14 +1,18 @@
 """The A2A queue's HTTP side (SPEC §5.5): a queued message's status, and the operator's drop-stale."""
 
+from typing import Annotated
+
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.a2a import queue
 from molecule_core.api import AdminCaller, compact_json, install_error_handlers, parse_uuid
-from molecule_core.models import A2aQueueStatus, DropStaleRequest, DropStaleResult
+from molecule_core.models import A2aQueueStatus, DropStaleResult
 from molecule_core.observability import logger
 
 app = APIGatewayHttpResolver(enable_validation=True, serializer=compact_json)
+DEFAULT_MAX_AGE_MINUTES = 60
 install_error_handlers(app)
 
 
@@ -19,9 +23,11 @@ def queue_status(workspace_id: str, queue_id: str) -> A2aQueueStatus:
 
 
 @app.post("/admin/a2a-queue/drop-stale")
-def drop_stale(body: DropStaleRequest, caller: AdminCaller) -> DropStaleResult:
-    dropped = queue.drop_stale(body.max_age_minutes)
-    logger.info("a2a queue drop-stale", extra={"dropped": dropped, "max_age_minutes": body.max_age_minutes})
+def drop_stale(
+    caller: AdminCaller, max_age_minutes: Annotated[int, Query(ge=1, le=525_600)] = DEFAULT_MAX_AGE_MINUTES
+) -> DropStaleResult:
+    dropped = queue.drop_stale(max_age_minutes)
+    logger.info("a2a queue drop-stale", extra={"dropped": dropped, "max_age_minutes": max_age_minutes})
     return DropStaleResult(dropped=dropped)
 
 

@@ -448,13 +448,13 @@ def test_drop_stale_drops_old_queued_rows_only(
     new = enqueue(target, "new", "m-new")
     execute(database, "UPDATE a2a_queue SET enqueued_at = now() - interval '2 hours' WHERE id = %s", old.queue_id)
 
-    assert api.post("/admin/a2a-queue/drop-stale", json_body={"max_age_minutes": 60}).status == 401
-    answer = api.post("/admin/a2a-queue/drop-stale", json_body={"max_age_minutes": 60}, token=dev)
+    assert api.post("/admin/a2a-queue/drop-stale?max_age_minutes=60").status == 401
+    answer = api.post("/admin/a2a-queue/drop-stale?max_age_minutes=60", token=dev)
 
     assert answer.status == 200 and answer.json() == {"dropped": 1}
     assert row(database, old.queue_id)["status"] == "dropped"
     assert row(database, new.queue_id)["status"] == "queued"
-    assert api.post("/admin/a2a-queue/drop-stale", json_body={"max_age_minutes": 0}, token=dev).status == 400
+    assert api.post("/admin/a2a-queue/drop-stale?max_age_minutes=0", token=dev).status == 400
     queue.drain_record(old.queue_id)  # a dropped row is final: never delivered
     assert agent.received == []
 
@@ -483,3 +483,36 @@ def test_the_sample_sqs_event_for_an_unknown_row_is_acknowledged(database: str) 
     event = json.loads((Path(__file__).resolve().parents[2] / "events/sqs_a2a_drain.json").read_text())
 
     assert FunctionRegistry().invoke("A2aDrainFunction", event) == {"batchItemFailures": []}
+
+
+def test_a_delegation_result_is_stitched_into_the_delegating_workspaces_activity(
+    sqs: LocalSqs, database: str, api: ApiClient, dev: str, agent: ScriptedAgent
+) -> None:
+    target = push_target(database, api, dev, agent.url)
+    caller = create_workspace(api, dev, name="delegator")
+    body = send("research this", "m-del")
+    body["params"]["message"]["metadata"] = {"delegation_id": "del-42"}
+    queue.enqueue(uuid.UUID(target["id"]), uuid.UUID(caller["id"]), body, "message/send", "m-del", None)
+
+    drain_until_empty(sqs)
+
+    with psycopg.connect(database, row_factory=dict_row) as conn:
+        (stitched,) = conn.execute(
+            "SELECT * FROM activity_logs WHERE workspace_id = %s AND activity_type = 'delegation'", (caller["id"],)
+        ).fetchall()
+    assert stitched["request_body"]["delegation_id"] == "del-42"
+    assert str(stitched["source_id"]) == target["id"]
+    assert stitched["status"] == "completed"
+    assert stitched["response_body"]["result"]["parts"][0]["text"] == "echo: research this"
+
+
+def test_a_plain_queued_message_stitches_nothing(
+    sqs: LocalSqs, database: str, api: ApiClient, dev: str, agent: ScriptedAgent
+) -> None:
+    target = push_target(database, api, dev, agent.url)
+    caller = create_workspace(api, dev, name="caller")
+    enqueue(target, "no delegation", "m-plain", caller=uuid.UUID(caller["id"]))
+    drain_until_empty(sqs)
+    with psycopg.connect(database) as conn:
+        rows = conn.execute("SELECT count(*) FROM activity_logs WHERE activity_type = 'delegation'").fetchone()
+    assert rows == (0,)

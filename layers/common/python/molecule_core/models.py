@@ -440,11 +440,5 @@ class A2aQueueStatus(BaseModel):
     response_body: Any = None
 
 
-class DropStaleRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    max_age_minutes: int = Field(ge=1, le=60 * 24 * 30)
-
-
 class DropStaleResult(BaseModel):
     dropped: int

@@ -316,6 +316,41 @@ def drain_record(queue_id: UUID) -> None:
     _record_activity(
         claim, "ok" if ok else "error", response, None if ok else f"agent answered {answer.status}", started
     )
+    _stitch_delegation(claim, "completed" if ok else "error", response)
+
+
+def delegation_id(body: Any) -> str | None:
+    """`params.message.metadata.delegation_id` of a queued request, if it is a delegation."""
+    metadata = (
+        (((body or {}).get("params") or {}).get("message") or {}).get("metadata") if isinstance(body, dict) else None
+    )
+    value = metadata.get("delegation_id") if isinstance(metadata, dict) else None
+    return str(value) if value else None
+
+
+def _stitch_delegation(claim: store.Claim, status: str, response: Any) -> None:
+    """A delegated task finished: its result also lands in the *delegating* workspace's activity
+    (a `delegation` row carrying the delegation_id), so the caller's agent finds the answer in its
+    own feed instead of polling the queue (the history's check_task_status flow)."""
+    found = delegation_id(claim.body)
+    if found is None or claim.caller_id is None or claim.workspace_id is None:
+        return
+    row = NewActivity(
+        workspace_id=claim.caller_id,
+        activity_type="delegation",
+        source_id=claim.workspace_id,
+        target_id=claim.caller_id,
+        method=claim.method,
+        summary=f"delegation {found} {status}",
+        request_body={"delegation_id": found, "queue_id": str(claim.id)},
+        response_body=response,
+        status=status,
+        idempotency_key=found,
+    )
+    try:
+        db.single_statement(lambda conn: activity_store.insert_activity(conn, row), idempotent=False)
+    except DomainError:
+        logger.exception("delegation result not stitched", extra={"queue_id": str(claim.id), "delegation_id": found})
 
 
 # --- status --------------------------------------------------------------------------------------

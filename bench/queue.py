@@ -31,7 +31,7 @@ from molecule_local.template import default_template
 from bench import print_table
 from bench.a2a import Target, create_target, reference_agent
 from bench.statements import LEDGER, Client, CountingCursor, counting_transactions, embedded_database, platform_env
-from bench.support import admin_connection, free_port, thousands, verdict
+from bench.support import admin_connection, free_port, p50, p99, thousands, verdict
 
 ENQUEUE_ROUND_TRIP_TARGET = 2
 ENQUEUE_SQS_TARGET = 1
@@ -69,6 +69,20 @@ def local_sqs() -> Iterator[LocalSqs]:
     finally:
         queue.reset_client()
         sqs.stop()
+
+
+@contextlib.contextmanager
+def quiet_platform_logger() -> Iterator[None]:
+    """The platform's Powertools logger at ERROR for the run: it logs one INFO line per enqueue and
+    per drained record to stdout, which would bury the figures (and cost time in both paths)."""
+    from molecule_core.observability import logger
+
+    saved = logger.log_level
+    logger.setLevel("ERROR")
+    try:
+        yield
+    finally:
+        logger.setLevel(saved)
 
 
 @contextlib.contextmanager
@@ -157,17 +171,43 @@ def reset_queue(url: str, sqs: LocalSqs) -> None:
 # --- 2. drain throughput -----------------------------------------------------------------------------
 
 
-def enqueue_all(targets: list[Target]) -> float:
-    """Enqueue MESSAGES messages round-robin over the targets; seconds taken."""
+@contextlib.contextmanager
+def timing_sqs_calls() -> Iterator[list[float]]:
+    """Seconds each SQS API call of the queue's client took during the block (botocore's
+    before-call/after-call events: serialising, signing, the HTTP round trip to moto, parsing)."""
+    spent: list[float] = []
+    started: list[float] = []
+
+    def before_call(**_: Any) -> None:
+        started.append(time.perf_counter())
+
+    def after_call(**_: Any) -> None:
+        if started:
+            spent.append(time.perf_counter() - started.pop())
+
+    events = queue._sqs().meta.events
+    events.register("before-call.sqs", before_call, unique_id="bench-queue-time-before")
+    events.register("after-call.sqs", after_call, unique_id="bench-queue-time-after")
+    try:
+        yield spent
+    finally:
+        events.unregister("before-call.sqs", unique_id="bench-queue-time-before")
+        events.unregister("after-call.sqs", unique_id="bench-queue-time-after")
+
+
+def enqueue_all(targets: list[Target]) -> tuple[float, list[float]]:
+    """Enqueue MESSAGES messages round-robin over the targets; (seconds taken, seconds of each
+    SQS call)."""
     start = time.perf_counter()
     deadline = time.monotonic() + ENQUEUE_DEADLINE_SECONDS
-    for index in range(MESSAGES):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"enqueue of {MESSAGES} messages took over {ENQUEUE_DEADLINE_SECONDS:.0f}s")
-        result = _enqueue(targets[index % len(targets)], f"bench-drain-{index}")
-        if not result.created:
-            raise RuntimeError(f"enqueue {index} did not create a row")
-    return time.perf_counter() - start
+    with timing_sqs_calls() as sqs_seconds:
+        for index in range(MESSAGES):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"enqueue of {MESSAGES} messages took over {ENQUEUE_DEADLINE_SECONDS:.0f}s")
+            result = _enqueue(targets[index % len(targets)], f"bench-drain-{index}")
+            if not result.created:
+                raise RuntimeError(f"enqueue {index} did not create a row")
+    return time.perf_counter() - start, list(sqs_seconds)
 
 
 def direct_posts(agent_url: str) -> tuple[float, set[int]]:
@@ -209,7 +249,7 @@ def drain_all(url: str, sqs: LocalSqs) -> tuple[float, dict[str, int], int]:
 
 
 def measure_drain(api: Client, url: str, sqs: LocalSqs, targets: list[Target], agent_url: str) -> None:
-    enqueue_seconds = enqueue_all(targets)
+    enqueue_seconds, sqs_seconds = enqueue_all(targets)
     counts = status_counts(url)
     published = 0
     with admin_connection(url) as sql:
@@ -219,6 +259,13 @@ def measure_drain(api: Client, url: str, sqs: LocalSqs, targets: list[Target], a
         f"enqueued {thousands(MESSAGES)} messages over {len(targets)} targets in {enqueue_seconds:.2f} s "
         f"({MESSAGES / enqueue_seconds:.0f}/s); rows {counts}, published {published}"
     )
+    if sqs_seconds:
+        ms = [seconds * 1000 for seconds in sqs_seconds]
+        print(
+            f"  of which {len(ms)} SQS calls (SendMessage to moto): {sum(sqs_seconds):.2f} s, "
+            f"p50 {p50(ms):.2f} ms, p99 {p99(ms):.2f} ms; first 100 mean {sum(ms[:100]) / len(ms[:100]):.2f} ms, "
+            f"last 100 mean {sum(ms[-100:]) / len(ms[-100:]):.2f} ms"
+        )
     direct_seconds, statuses = direct_posts(agent_url)
     if statuses != {200}:
         api.problems.append(f"direct message/send answered {sorted(statuses)}, not only 200")
@@ -236,7 +283,12 @@ def measure_drain(api: Client, url: str, sqs: LocalSqs, targets: list[Target], a
     print_table(
         ["path", "messages", "seconds", "messages/s"],
         [
-            ["straight to the agent: httpx POST loop, keep-alive", MESSAGES, f"{direct_seconds:.2f}", f"{direct_rate:.0f}"],
+            [
+                "straight to the agent: httpx POST loop, keep-alive",
+                MESSAGES,
+                f"{direct_seconds:.2f}",
+                f"{direct_rate:.0f}",
+            ],
             [
                 f"queue drain: SqsPollerService → A2aDrainFunction ({invocations} invocations)",
                 completed,
@@ -263,7 +315,7 @@ def main() -> int:
     print("A2A queue (issue 6): enqueue cost, drain throughput against direct delivery")
     print("(embedded PostgreSQL, moto SQS with the template's queues, MOLECULE_ENV=development)\n")
     problems: list[str] = []
-    with platform_env(MOLECULE_ENV="development"), embedded_database() as url:
+    with platform_env(MOLECULE_ENV="development"), embedded_database() as url, quiet_platform_logger():
         db.configure(dsn=url)
         api = Client()
         try:

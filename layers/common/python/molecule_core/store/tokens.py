@@ -70,19 +70,6 @@ def any_live_token_exists(conn: Connection) -> bool:
     return bool(row and row["live"])
 
 
-def workspace_has_live_token(conn: Connection, workspace_id: UUID) -> bool:
-    row = conn.execute(
-        """
-        SELECT EXISTS (
-            SELECT 1 FROM workspace_auth_tokens
-            WHERE workspace_id = %(workspace_id)s AND revoked_at IS NULL
-        ) AS live
-        """,
-        {"workspace_id": workspace_id},
-    ).fetchone()
-    return bool(row and row["live"])
-
-
 @dataclass(frozen=True)
 class TokenRecord:
     id: UUID

@@ -1,6 +1,7 @@
 """The agent's HTTP surface: A2A JSON-RPC on `POST /` (and `POST /a2a`), the agent card, a health
-probe, and `POST /control`, which switches the behaviour at run time for tests. Control requires
-`Authorization: Bearer <platform_inbound_secret>` and fails closed while no secret is stored."""
+probe, `POST /control`, which switches the behaviour at run time for tests, and the chat-file
+endpoints of `files.py`. Control and the file endpoints require
+`Authorization: Bearer <platform_inbound_secret>` and fail closed while no secret is stored."""
 
 from __future__ import annotations
 
@@ -14,12 +15,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from reference_agent import a2a
-from reference_agent.config import Behaviour
+from reference_agent import files as chat_files
+from reference_agent.config import Behaviour, FileSettings
 from reference_agent.server import drop_connection
 from reference_agent.state import AgentState
 
 
-def create_app(state: AgentState) -> Starlette:
+def create_app(state: AgentState, files: FileSettings | None = None) -> Starlette:
+    """`files` configures the chat-file endpoints (default: root `<config dir>/files`, 25 MiB per
+    file)."""
+
     async def receive_a2a(request: Request) -> Response:
         body = await request.body()
         # A switch made while this request waits applies to the next request, not this one.
@@ -75,6 +80,11 @@ def create_app(state: AgentState) -> Starlette:
             Route("/.well-known/agent-card.json", agent_card, methods=["GET"]),  # A2A ≥ 0.3 name
             Route("/health", health, methods=["GET"]),
             Route("/control", control, methods=["POST"]),
+            *chat_files.routes(
+                files or FileSettings(),
+                state.credentials.config_dir / "files",
+                lambda request: is_inbound_bearer(request, state.credentials.inbound_secret),
+            ),
         ]
     )
 

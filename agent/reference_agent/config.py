@@ -32,6 +32,18 @@ class Behaviour(BaseModel):
     status_code: int = Field(default=503, ge=400, le=599)
 
 
+class FileSettings(BaseModel):
+    """Where the chat-file endpoints keep files, and how large one upload may be (SPEC §5.7, §6).
+
+    `root` stands for the agent's `/`: the agent-side path `/workspace/x` is `<root>/workspace/x`.
+    None means `<config dir>/files`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    root: Path | None = None
+    max_upload_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+
+
 class AgentConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
 

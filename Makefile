@@ -13,7 +13,7 @@ SAM_VENV := .venv-sam
 # (pyenv shims do not count: they refuse to run a version that is not selected.)
 LAMBDA_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13))
 
-.PHONY: run test lint bench sam-check migrate-status clean venv
+.PHONY: run test lint bench sam-check migrate-status clean venv demo
 
 venv: $(STAMP)
 
@@ -28,6 +28,10 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/python -m molecule_local run
+
+# The whole system in one command: on a running `make run`, or a stack of its own.
+demo: $(STAMP)
+	$(BIN)/python -m molecule_local demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

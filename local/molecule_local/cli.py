@@ -50,6 +50,23 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from molecule_local.demo import run_demo, stack_is_up
+    from molecule_local.stack import LocalStack
+
+    if stack_is_up(args.url):
+        return run_demo(args.url)
+    # No stack running: start one for the demo (the same as `make run`), then stop it.
+    print(f"no stack at {args.url}; starting one for the demo", flush=True)
+    host, _, port = args.url.removeprefix("http://").partition(":")
+    stack = LocalStack(default_template(), host=host or "127.0.0.1", port=int(port or 8080))
+    stack.start()
+    try:
+        return run_demo(args.url)
+    finally:
+        stack.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="molecule_local", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -60,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     migrate = commands.add_parser("migrate", help="apply, revert or list schema migrations")
     migrate.add_argument("action", choices=["up", "down", "status"])
     migrate.set_defaults(func=_migrate)
+    demo = commands.add_parser("demo", help="show the whole system working (on a running stack, or its own)")
+    demo.add_argument("--url", default=os.environ.get("MOLECULE_URL", "http://127.0.0.1:8080"))
+    demo.set_defaults(func=_demo)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -93,3 +93,48 @@ def post_json(url: str, body: bytes, headers: Mapping[str, str], *, budget_secon
         headers={k.lower(): v for k, v in response.headers.items()},
         body=response.content,
     )
+
+
+class AgentAnswerTooLarge(AgentCallError):
+    """The agent's answer is bigger than the caller can relay (a Lambda response is capped)."""
+
+
+def forward(
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    body: bytes | None = None,
+    relay_headers: tuple[str, ...],
+    max_body_bytes: int,
+    budget_seconds: float,
+) -> AgentResponse:
+    """Send one request to the agent and read its answer for relaying: status unchanged, only the
+    `relay_headers` (lower-cased names), and the body — read as a stream and abandoned as soon as
+    it passes `max_body_bytes` (AgentAnswerTooLarge), so an oversized file is never buffered."""
+    timeout = httpx.Timeout(
+        connect=min(CONNECT_TIMEOUT_SECONDS, budget_seconds),
+        read=budget_seconds,
+        write=budget_seconds,
+        pool=min(5.0, budget_seconds),
+    )
+    try:
+        with _http().stream(method, url, content=body, headers=dict(headers), timeout=timeout) as response:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > max_body_bytes:
+                raise AgentAnswerTooLarge(f"agent announced {declared} bytes")
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > max_body_bytes:
+                    raise AgentAnswerTooLarge(f"agent sent more than {max_body_bytes} bytes")
+                chunks.append(chunk)
+            relayed = {name: response.headers[name] for name in relay_headers if name in response.headers}
+            return AgentResponse(status=response.status_code, headers=relayed, body=b"".join(chunks))
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
+        raise AgentUnreachable(str(exc) or type(exc).__name__) from exc
+    except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
+        raise AgentTimeout(str(exc) or type(exc).__name__) from exc
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+        raise AgentBusy(str(exc) or type(exc).__name__) from exc

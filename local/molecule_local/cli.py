@@ -56,8 +56,13 @@ def _demo(args: argparse.Namespace) -> int:
 
     if stack_is_up(args.url):
         return run_demo(args.url)
-    # No stack running: start one for the demo (the same as `make run`), then stop it.
+    # No stack running: start one for the demo (the same as `make run`), then stop it. Its logs
+    # would drown the demo's own output: keep warnings and errors only.
     print(f"no stack at {args.url}; starting one for the demo", flush=True)
+    from molecule_core.observability import logger
+
+    logger.setLevel("WARNING")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     host, _, port = args.url.removeprefix("http://").partition(":")
     stack = LocalStack(default_template(), host=host or "127.0.0.1", port=int(port or 8080))
     stack.start()

@@ -110,7 +110,10 @@ class Demo:
 
         def laptop_replied() -> bool:
             rows = self.http.get(f"/workspaces/{pusher['id']}/activity", params={"type": "a2a_receive"}).json()
-            return any(r["data"]["peer_id"] == laptop["id"] for r in rows)
+            return any(
+                r["data"]["peer_id"] == laptop["id"] and r["data"]["text"] == "echo: laptop, are you there?"
+                for r in rows
+            )
 
         _wait(laptop_replied, 60, "the laptop agent's reply")
         _say("    the laptop agent polled its inbox and replied through the proxy")

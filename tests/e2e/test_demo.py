@@ -24,5 +24,6 @@ def test_demo_runs_end_to_end(local_stack: LocalStackProcess) -> None:
     assert "⇒  200 'echo: hi pusher, laptop here'" in output
     assert "'status': 'queued', 'delivery_mode': 'poll'" in output
     assert "the laptop agent polled its inbox and replied through the proxy" in output
+    assert "from demo laptop  ok      'echo: laptop, are you there?'" in output
     assert "identical" in output
     assert "activity of pusher" in output and "activity of laptop" in output

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
@@ -181,6 +181,23 @@ def eventually(condition: Callable[[], bool], timeout: float = 15.0, interval: f
             return True
         pace.wait(interval)
     return condition()
+
+
+T = TypeVar("T")
+
+
+def wait_until(probe: Callable[[], T], what: str, timeout: float = 20.0) -> T:
+    """Poll `probe` until it returns something truthy and return that; fail after `timeout`."""
+    found: list[T] = []
+
+    def probed() -> bool:
+        result = probe()
+        if result:
+            found.append(result)
+        return bool(result)
+
+    assert eventually(probed, timeout), f"timed out after {timeout}s waiting for {what}"
+    return found[-1]
 
 
 ADMIN = "admin-token-for-tests"

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +31,8 @@ from molecule_core.provisioner.process import (
     read_process_state,
 )
 
+from tests.conftest import wait_until
+
 T = TypeVar("T")
 HAS_PROC = Path("/proc/self/environ").exists()
 # A child that cannot be stopped politely: it says "ready" only once SIGTERM is ignored.
@@ -43,17 +44,6 @@ IGNORES_SIGTERM = (
     "    time.sleep(1)\n"
 )
 SLEEPS = "import time\nprint('ready', flush=True)\ntime.sleep(120)\n"
-
-
-def wait_until(predicate: Callable[[], T], what: str, timeout: float = 20.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 @dataclass

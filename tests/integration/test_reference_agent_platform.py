@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,21 +21,10 @@ from molecule_local.gateway import Gateway, RouteTable
 from molecule_local.lambdas import FunctionRegistry
 from molecule_local.stack import HttpService
 
-from tests.conftest import ADMIN, set_env
+from tests.conftest import ADMIN, set_env, wait_until
 
 T = TypeVar("T")
 _AGENT_ENV = ("WORKSPACE_ID", "PLATFORM_URL", "MOLECULE_AUTH_TOKEN", "PLATFORM_INBOUND_SECRET", "PARENT_ID")
-
-
-def wait_until(probe: Callable[[], T], what: str, timeout: float = 20) -> T:
-    """Poll `probe` until it returns something truthy, or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)  # polling interval (not synchronisation): the deadline bounds the wait
 
 
 @pytest.fixture

@@ -237,3 +237,39 @@ def dispatcher() -> Iterator[RecordingDispatcher]:
     lifecycle.use_dispatcher(recording)
     yield recording
     lifecycle.use_dispatcher(None)
+
+
+@pytest.fixture
+def dev(platform_env: pytest.MonkeyPatch, admin: str) -> str:
+    """Development mode (agents on loopback are allowed) with ADMIN_TOKEN set (no fail-open); the
+    admin token."""
+    set_env(platform_env, MOLECULE_ENV="development")
+    return admin
+
+
+@pytest.fixture
+def agent() -> Iterator[Any]:
+    """A scriptable agent on 127.0.0.1 (tests/agents.py)."""
+    from tests.agents import scripted_agent
+
+    with scripted_agent() as running:
+        yield running
+
+
+@pytest.fixture
+def refuse_secret_writes(database: str) -> Iterator[None]:
+    """A real PostgreSQL failure on any write of platform_inbound_secret (a trigger), not a mock."""
+    import psycopg as pg
+
+    with pg.connect(database, autocommit=True) as conn:
+        conn.execute(
+            """
+            CREATE FUNCTION refuse_secret() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'secret writes refused by test'; END $$;
+            CREATE TRIGGER refuse_secret BEFORE UPDATE OF platform_inbound_secret ON workspaces
+                FOR EACH ROW EXECUTE FUNCTION refuse_secret();
+            """
+        )
+    yield
+    with pg.connect(database, autocommit=True) as conn:
+        conn.execute("DROP TRIGGER refuse_secret ON workspaces; DROP FUNCTION refuse_secret();")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -13,7 +12,7 @@ import pytest
 from molecule_core.provisioner.base import AgentSpec, NoBackendError, use_provisioner
 from psycopg.rows import dict_row
 
-from tests.agents import ScriptedAgent, closed_port_url, scripted_agent
+from tests.agents import ScriptedAgent, closed_port_url
 from tests.conftest import ApiClient, RecordingDispatcher, create_workspace, set_env
 
 
@@ -45,19 +44,6 @@ class Backend:
 
     def is_running(self, workspace_id: uuid.UUID, instance_id: str | None) -> bool:
         return self.running
-
-
-@pytest.fixture
-def agent() -> Iterator[ScriptedAgent]:
-    with scripted_agent() as running:
-        yield running
-
-
-@pytest.fixture
-def dev(platform_env: pytest.MonkeyPatch, admin: str) -> str:
-    """Development mode (agents on loopback are allowed) with ADMIN_TOKEN set (no fail-open)."""
-    set_env(platform_env, MOLECULE_ENV="development")
-    return admin
 
 
 def _external_push(api: ApiClient, admin: str, url: str, **fields: Any) -> dict:

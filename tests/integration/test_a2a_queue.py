@@ -34,18 +34,6 @@ def sqs() -> Iterator[LocalSqs]:
     queue.reset_client()
 
 
-@pytest.fixture
-def agent() -> Iterator[ScriptedAgent]:
-    with scripted_agent() as running:
-        yield running
-
-
-@pytest.fixture
-def dev(platform_env: pytest.MonkeyPatch, admin: str) -> str:
-    set_env(platform_env, MOLECULE_ENV="development")
-    return admin
-
-
 def send(text: str, message_id: str, **params: Any) -> dict[str, Any]:
     return {
         "jsonrpc": "2.0",

@@ -18,7 +18,7 @@ import pytest
 from molecule_core.chat_files import MAX_RELAY_BYTES, REPROVISION_HINT
 
 from tests.agents import closed_port_url
-from tests.conftest import ApiClient, create_workspace, set_env
+from tests.conftest import ApiClient, create_workspace
 from tests.platform_path_corpus import HOSTILE
 
 SECRET = "inbound-s3cret"
@@ -153,13 +153,6 @@ def file_agent() -> Iterator[FileAgent]:
         server.server_close()
 
 
-@pytest.fixture
-def dev(platform_env: pytest.MonkeyPatch, admin: str) -> str:
-    """Development mode (agents on loopback are allowed) with ADMIN_TOKEN set."""
-    set_env(platform_env, MOLECULE_ENV="development")
-    return admin
-
-
 def _external_push(api: ApiClient, admin: str, url: str) -> str:
     created = create_workspace(api, admin, name="files", external=True, url=url)
     api.patch(f"/workspaces/{created['id']}", json_body={"delivery_mode": "push"}, token=admin)
@@ -195,23 +188,6 @@ def _download(api: ApiClient, token: str, workspace_id: str, path: str) -> Any:
     from urllib.parse import quote
 
     return api.get(f"/workspaces/{workspace_id}/chat/download?path={quote(path, safe='')}", token=token)
-
-
-@pytest.fixture
-def refuse_secret_writes(database: str) -> Iterator[None]:
-    """A real PostgreSQL failure on the heal's UPDATE (a trigger), not a mock."""
-    with psycopg.connect(database, autocommit=True) as conn:
-        conn.execute(
-            """
-            CREATE FUNCTION refuse_secret() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN RAISE EXCEPTION 'secret writes refused by test'; END $$;
-            CREATE TRIGGER refuse_secret BEFORE UPDATE OF platform_inbound_secret ON workspaces
-                FOR EACH ROW EXECUTE FUNCTION refuse_secret();
-            """
-        )
-    yield
-    with psycopg.connect(database, autocommit=True) as conn:
-        conn.execute("DROP TRIGGER refuse_secret ON workspaces; DROP FUNCTION refuse_secret();")
 
 
 # --- upload -----------------------------------------------------------------------------------

@@ -4,8 +4,6 @@ drift while still passing)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import psycopg
 import pytest
 from molecule_core import db
@@ -24,23 +22,6 @@ def _secret(database: str, workspace_id: str) -> str | None:
 @pytest.fixture
 def workspace_id(api: ApiClient, admin: str) -> str:
     return str(create_workspace(api, admin, name="w", external=True)["id"])
-
-
-@pytest.fixture
-def refuse_secret_writes(database: str) -> Iterator[None]:
-    """A real PostgreSQL failure on the heal's UPDATE (a trigger), not a mock."""
-    with psycopg.connect(database, autocommit=True) as conn:
-        conn.execute(
-            """
-            CREATE FUNCTION refuse_secret() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN RAISE EXCEPTION 'secret writes refused by test'; END $$;
-            CREATE TRIGGER refuse_secret BEFORE UPDATE OF platform_inbound_secret ON workspaces
-                FOR EACH ROW EXECUTE FUNCTION refuse_secret();
-            """
-        )
-    yield
-    with psycopg.connect(database, autocommit=True) as conn:
-        conn.execute("DROP TRIGGER refuse_secret ON workspaces; DROP FUNCTION refuse_secret();")
 
 
 def test_secret_present_is_returned_unhealed(workspace_id: str, database: str) -> None:

@@ -27,7 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="register with the platform and serve until SIGTERM/SIGINT")
     run.add_argument("--platform-url", help="platform base URL [PLATFORM_URL]")
     run.add_argument("--workspace-id", help="this workspace's id [WORKSPACE_ID]")
-    run.add_argument("--token", help="workspace auth token [MOLECULE_AUTH_TOKEN]; else the stored one")
+    # Tokens are base64url and may start with "-": pass them as --token=VALUE (or in the environment).
+    run.add_argument(
+        "--token", help="workspace auth token, as --token=VALUE [MOLECULE_AUTH_TOKEN]; else the stored one"
+    )
     run.add_argument("--config-dir", help="where credentials are kept [AGENT_CONFIG_DIR]")
     run.add_argument("--mode", choices=["push", "poll"], help="delivery mode, default push [AGENT_DELIVERY_MODE]")
     run.add_argument("--host", help="address to serve on, default 127.0.0.1 [AGENT_HOST]")

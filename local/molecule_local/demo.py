@@ -77,7 +77,7 @@ class Demo:
         self.agents.append(
             subprocess.Popen(  # noqa: S603 - our own reference agent
                 [sys.executable, "-m", "reference_agent", "run", "--platform-url", self.base,
-                 "--workspace-id", laptop["id"], "--token", token, "--mode", "poll",
+                 "--workspace-id", laptop["id"], f"--token={token}", "--mode", "poll",
                  "--config-dir", str(self.workdir / "laptop"), "--heartbeat-interval", "2", "--poll-interval", "0.3"],
                 cwd=REPO_ROOT, stdout=(self.workdir / "laptop.log").open("wb"), stderr=subprocess.STDOUT,
                 env={k: v for k, v in os.environ.items() if not k.startswith(("MOLECULE_", "WORKSPACE_"))},

@@ -13,7 +13,7 @@ from tests.e2e.conftest import AgentProcess, LocalStackProcess, wait_for
 
 def _agent(base: str, created: dict, tmp_path: Path, mode: str, name: str) -> AgentProcess:
     return AgentProcess(
-        "--platform-url", base, "--workspace-id", created["id"], "--token", created["connection"]["auth_token"],
+        "--platform-url", base, "--workspace-id", created["id"], f"--token={created['connection']['auth_token']}",
         "--config-dir", str(tmp_path / name), "--mode", mode, "--heartbeat-interval", "1", "--poll-interval", "0.2",
         log=tmp_path / f"{name}.log",
     )  # fmt: skip

@@ -18,7 +18,7 @@ def test_upload_reaches_the_agents_disk_and_downloads_back_byte_for_byte(
     created = httpx.post(f"{base}/workspaces", json={"name": "files", "external": True}).json()
     config_dir = tmp_path / "agent"
     agent = AgentProcess(
-        "--platform-url", base, "--workspace-id", created["id"], "--token", created["connection"]["auth_token"],
+        "--platform-url", base, "--workspace-id", created["id"], f"--token={created['connection']['auth_token']}",
         "--config-dir", str(config_dir), "--mode", "push", "--heartbeat-interval", "2",
         log=tmp_path / "agent.log",
     )  # fmt: skip

@@ -21,7 +21,7 @@ def _status(base: str, workspace_id: str) -> str:
 
 def _run_agent(base: str, workspace_id: str, token: str, tmp_path: Path, mode: str) -> AgentProcess:
     return AgentProcess(
-        "--platform-url", base, "--workspace-id", workspace_id, "--token", token,
+        "--platform-url", base, "--workspace-id", workspace_id, f"--token={token}",
         "--config-dir", str(tmp_path / "agent"), "--mode", mode, "--heartbeat-interval", "0.3",
         "--poll-interval", "0.3", log=tmp_path / "agent.log",
     )  # fmt: skip

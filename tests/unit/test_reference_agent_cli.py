@@ -80,3 +80,13 @@ def test_a_missing_or_invalid_setting_is_a_usage_error(
         main(argv)
     assert exited.value.code == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_a_token_that_starts_with_a_dash_is_read_with_the_equals_form() -> None:
+    # base64url tokens start with "-" one time in 64: "--token -abc" would read as another flag
+    from reference_agent.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["run", "--workspace-id", "w", "--platform-url", "http://p.test", "--token=-starts-with-a-dash"]
+    )
+    assert args.token == "-starts-with-a-dash"

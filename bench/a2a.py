@@ -47,9 +47,11 @@ from bench.statements import (
     LEDGER,
     Client,
     CountingCursor,
+    client_problems,
     counting_transactions,
     embedded_database,
     platform_env,
+    report_problems,
 )
 from bench.support import admin_connection, free_port, p50, p99, thousands, timed_ms, verdict
 
@@ -705,9 +707,5 @@ def main() -> int:
             api.problems.append(f"scenario stopped: {exc!r}")
         finally:
             db.configure(dsn=None)
-        failed = [row for row in api.rows if row.status != row.expected]
-        problems += [f"{r.route} [{r.request}] answered {r.status}: {r.body[:200]}" for r in failed]
-        problems += api.problems
-    for problem in problems:
-        print(f"\nPROBLEM: {problem}")
-    return 1 if problems else 0
+        problems += client_problems(api)
+    return report_problems(problems)

@@ -30,7 +30,16 @@ from molecule_local.template import default_template
 
 from bench import print_table
 from bench.a2a import Target, create_target, reference_agent
-from bench.statements import LEDGER, Client, CountingCursor, counting_transactions, embedded_database, platform_env
+from bench.statements import (
+    LEDGER,
+    Client,
+    CountingCursor,
+    client_problems,
+    counting_transactions,
+    embedded_database,
+    platform_env,
+    report_problems,
+)
 from bench.support import admin_connection, free_port, p50, p99, thousands, verdict
 
 ENQUEUE_ROUND_TRIP_TARGET = 2
@@ -364,9 +373,5 @@ def main() -> int:
             api.problems.append(f"scenario stopped: {exc!r}")
         finally:
             db.configure(dsn=None)
-        failed = [row for row in api.rows if row.status != row.expected]
-        problems += [f"{r.route} [{r.request}] answered {r.status}: {r.body[:200]}" for r in failed]
-        problems += api.problems
-    for problem in problems:
-        print(f"\nPROBLEM: {problem}")
-    return 1 if problems else 0
+        problems += client_problems(api)
+    return report_problems(problems)

@@ -165,6 +165,19 @@ class Row:
         return len(self.statements) + 2 * self.transactions
 
 
+def client_problems(api: Client) -> list[str]:
+    """Requests that did not answer what the scenario expected, then what the scenario reported."""
+    failed = [row for row in api.rows if row.status != row.expected]
+    return [f"{r.route} [{r.request}] answered {r.status}: {r.body[:200]}" for r in failed] + api.problems
+
+
+def report_problems(problems: list[str]) -> int:
+    """Print every problem; the exit status says whether the setup itself broke."""
+    for problem in problems:
+        print(f"\nPROBLEM: {problem}")
+    return 1 if problems else 0
+
+
 class Client:
     """Sends requests through the gateway the way the local stack does, and records what each
     one cost in SQL."""

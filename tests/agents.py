@@ -104,3 +104,25 @@ def closed_port_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}/"
+
+
+@contextmanager
+def serve_agent_app(app: Any) -> Iterator[str]:
+    """The reference agent's ASGI app under uvicorn on 127.0.0.1 (its own socket options), in a
+    thread; yields its URL. The socket listens before uvicorn starts, so requests made right away
+    wait in the backlog: no readiness polling needed."""
+    import asyncio
+
+    from reference_agent.server import AgentServer, bind_socket, listen_url, server_config
+
+    sock = bind_socket("127.0.0.1", 0)
+    server = AgentServer(server_config(app))
+    thread = threading.Thread(target=asyncio.run, args=(server.serve(sockets=[sock]),), daemon=True)
+    thread.start()
+    try:
+        yield listen_url(sock)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+    assert not thread.is_alive(), "agent server did not stop"

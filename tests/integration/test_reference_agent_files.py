@@ -3,9 +3,7 @@ with multipart streamed by a real client and the download streamed back (SPEC §
 
 from __future__ import annotations
 
-import asyncio
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -16,10 +14,10 @@ from reference_agent.app import create_app
 from reference_agent.config import FileSettings
 from reference_agent.credentials import INBOUND_SECRET_FILE, CredentialStore
 from reference_agent.files import CHAT_UPLOADS_DIR
-from reference_agent.server import AgentServer, bind_socket, listen_url, server_config
 from reference_agent.state import AgentState
 
 from tests.agent_path_corpus import HOSTILE, HOSTILE_RAW_QUERIES
+from tests.agents import serve_agent_app
 
 SECRET = "inbound-secret-for-tests"
 AUTH = {"Authorization": f"Bearer {SECRET}"}
@@ -36,17 +34,8 @@ def store(tmp_path: Path) -> CredentialStore:
 @pytest.fixture
 def agent_url(store: CredentialStore) -> Iterator[str]:
     state = AgentState(name="files-agent", credentials=store)
-    sock = bind_socket("127.0.0.1", 0)
-    server = AgentServer(server_config(create_app(state, FileSettings(max_upload_bytes=LIMIT))))
-    thread = threading.Thread(target=asyncio.run, args=(server.serve(sockets=[sock]),), daemon=True)
-    thread.start()
-    try:
-        yield listen_url(sock)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-    assert not thread.is_alive(), "agent server did not stop"
+    with serve_agent_app(create_app(state, FileSettings(max_upload_bytes=LIMIT))) as url:
+        yield url
 
 
 def test_upload_and_download_round_trip_over_http(agent_url: str, store: CredentialStore, tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ agent's own protocol class, on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,9 @@ import httpx
 import pytest
 from reference_agent.app import create_app
 from reference_agent.credentials import CredentialStore
-from reference_agent.server import AgentServer, bind_socket, listen_url, server_config
 from reference_agent.state import AgentState
+
+from tests.agents import serve_agent_app
 
 SECRET = "inbound-secret-for-tests"
 
@@ -28,19 +28,8 @@ def state(tmp_path: Path) -> AgentState:
 
 @pytest.fixture
 def agent_url(state: AgentState) -> Iterator[str]:
-    # The socket listens before uvicorn starts, so requests made right away wait in the backlog:
-    # no readiness polling needed.
-    sock = bind_socket("127.0.0.1", 0)
-    server = AgentServer(server_config(create_app(state)))
-    thread = threading.Thread(target=asyncio.run, args=(server.serve(sockets=[sock]),), daemon=True)
-    thread.start()
-    try:
-        yield listen_url(sock)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-    assert not thread.is_alive(), "agent server did not stop"
+    with serve_agent_app(create_app(state)) as url:
+        yield url
 
 
 def send_message(value: str, request_id: Any = 1) -> dict[str, Any]:

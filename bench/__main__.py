@@ -6,14 +6,14 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from bench import a2a, coldstart, queue, registry, statements
+from bench import a2a, a2a_queue, coldstart, registry, statements
 
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], int]] = {
     "coldstart": lambda args: coldstart.main(rounds=args.rounds),
     "statements": lambda args: statements.main(show_sql=args.sql),
     "registry": lambda args: registry.main(),
     "a2a": lambda args: a2a.main(),
-    "queue": lambda args: queue.main(),
+    "queue": lambda args: a2a_queue.main(),
 }
 
 

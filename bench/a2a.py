@@ -8,7 +8,7 @@ database before dispatching, and what a since_id poll costs on a large activity 
    added p99 ≤ 15 ms. A second, instrumented pass splits one proxied call into the agent's round
    trip, the database and the rest.
 2. SQL round trips on the push path before dispatch, for a workspace-token caller (and an admin
-   one): `molecule_core.agents.client.post_json` is wrapped for the run to mark the moment of
+   one): `molecule_core.agents.service.post_json` is wrapped for the run to mark the moment of
    dispatch. Target ≤ 2.
 3. `since_id` poll with 1 000 000 activity rows over 1 000 workspaces (INSERT … SELECT
    generate_series, 100 transactions of 10 000 rows, then VACUUM ANALYZE): the inbox read through
@@ -35,9 +35,9 @@ from uuid import UUID
 
 import httpx
 import psycopg
-from molecule_core import db
 from molecule_core.agents import client as agent_client
-from molecule_core.auth.tokens import mint_token
+from molecule_core.auth.credentials import mint_token
+from molecule_core.platform import db
 from psycopg.abc import Params, Query
 from psycopg.sql import Composable
 
@@ -588,7 +588,7 @@ def time_polls(api: Client, url: str, polls: list[Poll], tokens: dict[str, str])
 
 
 def _read_inbox(poll: Poll) -> Any:
-    from molecule_core.activity import list_activity  # inside platform_env: see registry.sweep_run
+    from molecule_core.activity.service import list_activity  # inside platform_env: see registry.sweep_run
 
     return list_activity(
         UUID(poll.workspace_id),

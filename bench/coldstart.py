@@ -120,12 +120,14 @@ def probe_env(pycache: Path) -> dict[str, str]:
     return env
 
 
-def floor_target() -> Target:
-    return Target("floor", ("modules", ",".join(FLOOR_MODULES), ""), REPO_ROOT)
+def floor_target(neutral: Path) -> Target:
+    return Target("floor", ("modules", ",".join(FLOOR_MODULES), ""), neutral)
 
 
-def reference_target() -> Target:
-    return Target("reference", ("file", str(REFERENCE_APP), "lambda_handler"), REFERENCE_APP.parent)
+def reference_target(neutral: Path) -> Target:
+    # Run from an empty directory: `python -c` puts its working directory first on sys.path, and a
+    # folder of ours there (bench/, the repository root) could shadow a library or a standard module.
+    return Target("reference", ("file", str(REFERENCE_APP), "lambda_handler"), neutral)
 
 
 def function_targets() -> list[Target]:
@@ -273,13 +275,16 @@ class Result:
 
 
 def main(rounds: int = DEFAULT_ROUNDS) -> int:
-    with tempfile.TemporaryDirectory(prefix="molecule-bench-pycache-") as pycache:
-        report(rounds, probe_env(Path(pycache)))
+    with (
+        tempfile.TemporaryDirectory(prefix="molecule-bench-pycache-") as pycache,
+        tempfile.TemporaryDirectory(prefix="molecule-bench-neutral-") as neutral,
+    ):
+        report(rounds, probe_env(Path(pycache)), Path(neutral))
     return 0
 
 
-def report(rounds: int, env: dict[str, str]) -> None:
-    floor, reference = floor_target(), reference_target()
+def report(rounds: int, env: dict[str, str], neutral: Path) -> None:
+    floor, reference = floor_target(neutral), reference_target(neutral)
     functions = function_targets()
     print(f"Cold start: handler import in a fresh interpreter (Python {sys.version.split()[0]}),")
     print(f"median of {rounds} interleaved rounds; target: every HTTP function ≤ {TARGET_RATIO}× floor, no boto3")

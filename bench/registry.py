@@ -39,8 +39,8 @@ from typing import Any, ClassVar
 
 import httpx
 import psycopg
-from molecule_core import db
-from molecule_core.settings import get_settings
+from molecule_core.platform import db
+from molecule_core.platform.settings import get_settings
 from psycopg.abc import Params, Query
 
 from bench import print_table
@@ -230,7 +230,7 @@ def count_workspaces() -> float:
 def sweep_run(url: str, size: int, period: int) -> SweepRun:
     # Imported here, not at the top: Powertools' Logger reads its level when molecule_core's
     # observability module is first imported, which must happen inside platform_env.
-    from molecule_core.sweeps import run_liveness_sweep
+    from molecule_core.lifecycle.service import run_liveness_sweep
 
     load_fleet(url, size, period)
     count_workspaces()  # warm-up: the connection and the table's pages

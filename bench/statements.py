@@ -23,9 +23,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
-from molecule_core import db
-from molecule_core.settings import reset_settings
-from molecule_core.store import migrations
+from molecule_core.platform import db, migrations
+from molecule_core.platform.settings import reset_settings
 from molecule_local.gateway import Gateway
 from molecule_local.lambdas import FunctionRegistry
 from molecule_local.stack import route_table

@@ -18,10 +18,9 @@ from typing import Any, TypeVar
 
 import psycopg
 import pytest
-from molecule_core import db
-from molecule_core.provisioner.base import use_provisioner
-from molecule_core.settings import reset_settings
-from molecule_core.store import migrations
+from molecule_core.platform import db, migrations
+from molecule_core.platform.settings import reset_settings
+from molecule_core.provisioning.backends.base import use_provisioner
 from molecule_local.gateway import Gateway, HttpResult, RouteTable
 from molecule_local.lambdas import FunctionRegistry
 from molecule_local.stack import route_table
@@ -217,11 +216,26 @@ def create_workspace(api: ApiClient, token: str, **fields: Any) -> dict[str, Any
     return created
 
 
+class InlineDispatcher:
+    """Runs lifecycle jobs in the requesting process, one after the other (tests without a lifecycle
+    queue); a job that fails is logged, never raised into the requester."""
+
+    def dispatch(self, requests: Any) -> None:
+        from molecule_core.lifecycle.jobs import handle_lifecycle_job
+        from molecule_core.platform.observability import logger
+
+        for request in requests:
+            try:
+                handle_lifecycle_job(request)
+            except Exception:
+                logger.exception("inline lifecycle job failed", extra={"workspace_id": str(request.workspace_id)})
+
+
 class RecordingDispatcher:
     """Collects lifecycle requests instead of running them (what was asked, not what happened)."""
 
     def __init__(self) -> None:
-        from molecule_core.lifecycle import LifecycleRequest
+        from molecule_core.lifecycle.models import LifecycleRequest
 
         self.requests: list[LifecycleRequest] = []
 
@@ -231,7 +245,7 @@ class RecordingDispatcher:
 
 @pytest.fixture
 def dispatcher() -> Iterator[RecordingDispatcher]:
-    from molecule_core import lifecycle
+    from molecule_core.lifecycle import dispatch as lifecycle
 
     recording = RecordingDispatcher()
     lifecycle.use_dispatcher(recording)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 from uuid import UUID
 
-from molecule_core.models import DeliveryMode
+from molecule_core.workspaces.models import DeliveryMode
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 BehaviourName = Literal["normal", "slow", "fail", "status", "close"]

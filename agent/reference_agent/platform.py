@@ -9,7 +9,8 @@ from typing import Any
 from uuid import UUID
 
 import httpx
-from molecule_core.models import ActivityRow, HeartbeatRequest, NotifyRequest, RegisterRequest, RegisterResponse
+from molecule_core.activity.models import ActivityRow, NotifyRequest
+from molecule_core.registry.models import HeartbeatRequest, RegisterRequest, RegisterResponse
 from pydantic import TypeAdapter, ValidationError
 
 # SPEC §2: connect 10 s, never an unbounded read.

@@ -8,7 +8,8 @@ import asyncio
 import logging
 import signal
 
-from molecule_core.models import ActivityRow, NotifyRequest, RegisterRequest, RegisterResponse
+from molecule_core.activity.models import ActivityRow, NotifyRequest
+from molecule_core.registry.models import RegisterRequest, RegisterResponse
 
 from reference_agent import a2a
 from reference_agent.app import create_app

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from uuid import UUID
 
-from molecule_core.models import HeartbeatRequest
+from molecule_core.registry.models import HeartbeatRequest
 
 from reference_agent.config import Behaviour
 from reference_agent.credentials import CredentialStore

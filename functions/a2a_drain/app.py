@@ -10,8 +10,8 @@ from uuid import UUID
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from molecule_core.a2a import queue
-from molecule_core.observability import logger, metrics
+from molecule_core.a2a import service as queue
+from molecule_core.platform.observability import logger, metrics
 
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 # A batch whose records all failed is reported like any partial failure (every record listed), not

@@ -4,8 +4,8 @@ expiry become `expired`; messages whose publish failed (SQS down at enqueue) are
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from molecule_core.a2a import queue
-from molecule_core.observability import logger
+from molecule_core.a2a import service as queue
+from molecule_core.platform.observability import logger
 
 
 @logger.inject_lambda_context

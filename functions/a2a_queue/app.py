@@ -1,15 +1,17 @@
 """The A2A queue's HTTP side (SPEC §5.5): a queued message's status, and the operator's drop-stale."""
 
 from typing import Annotated
+from uuid import UUID
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from molecule_core.a2a import queue
-from molecule_core.api import AdminCaller, compact_json, install_error_handlers, parse_uuid
-from molecule_core.models import A2aQueueStatus, DropStaleResult
-from molecule_core.observability import logger
+from molecule_core.a2a import service
+from molecule_core.a2a.models import A2aQueueStatus, DropStaleResult
+from molecule_core.auth.callers import AdminCaller, AnyCaller
+from molecule_core.platform.http import compact_json, install_error_handlers
+from molecule_core.platform.observability import logger
 
 app = APIGatewayHttpResolver(enable_validation=True, serializer=compact_json)
 DEFAULT_MAX_AGE_MINUTES = 60
@@ -17,16 +19,15 @@ install_error_handlers(app)
 
 
 @app.get("/workspaces/<workspace_id>/a2a/queue/<queue_id>")
-def queue_status(workspace_id: str, queue_id: str) -> A2aQueueStatus:
-    found = queue.queue_status(parse_uuid(workspace_id), parse_uuid(queue_id), app.current_event.headers)
-    return A2aQueueStatus.model_validate(found)
+def queue_status(workspace_id: UUID, queue_id: UUID, caller: AnyCaller) -> A2aQueueStatus:
+    return A2aQueueStatus.model_validate(service.queue_status(workspace_id, queue_id, caller))
 
 
 @app.post("/admin/a2a-queue/drop-stale")
 def drop_stale(
     caller: AdminCaller, max_age_minutes: Annotated[int, Query(ge=1, le=525_600)] = DEFAULT_MAX_AGE_MINUTES
 ) -> DropStaleResult:
-    dropped = queue.drop_stale(max_age_minutes)
+    dropped = service.drop_stale(max_age_minutes)
     logger.info("a2a queue drop-stale", extra={"dropped": dropped, "max_age_minutes": max_age_minutes})
     return DropStaleResult(dropped=dropped)
 

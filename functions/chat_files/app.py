@@ -2,26 +2,23 @@
 
 import base64
 from typing import Annotated
+from uuid import UUID
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from molecule_core.api import WorkspaceCaller, compact_json, install_error_handlers, json_response, parse_uuid
-from molecule_core.chat_files import ChatFilesUnavailable, RelayedAnswer, download_chat_file, upload_chat_files
-from molecule_core.observability import logger
+from molecule_core.auth.callers import WorkspaceCaller
+from molecule_core.files import service
+from molecule_core.files.models import RelayedAnswer
+from molecule_core.platform.http import compact_json, install_error_handlers
+from molecule_core.platform.observability import logger
 
 app = APIGatewayHttpResolver(enable_validation=True, serializer=compact_json)
 install_error_handlers(app)
 
 # Time kept back from the function's own timeout to answer after the agent does.
 MARGIN_SECONDS = 3.0
-
-
-@app.exception_handler(ChatFilesUnavailable)
-def _unavailable(exc: ChatFilesUnavailable) -> Response[str]:
-    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
-    return json_response(exc.status_code, exc.body(), headers)
 
 
 def _budget_seconds() -> float:
@@ -37,22 +34,23 @@ def _relay(answer: RelayedAnswer) -> Response[bytes]:
 
 
 @app.post("/workspaces/<workspace_id>/chat/uploads")
-def upload(workspace_id: str, caller: WorkspaceCaller):  # no return type: see _relay
+def upload(
+    workspace_id: UUID,
+    caller: WorkspaceCaller,
+    content_type: Annotated[str | None, Header(max_length=1024)] = None,
+):  # no return type: see _relay
     event = app.current_event
     # not event.decoded_body: it decodes to str, which a binary multipart body is not
     raw = event.body or ""
     body = base64.b64decode(raw) if event.is_base64_encoded else raw.encode("utf-8")
-    answer = upload_chat_files(
-        parse_uuid(workspace_id), body, event.headers.get("content-type"), budget_seconds=_budget_seconds()
-    )
-    return _relay(answer)
+    return _relay(service.upload_chat_files(workspace_id, body, content_type, budget_seconds=_budget_seconds()))
 
 
 @app.get("/workspaces/<workspace_id>/chat/download")
 def download(
-    workspace_id: str, caller: WorkspaceCaller, path: Annotated[str | None, Query()] = None
+    workspace_id: UUID, caller: WorkspaceCaller, path: Annotated[str | None, Query()] = None
 ):  # no return type: see _relay
-    return _relay(download_chat_file(parse_uuid(workspace_id), path, budget_seconds=_budget_seconds()))
+    return _relay(service.download_chat_file(workspace_id, path, budget_seconds=_budget_seconds()))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -6,8 +6,8 @@ from pathlib import Path
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from molecule_core.api import compact_json, install_error_handlers
-from molecule_core.observability import logger
+from molecule_core.platform.http import compact_json, install_error_handlers
+from molecule_core.platform.observability import logger
 
 app = APIGatewayHttpResolver(enable_validation=True, serializer=compact_json)
 install_error_handlers(app)

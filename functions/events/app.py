@@ -1,35 +1,37 @@
 """Structural events: GET /events (fleet, Admin) and GET /events/{workspace_id} (Workspace)."""
 
 from typing import Annotated
+from uuid import UUID
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from molecule_core import events
-from molecule_core.api import AdminCaller, WorkspaceCaller, compact_json, install_error_handlers, parse_uuid
-from molecule_core.models import StructureEvent
-from molecule_core.observability import logger
+from molecule_core.auth.callers import AdminCaller, WorkspaceCaller
+from molecule_core.events import service
+from molecule_core.events.models import StructureEvent
+from molecule_core.platform.http import compact_json, install_error_handlers
+from molecule_core.platform.observability import logger
 
 app = APIGatewayHttpResolver(enable_validation=True, serializer=compact_json)
 install_error_handlers(app)
 
-Limit = Annotated[int, Query(ge=1, le=events.MAX_LIMIT)]
+Limit = Annotated[int, Query(ge=1, le=service.MAX_LIMIT)]
 SinceId = Annotated[str | None, Query()]
 
 
 @app.get("/events")
 def list_events(
-    caller: AdminCaller, since_id: SinceId = None, limit: Limit = events.DEFAULT_LIMIT
+    caller: AdminCaller, since_id: SinceId = None, limit: Limit = service.DEFAULT_LIMIT
 ) -> list[StructureEvent]:
-    return events.list_events(workspace_id=None, scoped=False, since_id=since_id, limit=limit)
+    return service.list_events(workspace_id=None, since_id=since_id, limit=limit)
 
 
 @app.get("/events/<workspace_id>")
 def list_workspace_events(
-    workspace_id: str, caller: WorkspaceCaller, since_id: SinceId = None, limit: Limit = events.DEFAULT_LIMIT
+    workspace_id: UUID, caller: WorkspaceCaller, since_id: SinceId = None, limit: Limit = service.DEFAULT_LIMIT
 ) -> list[StructureEvent]:
-    return events.list_events(workspace_id=parse_uuid(workspace_id), scoped=True, since_id=since_id, limit=limit)
+    return service.list_events(workspace_id=workspace_id, since_id=since_id, limit=limit)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -3,8 +3,8 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from molecule_core.observability import logger
-from molecule_core.workspace_lifecycle import run_hibernation_sweep
+from molecule_core.lifecycle.service import run_hibernation_sweep
+from molecule_core.platform.observability import logger
 
 
 @logger.inject_lambda_context

@@ -7,9 +7,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from molecule_core import lifecycle_jobs
-from molecule_core.lifecycle import LifecycleMessage, delay_redelivery
-from molecule_core.observability import logger, metrics
+from molecule_core.lifecycle import service
+from molecule_core.lifecycle.models import LifecycleMessage
+from molecule_core.platform.observability import logger, metrics
 
 processor = BatchProcessor(event_type=EventType.SQS)
 RESTART_RETRY_SECONDS = 15
@@ -27,10 +27,10 @@ def run_lifecycle_job(record: SQSRecord) -> None:
         },
     )
     try:
-        lifecycle_jobs.handle_lifecycle_job(message.to_request())
-    except lifecycle_jobs.RestartInFlight:
+        service.handle_lifecycle_job(message.to_request())
+    except service.RestartInFlight:
         # Another restart of this workspace runs now: try again shortly, not after the full timeout.
-        delay_redelivery(record.receipt_handle, RESTART_RETRY_SECONDS)
+        service.delay_redelivery(record.receipt_handle, RESTART_RETRY_SECONDS)
         raise
     except Exception:
         # The processor turns this into a batch item failure; the log says which job and why.

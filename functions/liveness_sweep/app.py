@@ -5,8 +5,8 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from molecule_core.observability import logger, metrics
-from molecule_core.sweeps import run_liveness_sweep
+from molecule_core.lifecycle.service import run_liveness_sweep
+from molecule_core.platform.observability import logger, metrics
 
 
 @logger.inject_lambda_context

@@ -4,8 +4,8 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from molecule_core.observability import logger
-from molecule_core.schema import handle_custom_resource, is_custom_resource_event, run_migrations
+from molecule_core.platform.observability import logger
+from molecule_core.platform.service import handle_custom_resource, is_custom_resource_event, run_migrations
 
 
 @logger.inject_lambda_context

@@ -9,8 +9,8 @@ import signal
 import sys
 import threading
 
-from molecule_core.schema import run_migrations
-from molecule_core.store.migrations import MigrationDrift
+from molecule_core.platform.migrations import MigrationDrift
+from molecule_core.platform.service import run_migrations
 
 from molecule_local.template import default_template
 
@@ -59,7 +59,7 @@ def _demo(args: argparse.Namespace) -> int:
     # No stack running: start one for the demo (the same as `make run`), then stop it. Its logs
     # would drown the demo's own output: keep warnings and errors only.
     print(f"no stack at {args.url}; starting one for the demo", flush=True)
-    from molecule_core.observability import logger
+    from molecule_core.platform.observability import logger
 
     logger.setLevel("WARNING")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")

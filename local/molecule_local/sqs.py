@@ -15,7 +15,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from molecule_core.settings import reset_settings
+from molecule_core.platform.aws import reset_clients
+from molecule_core.platform.settings import reset_settings
 
 from molecule_local.lambdas import FunctionRegistry
 from molecule_local.template import QueueTriggerSpec, Template
@@ -138,6 +139,7 @@ class LocalSqs:
             self._saved_environment.setdefault(name, os.environ.get(name))
             os.environ[name] = value
         reset_settings()  # settings read LIFECYCLE_QUEUE_URL & co. on next use
+        reset_clients()  # AWS clients were made for the previous endpoint
 
     def _restore_environment(self) -> None:
         for name, value in self._saved_environment.items():
@@ -147,6 +149,7 @@ class LocalSqs:
                 os.environ[name] = value
         self._saved_environment.clear()
         reset_settings()
+        reset_clients()
 
 
 def lambda_message_attributes(attributes: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -11,10 +11,9 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Protocol
 
-from molecule_core import db
-from molecule_core.provisioner import get_provisioner
-from molecule_core.settings import reset_settings
-from molecule_core.store import migrations
+from molecule_core.platform import db, migrations
+from molecule_core.platform.settings import reset_settings
+from molecule_core.provisioning.backends import get_provisioner
 
 from molecule_local.concurrency import isolate_powertools_invocations
 from molecule_local.embedded import start_embedded_postgres

@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from molecule_core.provisioner.base import AgentSpec, NoBackendError, use_provisioner
+from molecule_core.provisioning.backends.base import AgentSpec, NoBackendError, use_provisioner
 from psycopg.rows import dict_row
 
 from tests.agents import ScriptedAgent, closed_port_url
@@ -435,7 +435,7 @@ def test_silent_agent_is_504_timeout(
 
 
 def test_classifier_never_crashes_on_no_backend() -> None:
-    from molecule_core.provisioner.base import NoBackendProvisioner
+    from molecule_core.provisioning.backends.base import NoBackendProvisioner
 
     with pytest.raises(NoBackendError):
         NoBackendProvisioner().is_running(uuid.uuid4(), None)

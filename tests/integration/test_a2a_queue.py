@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 from molecule_core.a2a import queue
-from molecule_core.lifecycle import LifecycleRequest
+from molecule_core.lifecycle.models import LifecycleRequest
 from molecule_local.lambdas import FunctionRegistry
 from molecule_local.sqs import LocalSqs, build_sqs_event, processed_messages
 from molecule_local.template import default_template
@@ -28,10 +28,8 @@ from tests.conftest import ApiClient, RecordingDispatcher, create_workspace, eve
 def sqs() -> Iterator[LocalSqs]:
     local_sqs = LocalSqs(default_template(), port=0, name_prefix=f"t{uuid.uuid4().hex[:8]}-")
     local_sqs.start()
-    queue.reset_client()
     yield local_sqs
     local_sqs.stop()
-    queue.reset_client()
 
 
 def send(text: str, message_id: str, **params: Any) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from molecule_core.store import activity as activity_store
-from molecule_core.store.activity import NewActivity
+from molecule_core.activity import store as activity_store
+from molecule_core.activity.store import NewActivity
 from molecule_local.lambdas import FunctionRegistry
 from psycopg.rows import dict_row
 

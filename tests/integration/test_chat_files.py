@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 import pytest
-from molecule_core.chat_files import MAX_RELAY_BYTES, REPROVISION_HINT
+from molecule_core.files.service import MAX_RELAY_BYTES, REPROVISION_HINT
 
 from tests.agents import closed_port_url
 from tests.conftest import ApiClient, create_workspace

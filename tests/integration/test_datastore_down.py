@@ -17,8 +17,7 @@ from typing import Any
 import pgserver
 import psycopg
 import pytest
-from molecule_core import db
-from molecule_core.store import migrations
+from molecule_core.platform import db, migrations
 from molecule_local.gateway import HttpResult
 from pgserver._commands import pg_ctl
 

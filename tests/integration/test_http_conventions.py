@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from molecule_core import workspaces
+from molecule_core.workspaces import service as workspaces
 from molecule_local.template import default_template
 
 from tests.conftest import ApiClient

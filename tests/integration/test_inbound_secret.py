@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from molecule_core import db
-from molecule_core.errors import DatastoreUnavailable
-from molecule_core.inbound_secret import read_or_heal_inbound_secret
+from molecule_core.platform import db
+from molecule_core.platform.errors import DatastoreUnavailable
+from molecule_core.registry.inbound_secret import read_or_heal_inbound_secret
 
 from tests.conftest import ApiClient, create_workspace
 
@@ -62,10 +62,6 @@ def test_read_fails(workspace_id: str, database: str) -> None:
 def test_concurrent_heals_converge_on_one_secret(workspace_id: str, database: str) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    db.use_pool(db.make_pool(database, max_size=4))
-    try:
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            results = list(pool.map(lambda _: read_or_heal_inbound_secret(workspace_id), range(8)))  # type: ignore[arg-type]
-    finally:
-        db.use_pool(None)
+    with db.pooled(database, max_size=4), ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: read_or_heal_inbound_secret(workspace_id), range(8)))  # type: ignore[arg-type]
     assert {r.secret for r in results} == {_secret(database, workspace_id)}

@@ -14,14 +14,10 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from molecule_core import lifecycle, lifecycle_jobs
-from molecule_core.lifecycle import (
-    LifecycleMessage,
-    LifecycleRequest,
-    LoggingDispatcher,
-    SqsLifecycleDispatcher,
-    request_lifecycle,
-)
+from molecule_core.lifecycle import dispatch as lifecycle
+from molecule_core.lifecycle import service as lifecycle_service
+from molecule_core.lifecycle.dispatch import LoggingDispatcher, SqsLifecycleDispatcher, request_lifecycle
+from molecule_core.lifecycle.models import LifecycleMessage, LifecycleRequest
 from molecule_local.lambdas import FunctionRegistry
 from molecule_local.sqs import LocalSqs, SqsPollerService, build_sqs_event
 from molecule_local.template import default_template
@@ -50,7 +46,7 @@ def jobs(monkeypatch: pytest.MonkeyPatch) -> list[LifecycleRequest]:
             raise RuntimeError("backend down")
         handled.append(request)
 
-    monkeypatch.setattr(lifecycle_jobs, "handle_lifecycle_job", handle)
+    monkeypatch.setattr(lifecycle_service, "handle_lifecycle_job", handle)
     return handled
 
 
@@ -157,13 +153,13 @@ def test_importing_lifecycle_does_not_import_boto3() -> None:
     # Powertools itself imports the bare `botocore` package (for its user agent); the SDK proper —
     # boto3, botocore's session and clients — must wait until a request is dispatched.
     check = (
-        "import sys, molecule_core.lifecycle; "
+        "import sys, molecule_core.lifecycle.service; "
         "sys.exit(int(any(m in sys.modules for m in ('boto3', 'botocore.session', 'botocore.client'))))"
     )
 
     result = subprocess.run([sys.executable, "-c", check], cwd=REPO, capture_output=True, text=True, check=False)
 
-    assert result.returncode == 0, result.stderr or "molecule_core.lifecycle imported boto3 at load"
+    assert result.returncode == 0, result.stderr or "molecule_core.lifecycle.service imported boto3 at load"
 
 
 def test_lifecycle_function_runs_each_job_and_reports_the_failed_record(
@@ -234,9 +230,9 @@ def test_a_restart_waiting_for_another_comes_back_soon_not_after_the_visibility_
     monkeypatch.setattr(function_module, "RESTART_RETRY_SECONDS", 1)
 
     def in_flight(request: LifecycleRequest) -> None:
-        raise lifecycle_jobs.RestartInFlight(str(request.workspace_id))
+        raise lifecycle_service.RestartInFlight(str(request.workspace_id))
 
-    monkeypatch.setattr(lifecycle_jobs, "handle_lifecycle_job", in_flight)
+    monkeypatch.setattr(lifecycle_service, "handle_lifecycle_job", in_flight)
     (request,) = requests(1)
     SqsLifecycleDispatcher(sqs.queue_urls["LifecycleQueue"]).dispatch([request])
     messages = receive_all(sqs, 1)  # now invisible for the queue's 1800 s

@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from molecule_core import db
+from molecule_core.platform import db
 from molecule_local.lambdas import FunctionRegistry
 from molecule_local.scheduler import SchedulerService
 

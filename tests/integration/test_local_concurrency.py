@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
-from molecule_core import db
+from molecule_core.platform import db
 from molecule_local.concurrency import isolate_powertools_invocations
 
 from tests.conftest import ApiClient, create_workspace
@@ -53,20 +53,16 @@ def test_concurrent_heartbeats_through_the_gateway_each_keep_their_bearer(
 ) -> None:
     isolate_powertools_invocations()
     workspaces = [create_workspace(api, admin, name=f"w{i}", external=True) for i in range(4)]
-    db.use_pool(db.make_pool(database, max_size=8))
-    try:
 
-        def beat(index: int) -> tuple[int, int]:
-            workspace = workspaces[index % len(workspaces)]
-            result = api.post(
-                "/registry/heartbeat",
-                json_body={"workspace_id": workspace["id"], "current_task": f"task {index}"},
-                token=workspace["connection"]["auth_token"],
-            )
-            return index, result.status
+    def beat(index: int) -> tuple[int, int]:
+        workspace = workspaces[index % len(workspaces)]
+        result = api.post(
+            "/registry/heartbeat",
+            json_body={"workspace_id": workspace["id"], "current_task": f"task {index}"},
+            token=workspace["connection"]["auth_token"],
+        )
+        return index, result.status
 
-        with ThreadPoolExecutor(max_workers=16) as pool:
-            statuses = dict(pool.map(beat, range(400)))
-    finally:
-        db.use_pool(None)
+    with db.pooled(database, max_size=8), ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = dict(pool.map(beat, range(400)))
     assert set(statuses.values()) == {200}, {i: s for i, s in statuses.items() if s != 200}

@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from molecule_core import db
+from molecule_core.platform import db
 from molecule_local.lambdas import FunctionRegistry
 
 from tests.conftest import _server_database, set_env

@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from molecule_core.provisioner.base import AgentSpec, ProvisionError
-from molecule_core.provisioner.controlplane import ControlPlaneProvisioner
+from molecule_core.provisioning.backends.base import AgentSpec, ProvisionError
+from molecule_core.provisioning.backends.controlplane import ControlPlaneProvisioner
 
 
 @dataclass

@@ -11,8 +11,8 @@ from typing import Any
 
 import boto3
 import pytest
-from molecule_core.provisioner.base import AgentSpec, ProvisionError
-from molecule_core.provisioner.ecs import EcsProvisioner
+from molecule_core.provisioning.backends.base import AgentSpec, ProvisionError
+from molecule_core.provisioning.backends.ecs import EcsProvisioner
 from moto import mock_aws
 from moto.moto_api import state_manager
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from molecule_core.provisioner.base import AgentSpec, ProvisionError
-from molecule_core.provisioner.process import (
+from molecule_core.provisioning.backends.base import AgentSpec, ProvisionError
+from molecule_core.provisioning.backends.process import (
     LOG_FILE,
     PID_FILE,
     ProcessProvisioner,

@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from molecule_core.models import ActivityData, ActivityRow
+from molecule_core.activity.models import ActivityData, ActivityRow
 
 T = TypeVar("T")
 _AGENT_ENV = (

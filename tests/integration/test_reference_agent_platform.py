@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from molecule_core import db
+from molecule_core.platform import db
 from molecule_local.gateway import Gateway, RouteTable
 from molecule_local.lambdas import FunctionRegistry
 from molecule_local.stack import HttpService
@@ -33,14 +33,13 @@ def platform_url(
 ) -> Iterator[str]:
     # Development mode: agents on 127.0.0.1 pass the URL check, as on a laptop stack.
     set_env(platform_env, MOLECULE_ENV="development", ADMIN_TOKEN=ADMIN)
-    db.use_pool(db.make_pool(database))  # the HTTP server answers on several threads
-    http = HttpService(Gateway(routes, functions), "127.0.0.1", 0)
-    http.start()
-    try:
-        yield http.url
-    finally:
-        http.stop()
-        db.use_pool(None)
+    with db.pooled(database):  # the HTTP server answers on several threads
+        http = HttpService(Gateway(routes, functions), "127.0.0.1", 0)
+        http.start()
+        try:
+            yield http.url
+        finally:
+            http.stop()
 
 
 @dataclass
@@ -113,7 +112,7 @@ def send(text: str) -> dict[str, Any]:
 def a2a_proxy() -> None:
     """Tests that go through POST /workspaces/{id}/a2a run once the proxy's modules are all there."""
     try:
-        importlib.import_module("molecule_core.a2a.proxy")
+        importlib.import_module("molecule_core.a2a.service")
     except ImportError as exc:
         pytest.skip(f"A2A proxy not complete yet: {exc}")
 

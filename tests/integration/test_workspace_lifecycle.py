@@ -10,13 +10,13 @@ from typing import Any
 
 import psycopg
 import pytest
-from molecule_core import lifecycle
-from molecule_core.lifecycle import LifecycleRequest
-from molecule_core.lifecycle_jobs import InlineDispatcher, RestartInFlight, handle_lifecycle_job
-from molecule_core.provisioner.base import AgentSpec, ProvisionError, use_provisioner
+from molecule_core.lifecycle import dispatch as lifecycle
+from molecule_core.lifecycle.jobs import RestartInFlight, handle_lifecycle_job
+from molecule_core.lifecycle.models import LifecycleRequest
+from molecule_core.provisioning.backends.base import AgentSpec, ProvisionError, use_provisioner
 from molecule_local.lambdas import FunctionRegistry
 
-from tests.conftest import ApiClient, create_workspace
+from tests.conftest import ApiClient, InlineDispatcher, create_workspace
 
 
 class RecordingBackend:

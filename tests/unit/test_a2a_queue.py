@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from molecule_core.a2a.queue import backoff_seconds, expires_in_seconds
-from molecule_core.errors import InvalidInput
+from molecule_core.platform.errors import InvalidInput
 from molecule_local.template import default_template
 
 

@@ -1,10 +1,13 @@
 """Module boundaries as a test (SPEC §2; the history's hard gate #4). Each failure names the rule,
-the file and why the boundary exists, so the reader of a red build learns the rule."""
+the file and why the boundary exists, so the reader of a red build learns the rule. Each rule is
+also shown red once, on a deliberate violation written to a temporary tree
+(`test_each_rule_fires_on_a_deliberate_violation`)."""
 
 from __future__ import annotations
 
 import ast
 import re
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -14,8 +17,16 @@ CORE = REPO / "layers/common/python/molecule_core"
 FUNCTIONS = REPO / "functions"
 LOCAL = REPO / "local"
 AGENT = REPO / "agent"
-# Data-access modules: the only production code allowed to contain SQL.
-DATA_ACCESS = [CORE / "store", CORE / "db.py"]
+
+# The rooms every domain package has; only these basenames may repeat under molecule_core.
+ROOMS = {"__init__", "service", "store", "models"}
+# `platform` is the plumbing under every domain, not a domain itself.
+PLATFORM = "platform"
+# What a function module may import from molecule_core: a domain's service and models, and the
+# HTTP plumbing (callers, error mapping, logging, settings) — never a store or a rule module.
+FUNCTION_IMPORTABLE = re.compile(
+    r"^molecule_core\.(\w+\.(service|models)|auth\.callers|platform\.(http|observability|settings))$"
+)
 
 _SQL = re.compile(
     r"^\s*(SELECT\s+.+\s+FROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+(TABLE|INDEX|TYPE)|"
@@ -24,8 +35,8 @@ _SQL = re.compile(
 )
 
 
-def _rel(path: Path) -> str:
-    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+def _rel(path: Path, root: Path = REPO) -> str:
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
 def _python_files(*roots: Path) -> list[Path]:
@@ -33,6 +44,7 @@ def _python_files(*roots: Path) -> list[Path]:
 
 
 def imported_modules(path: Path) -> list[tuple[int, str]]:
+    """Absolute imports of a file; `from pkg import name` also yields `pkg.name` (it may be a module)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     found = []
     for node in ast.walk(tree):
@@ -40,6 +52,7 @@ def imported_modules(path: Path) -> list[tuple[int, str]]:
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.append((node.lineno, node.module))
+            found += [(node.lineno, f"{node.module}.{alias.name}") for alias in node.names]
     return found
 
 
@@ -56,7 +69,44 @@ def sql_literals(path: Path) -> list[tuple[int, str]]:
     return found
 
 
-def _violations_core_imports(files: list[Path]) -> list[str]:
+def _domain_of(path: Path, core: Path) -> str | None:
+    """The top-level package of molecule_core a file belongs to (None for molecule_core/__init__)."""
+    parts = path.relative_to(core).parts
+    return parts[0] if len(parts) > 1 else None
+
+
+def resolve_core_module(module: str, core: Path) -> tuple[str, ...] | None:
+    """The molecule_core module an import refers to, as path parts ("a2a", "service"); `from pkg
+    import name` yields `pkg.name`, which resolves to pkg's module when `name` is not a module.
+    None for anything outside molecule_core, and for a bare package (its imported names are judged)."""
+    parts = module.split(".")
+    if parts[0] != "molecule_core":
+        return None
+    parts = parts[1:]
+    for end in range(len(parts), 0, -1):
+        candidate = core.joinpath(*parts[:end])
+        if candidate.with_suffix(".py").exists():
+            return tuple(parts[:end])
+        if candidate.is_dir():
+            return None
+    return None
+
+
+def _imports_of(path: Path, core: Path) -> list[tuple[int, str, tuple[str, ...]]]:
+    """(line, import as written, the molecule_core module it resolves to), once per module per line."""
+    found, seen = [], set()
+    for lineno, module in imported_modules(path):
+        resolved = resolve_core_module(module, core)
+        if resolved is not None and (lineno, resolved) not in seen:
+            seen.add((lineno, resolved))
+            found.append((lineno, module, resolved))
+    return found
+
+
+# --- the rules, each a function over a list of files --------------------------------------------
+
+
+def violations_core_imports(files: list[Path], core: Path = CORE) -> list[str]:
     bad = []
     for path in files:
         for lineno, module in imported_modules(path):
@@ -68,7 +118,7 @@ def _violations_core_imports(files: list[Path]) -> list[str]:
     return bad
 
 
-def _violations_function_imports(files: list[Path]) -> list[str]:
+def violations_function_imports(files: list[Path], core: Path = CORE) -> list[str]:
     bad = []
     for path in files:
         for lineno, module in imported_modules(path):
@@ -78,64 +128,222 @@ def _violations_function_imports(files: list[Path]) -> list[str]:
     return bad
 
 
-def _violations_sql(files: list[Path]) -> list[str]:
+def violations_function_reach(files: list[Path], core: Path = CORE) -> list[str]:
+    """Functions call a domain's service (and read its models); they never reach into a store or a
+    rule module."""
+    return [
+        f"{_rel(path)}:{lineno} imports {module}"
+        for path in files
+        for lineno, module, resolved in _imports_of(path, core)
+        if not FUNCTION_IMPORTABLE.match("molecule_core." + ".".join(resolved))
+    ]
+
+
+def violations_domain_boundaries(files: list[Path], core: Path = CORE) -> list[str]:
+    """A domain uses another domain only through that domain's `service` or `models`."""
     bad = []
     for path in files:
-        if any(path == d or d in path.parents for d in DATA_ACCESS):
+        own = _domain_of(path, core)
+        for lineno, module, resolved in _imports_of(path, core):
+            if own is None or resolved[0] in (own, PLATFORM):
+                continue
+            if len(resolved) != 2 or resolved[1] not in ("service", "models"):
+                bad.append(f"{_rel(path)}:{lineno} imports {module}")
+    return bad
+
+
+def violations_store_imports(files: list[Path], core: Path = CORE) -> list[str]:
+    """A store imports only `platform` and its own domain's models and rule modules (never a
+    service, never another domain): SQL sits under the logic, not beside it."""
+    bad = []
+    for path in files:
+        if path.name != "store.py":
+            continue
+        own = _domain_of(path, core)
+        for lineno, module, resolved in _imports_of(path, core):
+            if resolved[0] == PLATFORM:
+                continue
+            if resolved[0] != own or resolved[-1] == "service":
+                bad.append(f"{_rel(path)}:{lineno} imports {module}")
+    return bad
+
+
+def violations_platform_imports(files: list[Path], core: Path = CORE) -> list[str]:
+    return [
+        f"{_rel(path)}:{lineno} imports {module}"
+        for path in files
+        if _domain_of(path, core) == PLATFORM
+        for lineno, module, resolved in _imports_of(path, core)
+        if resolved[0] != PLATFORM
+    ]
+
+
+def violations_duplicate_basenames(files: list[Path], core: Path = CORE) -> list[str]:
+    seen: dict[str, list[str]] = defaultdict(list)
+    for path in files:
+        if path.stem not in ROOMS:
+            seen[path.stem].append(_rel(path))
+    return [f"{name}: {', '.join(paths)}" for name, paths in sorted(seen.items()) if len(paths) > 1]
+
+
+def violations_flat_modules(files: list[Path], core: Path = CORE) -> list[str]:
+    """Every module lives in a domain package; molecule_core itself holds only its __init__."""
+    return [_rel(path) for path in files if path.parent == core and path.name != "__init__.py"]
+
+
+def violations_sql(files: list[Path], core: Path = CORE) -> list[str]:
+    bad = []
+    for path in files:
+        if path.name == "store.py" or path == core / PLATFORM / "db.py":
             continue
         bad += [f"{_rel(path)}:{lineno} {text!r}" for lineno, text in sql_literals(path)]
     return bad
 
 
+def violations_agent_imports(files: list[Path], core: Path = CORE) -> list[str]:
+    bad = []
+    for path in files:
+        for lineno, module in imported_modules(path):
+            if not module.startswith("molecule_core"):
+                continue
+            resolved = resolve_core_module(module, core)
+            if resolved is None and module.count(".") < 2:
+                continue  # a bare package: the names imported from it are judged
+            if resolved is None or len(resolved) != 2 or resolved[1] != "models":
+                bad.append(f"{_rel(path)}:{lineno} imports {module}")
+    return bad
+
+
+# --- the rules applied to the tree --------------------------------------------------------------
+
+
+def _assert_clean(bad: list[str], rule: str) -> None:
+    assert not bad, f"Rule: {rule} Offenders: " + "; ".join(bad)
+
+
 def test_molecule_core_never_imports_functions_local_or_agent() -> None:
-    bad = _violations_core_imports(_python_files(CORE))
-    assert not bad, (
-        "Rule: molecule_core must not import functions, local or agent. molecule_core is the shared "
-        "layer deployed to every Lambda; functions, the local stack and the agent sit on top of it, "
-        "so an import the other way is a cycle and ships local-only code to AWS. Offenders: " + "; ".join(bad)
+    _assert_clean(
+        violations_core_imports(_python_files(CORE)),
+        "molecule_core must not import functions, local or agent. molecule_core is the shared layer deployed "
+        "to every Lambda; functions, the local stack and the agent sit on top of it, so an import the other "
+        "way is a cycle and ships local-only code to AWS.",
     )
 
 
 def test_a_function_never_imports_another_function_or_the_local_stack() -> None:
-    bad = _violations_function_imports(_python_files(FUNCTIONS))
-    assert not bad, (
-        "Rule: a function module imports molecule_core (and third-party code) only. Each function is "
-        "packaged alone from its CodeUri: another function's module is not in its package, and shared "
-        "steps belong in molecule_core where every caller uses the same one. Offenders: " + "; ".join(bad)
+    _assert_clean(
+        violations_function_imports(_python_files(FUNCTIONS)),
+        "a function module imports molecule_core (and third-party code) only. Each function is packaged "
+        "alone from its CodeUri: another function's module is not in its package, and shared steps belong "
+        "in molecule_core where every caller uses the same one.",
     )
 
 
-def test_sql_lives_only_in_data_access_modules() -> None:
-    bad = _violations_sql(_python_files(CORE, FUNCTIONS, LOCAL, AGENT))
-    assert not bad, (
-        "Rule: SQL text appears only in molecule_core/store/ (and db.py). One store module per table "
-        "keeps every statement where the enum drift gate and reviewers look for it, and keeps handlers "
-        "thin. Move these statements into a store function: " + "; ".join(bad)
+def test_a_function_calls_domain_services_not_their_insides() -> None:
+    _assert_clean(
+        violations_function_reach(_python_files(FUNCTIONS)),
+        "a function imports a domain's `service` and `models` (plus auth.callers and platform.http/"
+        "observability/settings), never a store or a rule module: every route is template.yaml → "
+        "functions/<name>/app.py → one <domain>.service function, so a reader finds any behaviour in two hops.",
+    )
+
+
+def test_domains_meet_only_through_service_or_models() -> None:
+    _assert_clean(
+        violations_domain_boundaries(_python_files(CORE)),
+        "a domain uses another domain only through that domain's `service` or `models` (SPEC §2). Reaching "
+        "into another domain's store or rule module couples to its insides: call its service instead.",
+    )
+
+
+def test_store_modules_import_only_platform_and_their_own_domain() -> None:
+    _assert_clean(
+        violations_store_imports(_python_files(CORE)),
+        "a store module imports only molecule_core.platform and its own domain's models/rule modules. SQL "
+        "sits under the logic: a store that calls a service (or another domain) hides business rules in "
+        "the data layer.",
+    )
+
+
+def test_platform_imports_no_domain() -> None:
+    _assert_clean(
+        violations_platform_imports(_python_files(CORE)),
+        "molecule_core.platform (db, settings, errors, http, aws, migrations) imports no domain: it is "
+        "the plumbing under every domain, and an import upwards is a cycle.",
+    )
+
+
+def test_no_module_basename_repeats_beyond_the_rooms() -> None:
+    _assert_clean(
+        violations_duplicate_basenames(_python_files(CORE)),
+        f"apart from the rooms every domain has ({', '.join(sorted(ROOMS))}), a module's name is unique "
+        "under molecule_core, so a reader never tells two `lifecycle.py` apart by their folder.",
+    )
+
+
+def test_every_module_lives_in_a_domain_package() -> None:
+    _assert_clean(
+        violations_flat_modules(_python_files(CORE)),
+        "molecule_core is one package per domain (SPEC §2); nothing sits flat beside them.",
+    )
+
+
+def test_sql_lives_only_in_store_modules() -> None:
+    _assert_clean(
+        violations_sql(_python_files(CORE, FUNCTIONS, LOCAL, AGENT)),
+        "SQL text appears only in a domain's store.py (and platform/db.py). One store module per domain "
+        "keeps every statement where the enum drift gate and reviewers look for it, and keeps handlers thin. "
+        "Move these statements into a store function:",
     )
 
 
 def test_agent_uses_only_shared_wire_models_from_molecule_core() -> None:
-    bad = []
-    for path in _python_files(AGENT):
-        for lineno, module in imported_modules(path):
-            if module.startswith("molecule_core") and module != "molecule_core.models":
-                bad.append(f"{_rel(path)}:{lineno} imports {module}")
-    assert not bad, (
-        "Rule: the reference agent may import only molecule_core.models (the shared wire shapes). "
-        "It stands for any third-party agent, which has no access to the platform's internals. "
-        "Offenders: " + "; ".join(bad)
+    _assert_clean(
+        violations_agent_imports(_python_files(AGENT)),
+        "the reference agent may import only molecule_core.<domain>.models (the shared wire shapes). It "
+        "stands for any third-party agent, which has no access to the platform's internals.",
     )
 
 
+def test_every_domain_has_a_service() -> None:
+    domains = [p for p in CORE.iterdir() if p.is_dir() and (p / "__init__.py").exists() and p.name != PLATFORM]
+    missing = [d.name for d in domains if not (d / "service.py").exists()]
+    assert not missing, f"Rule: every domain package has a service.py (what handlers call). Missing: {missing}"
+
+
+# --- each rule shown red on purpose -------------------------------------------------------------
+
+
 @pytest.mark.parametrize(
-    ("rule", "source", "name"),
+    ("rule", "relative_path", "source"),
     [
-        (_violations_core_imports, "from molecule_local.gateway import Gateway\n", "core.py"),
-        (_violations_function_imports, "import functions.health.app\n", "app.py"),
-        (_violations_sql, "Q = 'SELECT id FROM workspaces WHERE id = %s'\n", "handler.py"),
+        (violations_core_imports, "a2a/service.py", "from molecule_local.gateway import Gateway\n"),
+        (violations_function_imports, "../functions/x/app.py", "import functions.health.app\n"),
+        (violations_function_reach, "../functions/x/app.py", "from molecule_core.a2a import store\n"),
+        (violations_function_reach, "../functions/x/app.py", "from molecule_core.a2a.normalize import A2AError\n"),
+        (violations_domain_boundaries, "a2a/service.py", "from molecule_core.registry import store\n"),
+        (violations_domain_boundaries, "a2a/service.py", "from molecule_core.registry.access import x\n"),
+        (violations_store_imports, "a2a/store.py", "from molecule_core.registry.models import Lineage\n"),
+        (violations_store_imports, "a2a/store.py", "from molecule_core.a2a import service\n"),
+        (violations_platform_imports, "platform/db.py", "from molecule_core.auth.service import identify\n"),
+        (violations_sql, "a2a/service.py", "Q = 'SELECT id FROM workspaces WHERE id = %s'\n"),
+        (violations_agent_imports, "../agent/reference_agent/x.py", "from molecule_core.auth import service\n"),
+        (violations_flat_modules, "helpers.py", "X = 1\n"),
     ],
+    ids=lambda value: getattr(value, "__name__", None) or str(value)[:24],
 )
-def test_each_rule_fires_on_a_deliberate_violation(rule, source: str, name: str, tmp_path: Path) -> None:
-    sample = tmp_path / name
+def test_each_rule_fires_on_a_deliberate_violation(rule, relative_path: str, source: str, tmp_path: Path) -> None:
+    core = tmp_path / "repo" / "molecule_core"
+    for domain in ("a2a", "registry", "platform", "auth"):
+        (core / domain).mkdir(parents=True, exist_ok=True)
+        for module in ("__init__", "service", "store", "models", "access", "normalize", "db"):
+            (core / domain / f"{module}.py").touch()
+    sample = (core / relative_path).resolve()
+    sample.parent.mkdir(parents=True, exist_ok=True)
     sample.write_text(source)
-    assert rule([sample]), f"{rule.__name__} did not flag {source!r}"
+    assert rule([sample], core), f"{rule.__name__} did not flag {source!r} in {relative_path}"
+
+
+def test_duplicate_basename_rule_fires(tmp_path: Path) -> None:
+    files = [tmp_path / "a2a" / "tokens.py", tmp_path / "auth" / "tokens.py", tmp_path / "auth" / "service.py"]
+    assert violations_duplicate_basenames(files, tmp_path) == [f"tokens: {files[0]}, {files[1]}"]

@@ -5,8 +5,8 @@ passes through unchanged."""
 from __future__ import annotations
 
 import pytest
-from molecule_core.chat_files import check_chat_path, is_multipart
-from molecule_core.errors import InvalidInput
+from molecule_core.files.service import check_chat_path, is_multipart
+from molecule_core.platform.errors import InvalidInput
 
 from tests.platform_path_corpus import HOSTILE, LEGITIMATE
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from molecule_core.models import CreateWorkspaceRequest, PatchWorkspaceRequest
+from molecule_core.workspaces.models import CreateWorkspaceRequest, PatchWorkspaceRequest
 from pydantic import ValidationError
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 ROOTS = [REPO / "layers/common/python/molecule_core", REPO / "functions", REPO / "local/molecule_local"]
 # The backends implement `start`; they are what is being called, not callers.
-BACKENDS = REPO / "layers/common/python/molecule_core/provisioner"
+BACKENDS = REPO / "layers/common/python/molecule_core/provisioning/backends"
 MINT = "mint_workspace_secrets"
 
 
@@ -64,14 +64,14 @@ def test_every_function_that_starts_an_agent_mints_its_secrets() -> None:
     }
     assert not offenders, (
         "These functions start an agent through a provisioner without minting its secrets first. Every path "
-        "that starts an agent must go through molecule_core.provisioning.provision_workspace (or call "
+        "that starts an agent must go through molecule_core.provisioning.service.provision_workspace (or call "
         f"{MINT} itself), or the agent boots with no token and no inbound secret: {sorted(offenders)}"
     )
 
 
 def test_the_gate_sees_the_real_start_call() -> None:
     seen = [path for path in _code_files() if "provisioner" in path.read_text() and ".start(" in path.read_text()]
-    assert any(path.name == "provisioning.py" for path in seen)
+    assert any(path.parts[-2:] == ("provisioning", "service.py") for path in seen)
 
 
 def test_gate_fires_on_a_start_without_mint_whatever_the_function_is_called() -> None:

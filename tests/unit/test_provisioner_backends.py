@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-from molecule_core.provisioner import base
-from molecule_core.provisioner.base import AgentSpec, NoBackendError, NoBackendProvisioner, ProvisionError
-from molecule_core.provisioner.controlplane import ControlPlaneProvisioner, ControlPlaneStatus
-from molecule_core.provisioner.ecs import RUNNING_STATUSES, EcsProvisioner, is_task_gone
-from molecule_core.provisioner.process import (
+from molecule_core.provisioning.backends import base
+from molecule_core.provisioning.backends.base import AgentSpec, NoBackendError, NoBackendProvisioner, ProvisionError
+from molecule_core.provisioning.backends.controlplane import ControlPlaneProvisioner, ControlPlaneStatus
+from molecule_core.provisioning.backends.ecs import RUNNING_STATUSES, EcsProvisioner, is_task_gone
+from molecule_core.provisioning.backends.process import (
     ProcessProvisioner,
     ProcessState,
     agent_environment,

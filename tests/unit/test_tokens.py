@@ -8,8 +8,10 @@ import hashlib
 import re
 
 import pytest
-from molecule_core.auth.guards import bearer_from_headers
-from molecule_core.auth.tokens import (
+from aws_lambda_powertools.event_handler.request import Request
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+from molecule_core.auth.callers import request_bearer
+from molecule_core.auth.credentials import (
     PREFIX_LENGTH,
     hash_token,
     mint_inbound_secret,
@@ -18,6 +20,11 @@ from molecule_core.auth.tokens import (
 )
 
 _BASE64URL_43 = re.compile(r"^[A-Za-z0-9_-]{43}$")
+
+
+def bearer_from_headers(headers: dict[str, str] | None) -> str | None:
+    """What a route's caller dependency reads from a request carrying these headers."""
+    return request_bearer(Request("/", {}, APIGatewayProxyEventV2({"headers": headers or {}})))
 
 
 # --- minting ---------------------------------------------------------------------------------

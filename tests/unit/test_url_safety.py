@@ -8,8 +8,8 @@ import socket
 from collections.abc import Mapping
 
 import pytest
-from molecule_core.errors import InvalidInput
-from molecule_core.url_safety import blocked_reason, check_agent_url, parse_ip_literal
+from molecule_core.platform.errors import InvalidInput
+from molecule_core.registry.url_safety import blocked_reason, check_agent_url, parse_ip_literal
 
 from tests.conftest import set_env
 from tests.unit.url_corpus import HOSTILE, LEGITIMATE, UrlCase

@@ -1,1 +1,1 @@
-"""The A2A proxy (SPEC §5.4): payload normalisation, the dead-upstream classifier, and the flow."""
+"""A2A: the proxy flow, the normaliser, the dead-status classifier, and the queue."""

@@ -17,6 +17,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from molecule_core.platform.errors import DomainError
+
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 INVALID_PARAMS = -32602
@@ -28,15 +30,18 @@ MESSAGE_METHODS = frozenset({"message/send", "message/stream"})
 ROLE_ALIASES = {"assistant": "agent"}
 
 
-class A2AError(Exception):
+class A2AError(DomainError):
     """A payload the proxy refuses, with the HTTP status and JSON-RPC error its sender receives."""
 
     def __init__(self, code: int, message: str, request_id: str | int | None = None, status: int = 400) -> None:
         super().__init__(message)
-        self.status = status
+        self.status_code = status
         self.code = code
-        self.message = message
         self.request_id = request_id
+
+    @property
+    def status(self) -> int:
+        return self.status_code
 
     def body(self) -> dict[str, Any]:
         return {"jsonrpc": "2.0", "id": self.request_id, "error": {"code": self.code, "message": self.message}}

@@ -13,24 +13,24 @@ target gets its messages in order while targets drain in parallel; deduplication
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from molecule_core import db
-from molecule_core.agents import client as agent_client
-from molecule_core.auth.guards import bearer_from_headers, identify, is_dev_fail_open
-from molecule_core.delivery import is_http_url
-from molecule_core.errors import DomainError, InvalidInput, NotFound, Unauthorized
-from molecule_core.lifecycle import LifecycleRequest, request_lifecycle
-from molecule_core.observability import logger
-from molecule_core.settings import get_settings
-from molecule_core.store import a2a_queue as store
-from molecule_core.store import activity as activity_store
-from molecule_core.store.activity import NewActivity
+from molecule_core.a2a import store
+from molecule_core.activity import service as activity
+from molecule_core.activity.models import NewActivity
+from molecule_core.agents import service as agent_client
+from molecule_core.auth.models import Caller
+from molecule_core.lifecycle import service as lifecycle
+from molecule_core.lifecycle.models import LifecycleRequest
+from molecule_core.platform import aws, db
+from molecule_core.platform.errors import DomainError, InvalidInput, NotFound
+from molecule_core.platform.observability import logger
+from molecule_core.platform.settings import get_settings
+from molecule_core.workspaces.models import is_http_url
 
 # SQS keeps a message at most this long (the queue's MessageRetentionPeriod): a later expiry
 # would outlive its message.
@@ -59,26 +59,10 @@ class EnqueueResult:
 
 # --- SQS -----------------------------------------------------------------------------------------
 
-_client: Any = None
-_client_lock = threading.Lock()
-
 
 def _sqs() -> Any:
     # boto3 only on this path (SPEC §2: hot functions that never queue don't pay its import).
-    global _client
-    with _client_lock:
-        if _client is None:
-            import boto3  # type: ignore[import-untyped]
-
-            _client = boto3.client("sqs")
-        return _client
-
-
-def reset_client() -> None:
-    """Forget the SQS client (tests that move the endpoint)."""
-    global _client
-    with _client_lock:
-        _client = None
+    return aws.client("sqs")
 
 
 def _message(queue_id: UUID, target_id: UUID) -> dict[str, str]:
@@ -260,10 +244,8 @@ def _record_activity(claim: store.Claim, status: str, response: Any, error: str 
         idempotency_key=message.get("messageId") if isinstance(message, dict) else None,
     )
     try:
-        db.single_statement(
-            lambda conn: activity_store.insert_activity(conn, row, touch_workspace=True), idempotent=False
-        )
-    except DomainError:
+        activity.record_activity(row, touch_workspace=True)
+    except Exception:
         logger.exception("a2a_receive of a queued message not recorded", extra={"queue_id": str(claim.id)})
 
 
@@ -289,7 +271,7 @@ def drain_record(queue_id: UUID) -> None:
         return
     if claim.target_status in WAIT_STATUSES or not is_http_url(claim.target_url):
         if claim.target_status == "hibernated":
-            request_lifecycle([LifecycleRequest("wake", claim.workspace_id, "a2a_queue")])
+            lifecycle.request_lifecycle([LifecycleRequest("wake", claim.workspace_id, "a2a_queue")])
         _give_up_or_retry(claim, f"target not reachable: status {claim.target_status}, url {bool(claim.target_url)}")
         return
 
@@ -348,8 +330,8 @@ def _stitch_delegation(claim: store.Claim, status: str, response: Any) -> None:
         idempotency_key=found,
     )
     try:
-        db.single_statement(lambda conn: activity_store.insert_activity(conn, row), idempotent=False)
-    except DomainError:
+        activity.record_activity(row)
+    except Exception:
         logger.exception("delegation result not stitched", extra={"queue_id": str(claim.id), "delegation_id": found})
 
 
@@ -367,27 +349,14 @@ STATUS_FIELDS = (
 )
 
 
-def queue_status(workspace_id: UUID | None, queue_id: UUID | None, headers: Mapping[str, str] | None) -> dict[str, Any]:
+def queue_status(workspace_id: UUID, queue_id: UUID, viewer: Caller) -> dict[str, Any]:
     """One queued message, for its caller, its target, an org token or the admin. Any other
-    workspace gets 404 like an unknown id (no 403: existence is not leaked); no or an invalid
-    bearer is 401 as on every route."""
+    workspace gets 404 like an unknown id (no 403: existence is not leaked)."""
     not_found = NotFound("queued message not found")
-    if queue_id is None or workspace_id is None:
-        raise not_found
-    bearer = bearer_from_headers(headers)
-    viewer: UUID | None = None
-    if bearer is None:
-        if not is_dev_fail_open():
-            raise Unauthorized("missing auth token")
-    else:
-        caller = identify(bearer)
-        if caller is None:
-            raise Unauthorized("invalid auth token")
-        viewer = caller.workspace_id if caller.kind == "workspace" else None
     row = db.single_statement(lambda conn: store.get(conn, queue_id))
     if row is None or row["workspace_id"] != workspace_id:
         raise not_found
-    if viewer is not None and viewer not in (row["workspace_id"], row["caller_id"]):
+    if viewer.kind == "workspace" and viewer.workspace_id not in (row["workspace_id"], row["caller_id"]):
         raise not_found
     result: dict[str, Any] = {"queue_id": str(row["id"]), **{name: row[name] for name in STATUS_FIELDS}}
     if row["status"] == "completed":

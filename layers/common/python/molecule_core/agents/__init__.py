@@ -1,0 +1,1 @@
+"""HTTP to agents: the only place the platform calls one."""

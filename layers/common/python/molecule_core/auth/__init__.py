@@ -1,1 +1,1 @@
-"""Credentials: token minting and hashing (tokens.py) and the route guards (guards.py)."""
+"""Credentials (mint, hash, the one liveness predicate) and who is calling (SPEC §4.1)."""

@@ -1,0 +1,46 @@
+"""The A2A proxy's answers and the queue's wire shapes (SPEC §5.4, §5.5)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel
+
+
+@dataclass(frozen=True)
+class A2AAnswer:
+    """What the proxy answers when it does not refuse: the agent's bytes unchanged, or the
+    platform's own JSON (poll inbox, queued)."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, status: int, body: dict[str, Any]) -> A2AAnswer:
+        return cls(status, json.dumps(body, separators=(",", ":")).encode())
+
+
+class A2aQueueStatus(BaseModel):
+    """GET /workspaces/{id}/a2a/queue/{queue_id}: where a queued message is; its answer once completed."""
+
+    queue_id: UUID
+    status: Literal["queued", "dispatched", "completed", "failed", "expired", "dropped"]
+    attempts: int
+    last_error: str | None = None
+    enqueued_at: datetime
+    published_at: datetime | None = None
+    dispatched_at: datetime | None = None
+    completed_at: datetime | None = None
+    expires_at: datetime | None = None
+    response_status: int | None = None
+    response_body: Any = None
+
+
+class DropStaleResult(BaseModel):
+    dropped: int

@@ -1,0 +1,103 @@
+"""The a2a_receive row of one proxied call (SPEC §5.4 step 7): every outcome leaves exactly one.
+
+`open_receipt` is a context manager around the part of the flow that runs once the message is
+accepted for its target. The flow records the outcomes it knows (delivered, queued, inbox); any
+exception that leaves the block — a refusal (`ProxyFailure` and other domain errors) or something
+unexpected — is recorded as an error on the way out, so no path can skip the row. Recording itself
+never changes the caller's answer: the message's fate is already decided, so a failed write is
+logged, not raised (a delivered message must not turn into a 5xx the caller would retry).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from molecule_core.a2a.normalize import NormalizedA2A
+from molecule_core.a2a.store import DispatchContext
+from molecule_core.activity import service as activity
+from molecule_core.activity.models import NewActivity
+from molecule_core.platform.errors import DomainError
+from molecule_core.platform.observability import logger
+
+
+class ProxyFailure(DomainError):
+    """A delivery that failed after the message was accepted for its target: the status and body
+    the caller gets, and the detail the activity row keeps."""
+
+    def __init__(
+        self, status_code: int, message: str, *, log_detail: str, retry_after: int | None = None, **extra: Any
+    ) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)} if retry_after else None, **extra)
+        self.status_code = status_code
+        self.log_detail = log_detail
+
+
+@dataclass
+class Receipt:
+    context: DispatchContext
+    caller_id: UUID | None
+    message: NormalizedA2A
+    raw: bytes
+    started: float = field(default_factory=time.monotonic)
+    recorded: bool = False
+
+    def record(
+        self,
+        status: str,
+        *,
+        response: Any = None,
+        error: str | None = None,
+        raw_request: bool = False,
+        is_delivery: bool = False,
+    ) -> None:
+        """`is_delivery`: this row *is* the message (a poll-mode inbox), so a failed write raises
+        (the caller must not be told it was delivered); otherwise it is a log and never raises."""
+        self.recorded = True
+        row = NewActivity(
+            workspace_id=self.context.id,
+            activity_type="a2a_receive",
+            source_id=self.caller_id,
+            target_id=self.context.id,
+            method=self.message.method,
+            summary=self.message.text[:200] or None,
+            request_body=self.message.payload,
+            request_raw=self.raw.decode("utf-8", errors="replace") if raw_request and self.message.changed else None,
+            response_body=response,
+            duration_ms=int((time.monotonic() - self.started) * 1000),
+            status=status,
+            error_detail=error,
+            idempotency_key=self.message.message_id,
+        )
+        if is_delivery:
+            activity.record_activity(row, touch_workspace=True)
+            return
+        try:
+            activity.record_activity(row, touch_workspace=True)
+        except Exception:
+            logger.exception("a2a_receive not recorded", extra={"workspace_id": str(self.context.id)})
+
+
+@contextmanager
+def open_receipt(
+    context: DispatchContext, caller_id: UUID | None, message: NormalizedA2A, raw: bytes
+) -> Iterator[Receipt]:
+    receipt = Receipt(context, caller_id, message, raw)
+    try:
+        yield receipt
+    except ProxyFailure as exc:
+        if not receipt.recorded:
+            receipt.record("error", response=exc.body(), error=exc.log_detail)
+        raise
+    except DomainError as exc:
+        if not receipt.recorded:
+            receipt.record("error", response=exc.body(), error=exc.message)
+        raise
+    except Exception as exc:
+        if not receipt.recorded:
+            receipt.record("error", error=f"internal error: {type(exc).__name__}")
+        raise

@@ -1,0 +1,302 @@
+"""SQL of the A2A domain.
+
+- The proxy: everything the push path needs before dispatch in one round trip — the target row
+  (status, URL, mode, capacity, budget, inbound secret) and the caller's and target's lineages for
+  the access rule (the `workspace_lineages` SQL function, migrations/006).
+- `a2a_queue`: the outbox of A2A messages that wait for a busy or long-running target (SPEC §5.5).
+  The row is the truth; the SQS FIFO message only carries its id. Active rows are `queued` and
+  `dispatched`; `completed`, `failed`, `expired` and `dropped` are final.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+from molecule_core.platform.db import Connection
+
+
+@dataclass(frozen=True)
+class DispatchContext:
+    id: UUID
+    name: str
+    status: str
+    runtime: str
+    external: bool
+    url: str | None
+    delivery_mode: str | None
+    instance_id: str | None
+    active_tasks: int
+    max_concurrent_tasks: int
+    monthly_spend: int
+    budget_limit: int | None
+    platform_inbound_secret: str | None
+    # what `workspace_lineages` answers for the target and the caller (registry.models parses it)
+    lineages: dict[str, Any]
+
+
+def load_dispatch_context(conn: Connection, target_id: UUID, caller_id: UUID | None) -> DispatchContext | None:
+    row = conn.execute(
+        """
+        SELECT t.id, t.name, t.status::text AS status, t.runtime, t.external, t.url, t.delivery_mode,
+               t.instance_id, t.active_tasks, t.max_concurrent_tasks, t.monthly_spend, t.budget_limit,
+               t.platform_inbound_secret, workspace_lineages(%(lineage_ids)s::uuid[]) AS lineages
+        FROM workspaces t WHERE t.id = %(target_id)s
+        """,
+        {"target_id": target_id, "lineage_ids": [target_id] if caller_id is None else [target_id, caller_id]},
+    ).fetchone()
+    return DispatchContext(**row) if row else None
+
+
+def mark_dead_agent_offline(conn: Connection, workspace_id: UUID, reason: str) -> bool:
+    """The agent behind a live workspace is dead: offline + a (coalesced) restart request + event.
+    False when the workspace was not in a live status (nothing changed)."""
+    row = conn.execute(
+        """
+        WITH upd AS (
+            UPDATE workspaces
+            SET status = 'offline', restart_requested_at = coalesce(restart_requested_at, now()), updated_at = now()
+            WHERE id = %(id)s AND status IN ('online', 'degraded', 'awaiting_agent', 'provisioning')
+            RETURNING id
+        ), event AS (
+            INSERT INTO structure_events (event_type, workspace_id, payload)
+            SELECT 'WORKSPACE_OFFLINE', id, jsonb_build_object('reason', %(reason)s::text) FROM upd
+        )
+        SELECT id FROM upd
+        """,
+        {"id": workspace_id, "reason": reason},
+    ).fetchone()
+    return row is not None
+
+
+# --- the A2A queue (SPEC §5.5) -------------------------------------------------------------------
+
+FINAL_STATUSES = ("completed", "failed", "expired", "dropped")
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    id: UUID
+    created: bool
+    published: bool
+    queue_depth: int
+
+
+def insert_queued(
+    conn: Connection,
+    *,
+    target_id: UUID,
+    caller_id: UUID | None,
+    body: Any,
+    method: str | None,
+    idempotency_key: str | None,
+    ttl_seconds: int,
+) -> Enqueued | None:
+    """Insert a queued row, or find the active row with the same (target, idempotency key); with the
+    target's active depth. None only when a concurrent insert of the same key committed after this
+    statement's snapshot (the caller runs it again and then sees that row)."""
+    row = conn.execute(
+        """
+        WITH ins AS (
+            INSERT INTO a2a_queue (workspace_id, caller_id, body, method, idempotency_key, expires_at)
+            VALUES (%(target)s, %(caller)s, %(body)s, %(method)s, %(key)s,
+                    now() + make_interval(secs => %(ttl)s))
+            ON CONFLICT (workspace_id, idempotency_key)
+                WHERE idempotency_key IS NOT NULL AND status IN ('queued', 'dispatched')
+            DO NOTHING
+            RETURNING id, published_at
+        ), found AS (
+            SELECT id, published_at FROM ins
+            UNION ALL
+            SELECT q.id, q.published_at FROM a2a_queue q
+            WHERE %(key)s::text IS NOT NULL AND q.workspace_id = %(target)s AND q.idempotency_key = %(key)s
+              AND q.status IN ('queued', 'dispatched') AND NOT EXISTS (SELECT 1 FROM ins)
+        )
+        SELECT f.id, f.published_at IS NOT NULL AS published,
+               EXISTS (SELECT 1 FROM ins) AS created,
+               (SELECT count(*) FROM a2a_queue d
+                WHERE d.workspace_id = %(target)s AND d.status IN ('queued', 'dispatched'))
+               + (SELECT count(*) FROM ins) AS queue_depth
+        FROM found f
+        LIMIT 1
+        """,
+        {
+            "target": target_id,
+            "caller": caller_id,
+            "body": Jsonb(body),
+            "method": method,
+            "key": idempotency_key,
+            "ttl": ttl_seconds,
+        },
+    ).fetchone()
+    if row is None:
+        return None
+    return Enqueued(UUID(str(row["id"])), bool(row["created"]), bool(row["published"]), int(row["queue_depth"]))
+
+
+def mark_published(conn: Connection, queue_ids: list[UUID]) -> int:
+    cursor = conn.execute(
+        "UPDATE a2a_queue SET published_at = now() WHERE id = ANY(%(ids)s) AND status = 'queued'",
+        {"ids": queue_ids},
+    )
+    return cursor.rowcount
+
+
+@dataclass(frozen=True)
+class Unpublished:
+    id: UUID
+    workspace_id: UUID
+
+
+# A queued row whose message was published this long ago and never claimed to completion has lost
+# its message (e.g. it went to the dead-letter queue while a lease kept it from being claimed):
+# publish it again. Far longer than any legitimate retry path (5 receives, backoff ≤ 15 min).
+STALE_PUBLISH_SECONDS = 2 * 3600
+
+
+def list_unpublished(conn: Connection, older_than_seconds: int, limit: int) -> list[Unpublished]:
+    """Queued rows whose publish failed (or has not happened yet, older than N s), and queued rows
+    whose message was lost long ago, oldest first."""
+    rows = conn.execute(
+        """
+        SELECT id, workspace_id FROM a2a_queue
+        WHERE status = 'queued'
+          AND ((published_at IS NULL AND enqueued_at < now() - make_interval(secs => %(age)s))
+               OR published_at < now() - make_interval(secs => %(stale)s))
+        ORDER BY enqueued_at, id
+        LIMIT %(limit)s
+        """,
+        {"age": older_than_seconds, "stale": STALE_PUBLISH_SECONDS, "limit": limit},
+    ).fetchall()
+    return [Unpublished(UUID(str(r["id"])), UUID(str(r["workspace_id"]))) for r in rows]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of a claim attempt. `claimed` False: `previous_status` says why (None: no row)."""
+
+    claimed: bool
+    previous_status: str | None
+    status: str | None = None
+    id: UUID | None = None
+    workspace_id: UUID | None = None
+    caller_id: UUID | None = None
+    body: Any = None
+    method: str | None = None
+    attempts: int = 0
+    target_url: str | None = None
+    target_status: str | None = None
+    inbound_secret: str | None = None
+
+
+def claim(conn: Connection, queue_id: UUID, lease_seconds: int) -> Claim:
+    """One conditional UPDATE: `queued` (or `dispatched` with a lapsed lease) → `dispatched`,
+    attempts + 1; a row past expires_at becomes `expired` instead. Returns the row and its target."""
+    row = conn.execute(
+        """
+        WITH current AS (
+            SELECT id, status FROM a2a_queue WHERE id = %(id)s
+        ), claimed AS (
+            UPDATE a2a_queue q
+            SET status = CASE WHEN q.expires_at < now() THEN 'expired' ELSE 'dispatched' END,
+                attempts = CASE WHEN q.expires_at < now() THEN q.attempts ELSE q.attempts + 1 END,
+                dispatched_at = CASE WHEN q.expires_at < now() THEN q.dispatched_at ELSE now() END,
+                last_error = CASE WHEN q.expires_at < now() THEN 'expired before delivery' ELSE q.last_error END
+            WHERE q.id = %(id)s
+              AND (q.status = 'queued'
+                   OR (q.status = 'dispatched' AND q.dispatched_at < now() - make_interval(secs => %(lease)s)))
+            RETURNING q.id, q.status, q.workspace_id, q.caller_id, q.body, q.method, q.attempts
+        )
+        SELECT cur.status AS previous_status, c.id, c.status, c.workspace_id, c.caller_id, c.body, c.method,
+               c.attempts, w.url AS target_url, w.status::text AS target_status,
+               w.platform_inbound_secret AS inbound_secret
+        FROM current cur
+        LEFT JOIN claimed c ON true
+        LEFT JOIN workspaces w ON w.id = c.workspace_id
+        """,
+        {"id": queue_id, "lease": lease_seconds},
+    ).fetchone()
+    if row is None:
+        return Claim(claimed=False, previous_status=None)
+    if row["id"] is None:
+        return Claim(claimed=False, previous_status=row["previous_status"])
+    return Claim(
+        claimed=True,
+        previous_status=row["previous_status"],
+        status=row["status"],
+        id=UUID(str(row["id"])),
+        workspace_id=UUID(str(row["workspace_id"])),
+        caller_id=UUID(str(row["caller_id"])) if row["caller_id"] else None,
+        body=row["body"],
+        method=row["method"],
+        attempts=int(row["attempts"]),
+        target_url=row["target_url"],
+        target_status=row["target_status"],
+        inbound_secret=row["inbound_secret"],
+    )
+
+
+def complete(conn: Connection, queue_id: UUID, response_status: int, response_body: Any) -> bool:
+    cursor = conn.execute(
+        """
+        UPDATE a2a_queue
+        SET status = 'completed', response_status = %(status)s, response_body = %(body)s, completed_at = now(),
+            last_error = NULL
+        WHERE id = %(id)s AND status = 'dispatched'
+        """,
+        {"id": queue_id, "status": response_status, "body": None if response_body is None else Jsonb(response_body)},
+    )
+    return cursor.rowcount == 1
+
+
+def release(conn: Connection, queue_id: UUID, error: str) -> bool:
+    """A failed delivery: back to `queued` with the error, for the next SQS delivery."""
+    cursor = conn.execute(
+        "UPDATE a2a_queue SET status = 'queued', last_error = %(error)s WHERE id = %(id)s AND status = 'dispatched'",
+        {"id": queue_id, "error": error[:2000]},
+    )
+    return cursor.rowcount == 1
+
+
+def fail(conn: Connection, queue_id: UUID, error: str) -> bool:
+    cursor = conn.execute(
+        "UPDATE a2a_queue SET status = 'failed', last_error = %(error)s WHERE id = %(id)s AND status = 'dispatched'",
+        {"id": queue_id, "error": error[:2000]},
+    )
+    return cursor.rowcount == 1
+
+
+def expire_due(conn: Connection) -> int:
+    cursor = conn.execute(
+        """
+        UPDATE a2a_queue SET status = 'expired', last_error = coalesce(last_error, 'expired before delivery')
+        WHERE status = 'queued' AND expires_at < now()
+        """
+    )
+    return cursor.rowcount
+
+
+def drop_stale(conn: Connection, max_age_minutes: int) -> int:
+    cursor = conn.execute(
+        """
+        UPDATE a2a_queue SET status = 'dropped', last_error = 'dropped by an operator (stale)'
+        WHERE status = 'queued' AND enqueued_at < now() - make_interval(mins => %(minutes)s)
+        """,
+        {"minutes": max_age_minutes},
+    )
+    return cursor.rowcount
+
+
+def get(conn: Connection, queue_id: UUID) -> dict[str, Any] | None:
+    row = conn.execute(
+        """
+        SELECT id, workspace_id, caller_id, method, status, attempts, last_error, response_status, response_body,
+               enqueued_at, published_at, dispatched_at, completed_at, expires_at
+        FROM a2a_queue WHERE id = %(id)s
+        """,
+        {"id": queue_id},
+    ).fetchone()
+    return dict(row) if row else None

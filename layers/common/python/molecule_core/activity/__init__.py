@@ -1,0 +1,1 @@
+"""The activity log: feed, inbox cursor, self-reports, notify, retention."""

@@ -1,0 +1,103 @@
+"""The activity log as clients read and write it (SPEC §5.6): feed/inbox rows (with the `data`
+object inbox readers use), agents' self-reports and notes to their users, and `NewActivity`, the
+row other domains record through `activity.service.record_activity`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ACTIVITY_TYPES = (
+    "a2a_send",
+    "a2a_receive",
+    "task_update",
+    "agent_log",
+    "skill_promotion",
+    "memory_write",
+    "error",
+    "delegation",
+)
+
+
+class ActivityData(BaseModel):
+    """What inbox readers (SDK, channel plugin, reference agent) need without parsing bodies."""
+
+    source: Literal["canvas_user", "peer_agent"]
+    kind: str
+    text: str
+    peer_id: UUID | None
+    activity_id: UUID
+    peer_name: str | None
+    peer_role: str | None
+    agent_card_url: str | None
+
+
+class ActivityRow(BaseModel):
+    id: UUID
+    workspace_id: UUID
+    activity_type: str
+    type: str
+    source_id: UUID | None
+    target_id: UUID | None
+    method: str | None
+    summary: str | None
+    request_body: Any
+    request_raw: str | None = None
+    response_body: Any
+    tool_trace: Any
+    duration_ms: int | None
+    status: str | None
+    error_detail: str | None
+    created_at: datetime
+    ts: datetime
+    data: ActivityData
+
+
+class LogActivityRequest(BaseModel):
+    """POST /workspaces/{id}/activity: an agent's self-report."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    activity_type: str = Field(max_length=64)
+    source_id: UUID | None = None
+    target_id: UUID | None = None
+    method: str | None = Field(None, max_length=255)
+    summary: str | None = Field(None, max_length=4096)
+    request_body: Any = None
+    response_body: Any = None
+    tool_trace: Any = None
+    duration_ms: int | None = Field(None, ge=0)
+    status: str | None = Field(None, max_length=64)
+    error_detail: str | None = Field(None, max_length=8192)
+    idempotency_key: str | None = Field(None, max_length=255)
+
+
+class NotifyRequest(BaseModel):
+    """POST /workspaces/{id}/notify: agent → user message, optionally with file attachments."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    message: str = Field(max_length=100_000)
+    attachments: list[dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class NewActivity:
+    workspace_id: UUID
+    activity_type: str
+    source_id: UUID | None = None
+    target_id: UUID | None = None
+    method: str | None = None
+    summary: str | None = None
+    request_body: Any = None
+    request_raw: str | None = None
+    response_body: Any = None
+    tool_trace: Any = None
+    duration_ms: int | None = None
+    status: str | None = None
+    error_detail: str | None = None
+    idempotency_key: str | None = None

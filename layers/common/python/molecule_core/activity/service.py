@@ -1,0 +1,189 @@
+"""The activity log (SPEC §5.6): the feed UIs read, the inbox poll-mode agents follow with a
+since_id cursor, agents' self-reports and their notes to users."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from molecule_core.activity import store
+from molecule_core.activity.models import (
+    ACTIVITY_TYPES,
+    ActivityData,
+    ActivityRow,
+    LogActivityRequest,
+    NewActivity,
+    NotifyRequest,
+)
+from molecule_core.activity.store import ActivityFilter
+from molecule_core.auth.models import Caller
+from molecule_core.platform import db
+from molecule_core.platform.errors import AccessDenied, Gone, InvalidInput, WorkspaceNotFound
+from molecule_core.platform.settings import get_settings
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 500
+MAX_SINCE_SECONDS = 30 * 24 * 3600  # a wider window is clamped: no multi-month scans on a typo
+
+
+def invalid_activity_type() -> InvalidInput:
+    return InvalidInput(f"invalid activity_type, must be one of: {', '.join(ACTIVITY_TYPES)}", field="activity_type")
+
+
+def cursor_gone() -> Gone:
+    # Unknown, pruned, malformed and foreign cursors answer the same: nothing tells them apart.
+    return Gone("cursor not found; restart without since_id", code="cursor_gone")
+
+
+def parse_since_seconds(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    try:
+        seconds = int(raw.strip())
+    except ValueError:
+        raise InvalidInput("since_secs must be a positive integer", field="since_secs") from None
+    if seconds <= 0:
+        raise InvalidInput("since_secs must be a positive integer", field="since_secs")
+    return min(seconds, MAX_SINCE_SECONDS)
+
+
+def message_text(body: Any) -> str:
+    """The text parts of a JSON-RPC message (request or result) flattened, for inbox readers."""
+    if not isinstance(body, dict):
+        return ""
+    if isinstance(body.get("result"), str):  # notify rows: {"result": message, "parts": [files]}
+        return str(body["result"])
+    candidates = [
+        (body.get("params") or {}).get("message") if isinstance(body.get("params"), dict) else None,
+        body.get("result") if isinstance(body.get("result"), dict) else None,
+        body,
+    ]
+    for candidate in candidates:
+        if isinstance(candidate, dict) and isinstance(candidate.get("parts"), list):
+            return "\n".join(
+                str(part.get("text", ""))
+                for part in candidate["parts"]
+                if isinstance(part, dict) and (part.get("kind") or part.get("type")) == "text"
+            )
+    return ""
+
+
+def _to_row(record: dict[str, Any]) -> ActivityRow:
+    peer_id = record["source_id"]
+    base = get_settings().platform_url.rstrip("/")
+    text = message_text(record["request_body"]) or message_text(record["response_body"])
+    return ActivityRow(
+        **{k: v for k, v in record.items() if k not in ("peer_name", "peer_role")},
+        type=record["activity_type"],
+        ts=record["created_at"],
+        data=ActivityData(
+            source="peer_agent" if peer_id else "canvas_user",
+            kind=record["method"] or record["activity_type"],
+            text=text,
+            peer_id=peer_id,
+            activity_id=record["id"],
+            peer_name=record["peer_name"],
+            peer_role=record["peer_role"],
+            agent_card_url=f"{base}/registry/discover/{peer_id}" if peer_id else None,
+        ),
+    )
+
+
+def list_activity(
+    workspace_id: UUID,
+    *,
+    activity_type: str | None,
+    source: Literal["canvas", "agent"] | None,
+    peer_id: UUID | None,
+    before: datetime | None,
+    since_secs: str | None,
+    since_id: str | None,
+    order: Literal["asc", "desc"] | None,
+    limit: int,
+) -> list[ActivityRow]:
+    if activity_type is not None and activity_type not in ACTIVITY_TYPES:
+        raise invalid_activity_type()
+    since_seconds = parse_since_seconds(since_secs)
+    with db.transaction() as conn:
+        if not store.workspace_exists(conn, workspace_id):
+            raise WorkspaceNotFound()
+        after = None
+        if since_id is not None:
+            try:
+                after = store.find_cursor(conn, UUID(since_id), workspace_id)
+            except ValueError:
+                after = None
+            if after is None:
+                raise cursor_gone()
+        # Pollers (cursor or time window) read oldest first and take the last row as next cursor.
+        ascending = order == "asc" if order else (after is not None or since_seconds is not None)
+        records = store.list_activity(
+            conn,
+            workspace_id,
+            ActivityFilter(activity_type, source, peer_id, before, since_seconds, after),
+            ascending=ascending,
+            limit=max(1, min(limit, MAX_LIMIT)),
+        )
+    return [_to_row(record) for record in records]
+
+
+def log_activity(workspace_id: UUID, request: LogActivityRequest, caller: Caller) -> None:
+    if request.activity_type not in ACTIVITY_TYPES:
+        raise invalid_activity_type()
+    if request.source_id is not None and request.source_id != caller.workspace_id:
+        raise AccessDenied("source_id must be the calling workspace")
+    with db.transaction() as conn:
+        if not store.workspace_exists(conn, workspace_id):
+            raise WorkspaceNotFound()
+        store.insert_activity(
+            conn, NewActivity(workspace_id=workspace_id, **request.model_dump(exclude={"workspace_id"}))
+        )
+
+
+def notify(workspace_id: UUID, request: NotifyRequest) -> None:
+    """An agent's message to its user: an a2a_receive row with method "notify", no source, and
+    `response_body {"result": message, "parts": [file parts]}`."""
+    file_parts = []
+    for index, attachment in enumerate(request.attachments or []):
+        uri, name = attachment.get("uri"), attachment.get("name")
+        if not isinstance(uri, str) or not uri or not isinstance(name, str) or not name:
+            raise InvalidInput(f"attachment[{index}]: uri and name are required", field=f"attachments[{index}]")
+        file_part: dict[str, Any] = {"uri": uri, "name": name}
+        for optional in ("mimeType", "size"):
+            if attachment.get(optional) is not None:
+                file_part[optional] = attachment[optional]
+        file_parts.append({"kind": "file", "file": file_part})
+    with db.transaction() as conn:
+        if not store.workspace_exists(conn, workspace_id):
+            raise WorkspaceNotFound()
+        store.insert_activity(
+            conn,
+            NewActivity(
+                workspace_id=workspace_id,
+                activity_type="a2a_receive",
+                method="notify",
+                summary=request.message[:200],
+                response_body={"result": request.message, "parts": file_parts},
+                status="ok",
+            ),
+        )
+
+
+def prune_activity() -> int:
+    with db.transaction() as conn:
+        return store.delete_older_than(conn, get_settings().activity_retention_days)
+
+
+def record_activity(row: NewActivity, *, touch_workspace: bool = False) -> None:
+    """Record one row in its own statement (one round trip; never re-run on a dropped connection,
+    so a row is not written twice). With `touch_workspace` the same statement marks the workspace
+    active (an A2A message is activity: no hibernation)."""
+    db.single_statement(
+        lambda conn: store.insert_activity(conn, row, touch_workspace=touch_workspace), idempotent=False
+    )
+
+
+def record_activity_in(conn: db.Connection, row: NewActivity) -> None:
+    """Record one row inside the caller's transaction."""
+    store.insert_activity(conn, row)

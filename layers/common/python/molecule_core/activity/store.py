@@ -1,0 +1,151 @@
+"""SQL for `activity_logs`: the per-workspace activity feed and the inbox of poll-mode agents.
+
+Cursor safety (SPEC §5.6: a since_id poller never misses a row and never sees one twice, even with
+concurrent writers): `seq` is taken at INSERT time, not at COMMIT, so ordering by `seq` alone
+would let a slow transaction commit a row *behind* a cursor that already moved past it. Rows are
+therefore ordered by (xid, seq), `xid` being the writing transaction's id, and a poller's read
+only returns rows of transactions older than the oldest one still running
+(`pg_snapshot_xmin(pg_current_snapshot())`). Such transactions are finished, so nothing can ever
+appear before what was returned; a row of a transaction still in flight is simply delivered on a
+later poll. Same design as structure_events (migrations/004)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from molecule_core.activity.models import NewActivity
+from molecule_core.platform.db import Connection
+
+_ROW_COLUMNS = """
+    a.id, a.workspace_id, a.activity_type, a.source_id, a.target_id, a.method, a.summary,
+    a.request_body, a.request_raw, a.response_body, a.tool_trace, a.duration_ms, a.status,
+    a.error_detail, a.created_at, peer.name AS peer_name, peer.role AS peer_role
+"""
+
+
+def _json(value: Any) -> Jsonb | None:
+    return None if value is None else Jsonb(value)
+
+
+def insert_activity(conn: Connection, row: NewActivity, *, touch_workspace: bool = False) -> UUID:
+    """Insert one row; with touch_workspace, the same statement also marks the workspace active
+    (`last_active_at`: an A2A message is activity, so no hibernation) — one round trip for both."""
+    touch = (
+        "WITH touched AS (UPDATE workspaces SET last_active_at = now() WHERE id = %(workspace_id)s) "
+        if touch_workspace
+        else ""
+    )
+    inserted = conn.execute(
+        touch
+        + """
+        INSERT INTO activity_logs (
+            workspace_id, activity_type, source_id, target_id, method, summary, request_body,
+            request_raw, response_body, tool_trace, duration_ms, status, error_detail, idempotency_key
+        ) VALUES (
+            %(workspace_id)s, %(activity_type)s, %(source_id)s, %(target_id)s, %(method)s, %(summary)s,
+            %(request_body)s, %(request_raw)s, %(response_body)s, %(tool_trace)s, %(duration_ms)s,
+            %(status)s, %(error_detail)s, %(idempotency_key)s
+        )
+        RETURNING id
+        """,
+        {
+            **row.__dict__,
+            "request_body": _json(row.request_body),
+            "response_body": _json(row.response_body),
+            "tool_trace": _json(row.tool_trace),
+        },
+    ).fetchone()
+    assert inserted is not None
+    return UUID(str(inserted["id"]))
+
+
+@dataclass(frozen=True)
+class Cursor:
+    xid: str
+    seq: int
+
+
+def find_cursor(conn: Connection, activity_id: UUID, workspace_id: UUID) -> Cursor | None:
+    """None when the row is unknown, pruned, or another workspace's: callers answer 410 alike."""
+    row = conn.execute(
+        """
+        SELECT xid::text AS xid, seq FROM activity_logs
+        WHERE id = %(id)s AND workspace_id = %(workspace_id)s
+        """,
+        {"id": activity_id, "workspace_id": workspace_id},
+    ).fetchone()
+    return Cursor(row["xid"], int(row["seq"])) if row else None
+
+
+@dataclass(frozen=True)
+class ActivityFilter:
+    activity_type: str | None = None
+    source: Literal["canvas", "agent"] | None = None
+    peer_id: UUID | None = None
+    before: datetime | None = None
+    since_seconds: int | None = None
+    after: Cursor | None = None
+
+
+def list_activity(
+    conn: Connection, workspace_id: UUID, where: ActivityFilter, *, ascending: bool, limit: int
+) -> list[dict[str, Any]]:
+    clauses: list[sql.Composable] = [sql.SQL("a.workspace_id = %(workspace_id)s")]
+    if where.activity_type is not None:
+        clauses.append(sql.SQL("a.activity_type = %(activity_type)s"))
+    if where.source == "canvas":
+        clauses.append(sql.SQL("a.source_id IS NULL"))
+    elif where.source == "agent":
+        clauses.append(sql.SQL("a.source_id IS NOT NULL"))
+    if where.peer_id is not None:
+        clauses.append(sql.SQL("a.source_id = %(peer_id)s"))
+    if where.before is not None:
+        clauses.append(sql.SQL("a.created_at < %(before)s"))
+    if where.since_seconds is not None:
+        clauses.append(sql.SQL("a.created_at >= now() - make_interval(secs => %(since_seconds)s)"))
+    if where.after is not None:
+        clauses.append(sql.SQL("(a.xid, a.seq) > (%(after_xid)s::xid8, %(after_seq)s)"))
+    if ascending:
+        # Poller order: only rows of finished transactions (see the module docstring).
+        clauses.append(sql.SQL("a.xid < pg_snapshot_xmin(pg_current_snapshot())"))
+    order = sql.SQL("a.xid, a.seq") if ascending else sql.SQL("a.xid DESC, a.seq DESC")
+    statement = sql.SQL(
+        """
+        SELECT {columns}
+        FROM activity_logs a
+        LEFT JOIN workspaces peer ON peer.id = a.source_id
+        WHERE {where}
+        ORDER BY {order}
+        LIMIT %(limit)s
+        """
+    ).format(columns=sql.SQL(_ROW_COLUMNS), where=sql.SQL(" AND ").join(clauses), order=order)
+    return conn.execute(
+        statement,
+        {
+            "workspace_id": workspace_id,
+            "activity_type": where.activity_type,
+            "peer_id": where.peer_id,
+            "before": where.before,
+            "since_seconds": where.since_seconds,
+            "after_xid": where.after.xid if where.after else None,
+            "after_seq": where.after.seq if where.after else None,
+            "limit": limit,
+        },
+    ).fetchall()
+
+
+def delete_older_than(conn: Connection, days: int) -> int:
+    cursor = conn.execute(
+        "DELETE FROM activity_logs WHERE created_at < now() - make_interval(days => %(days)s)", {"days": days}
+    )
+    return cursor.rowcount
+
+
+def workspace_exists(conn: Connection, workspace_id: UUID) -> bool:
+    return conn.execute("SELECT 1 FROM workspaces WHERE id = %(id)s", {"id": workspace_id}).fetchone() is not None

@@ -1,0 +1,134 @@
+"""HTTP to agents: the only place the platform calls an agent. Explicit timeouts (connect 10 s;
+reads bounded by the caller's budget — never unbounded), one client per execution environment so
+warm invocations reuse connections, and failures classified by what they mean for the message:
+
+- `AgentUnreachable`: the connection was never made (refused, DNS, connect timeout): not delivered.
+- `AgentBusy`: the agent accepted the request, then reset or closed the connection without
+  answering: it is alive but will not take this message now.
+- `AgentTimeout`: delivered, and no answer within the budget; it must not be re-sent.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from molecule_core.agents.models import AgentResponse
+
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+
+class AgentCallError(Exception):
+    pass
+
+
+class AgentUnreachable(AgentCallError):
+    pass
+
+
+class AgentBusy(AgentCallError):
+    pass
+
+
+class AgentTimeout(AgentCallError):
+    pass
+
+
+# An agent's answer is kept in the activity log as JSON; text that is not JSON is kept capped.
+MAX_STORED_BODY = 256 * 1024
+
+
+def stored_response_body(raw: bytes) -> Any:
+    """What goes into response_body: the agent's JSON when it is JSON, else its text (capped)."""
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return {"raw": raw[:MAX_STORED_BODY].decode("utf-8", errors="replace")}
+
+
+_client: httpx.Client | None = None
+_client_lock = threading.Lock()
+
+
+def _http() -> httpx.Client:
+    global _client
+    if _client is None:
+        with _client_lock:
+            if _client is None:
+                _client = httpx.Client(
+                    follow_redirects=False,  # a redirect could point anywhere: URL safety was checked on this URL
+                    limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                )
+    return _client
+
+
+def post_json(url: str, body: bytes, headers: Mapping[str, str], *, budget_seconds: float) -> AgentResponse:
+    """POST `body` to the agent; answers its status, headers and bytes unchanged."""
+    timeout = httpx.Timeout(
+        connect=min(CONNECT_TIMEOUT_SECONDS, budget_seconds),
+        read=budget_seconds,
+        write=min(CONNECT_TIMEOUT_SECONDS, budget_seconds),
+        pool=min(5.0, budget_seconds),
+    )
+    try:
+        response = _http().post(url, content=body, headers=dict(headers), timeout=timeout)
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
+        raise AgentUnreachable(str(exc) or type(exc).__name__) from exc
+    except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
+        raise AgentTimeout(str(exc) or type(exc).__name__) from exc
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+        raise AgentBusy(str(exc) or type(exc).__name__) from exc
+    return AgentResponse(
+        status=response.status_code,
+        headers={k.lower(): v for k, v in response.headers.items()},
+        body=response.content,
+    )
+
+
+class AgentAnswerTooLarge(AgentCallError):
+    """The agent's answer is bigger than the caller can relay (a Lambda response is capped)."""
+
+
+def forward(
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    body: bytes | None = None,
+    relay_headers: tuple[str, ...],
+    max_body_bytes: int,
+    budget_seconds: float,
+) -> AgentResponse:
+    """Send one request to the agent and read its answer for relaying: status unchanged, only the
+    `relay_headers` (lower-cased names), and the body — read as a stream and abandoned as soon as
+    it passes `max_body_bytes` (AgentAnswerTooLarge), so an oversized file is never buffered."""
+    timeout = httpx.Timeout(
+        connect=min(CONNECT_TIMEOUT_SECONDS, budget_seconds),
+        read=budget_seconds,
+        write=budget_seconds,
+        pool=min(5.0, budget_seconds),
+    )
+    try:
+        with _http().stream(method, url, content=body, headers=dict(headers), timeout=timeout) as response:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > max_body_bytes:
+                raise AgentAnswerTooLarge(f"agent announced {declared} bytes")
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > max_body_bytes:
+                    raise AgentAnswerTooLarge(f"agent sent more than {max_body_bytes} bytes")
+                chunks.append(chunk)
+            relayed = {name: response.headers[name] for name in relay_headers if name in response.headers}
+            return AgentResponse(status=response.status_code, headers=relayed, body=b"".join(chunks))
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
+        raise AgentUnreachable(str(exc) or type(exc).__name__) from exc
+    except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
+        raise AgentTimeout(str(exc) or type(exc).__name__) from exc
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+        raise AgentBusy(str(exc) or type(exc).__name__) from exc

@@ -1,0 +1,79 @@
+"""Who is calling, as Powertools dependencies: the one way a route learns its caller. Each reads
+the request once (Powertools' headers are case-insensitive) and asks `auth.service`;
+a refusal raises a domain error that the one error mapping answers (401/403/404).
+
+- `WorkspaceCaller`: WorkspaceAuth for the `{workspace_id}` in the path.
+- `AdminCaller`: AdminAuth (fleet-wide routes).
+- `AnyCaller`: any live credential (routes that show each caller what is theirs).
+- `A2ACaller`: the A2A proxy's caller — a workspace with its own token, or a user.
+- `DiscoveryCaller`: a workspace naming itself in X-Workspace-ID and proving it.
+- `AgentBearerDep`: the bearer an agent presents to the registry (checked against the body's id).
+- `TestTokenIssuer`: the admin test-token rule (SPEC §5.9).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.request import Request
+
+from molecule_core.auth import service
+from molecule_core.auth.credentials import parse_bearer
+from molecule_core.auth.models import AgentBearer, Caller
+
+# Headers a caller workspace names itself by (SDKs and the channel plugin use either).
+CALLER_HEADERS = ("x-workspace-id", "x-source-workspace-id")
+
+
+def _header(request: Request, name: str) -> str | None:
+    value = request.resolved_event.headers.get(name)  # Powertools' headers are case-insensitive
+    return str(value) if value is not None else None
+
+
+def request_bearer(request: Request) -> str | None:
+    return parse_bearer(_header(request, "authorization"))
+
+
+def _path_workspace_id(request: Request) -> UUID:
+    # The route's own validation turned a malformed id into 404 before dependencies run.
+    return UUID(str(request.path_parameters["workspace_id"]))
+
+
+def _workspace_caller(request: Request) -> Caller:
+    return service.authorize_workspace(request_bearer(request), _path_workspace_id(request))
+
+
+def _admin_caller(request: Request) -> Caller:
+    return service.authorize_admin(request_bearer(request))
+
+
+def _any_caller(request: Request) -> Caller:
+    return service.authorize_any(request_bearer(request))
+
+
+def _a2a_caller(request: Request) -> Caller:
+    claimed = next((value for name in CALLER_HEADERS if (value := _header(request, name))), None)
+    return service.authorize_a2a_caller(request_bearer(request), claimed)
+
+
+def _discovery_caller(request: Request) -> Caller:
+    return service.authorize_claimed_workspace(request_bearer(request), _header(request, "x-workspace-id"))
+
+
+def _agent_bearer(request: Request) -> AgentBearer:
+    return AgentBearer(request_bearer(request))
+
+
+def _test_token_issuer(request: Request) -> None:
+    service.authorize_test_token_issuer(request_bearer(request))
+
+
+WorkspaceCaller = Annotated[Caller, Depends(_workspace_caller)]
+AdminCaller = Annotated[Caller, Depends(_admin_caller)]
+AnyCaller = Annotated[Caller, Depends(_any_caller)]
+A2ACaller = Annotated[Caller, Depends(_a2a_caller)]
+DiscoveryCaller = Annotated[Caller, Depends(_discovery_caller)]
+AgentBearerDep = Annotated[AgentBearer, Depends(_agent_bearer)]
+TestTokenIssuer = Annotated[None, Depends(_test_token_issuer)]

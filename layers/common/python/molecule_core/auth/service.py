@@ -1,0 +1,255 @@
+"""Who is calling, and the credentials that say so (SPEC §4.1, §5.9).
+
+- WorkspaceAuth (`authorize_workspace`): ADMIN_TOKEN, a live org token, or a live token bound to
+  the workspace in the path.
+- AdminAuth (`authorize_admin`): ADMIN_TOKEN or a live org token. Outside production, with
+  ADMIN_TOKEN unset, a fresh install (no live token anywhere) fails open and any live workspace
+  token passes. Production never fails open.
+- Development with ADMIN_TOKEN unset (the local stack): a request with *no* bearer passes;
+  a bearer that is presented but invalid is still 401.
+- Token administration: workspace tokens (list/mint/revoke), org tokens, the admin test-token.
+
+Every function takes the bearer already parsed (`auth.callers` reads it from the request, once).
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from molecule_core.auth import store
+from molecule_core.auth.credentials import MintedToken, hash_token, mint_inbound_secret, mint_token, secrets_equal
+from molecule_core.auth.models import (
+    Caller,
+    CreateOrgTokenRequest,
+    MintedOrgToken,
+    MintedWorkspaceToken,
+    OrgToken,
+    TestToken,
+    WorkspaceToken,
+)
+from molecule_core.platform import db
+from molecule_core.platform.errors import (
+    AccessDenied,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    Unauthorized,
+    WorkspaceNotFound,
+)
+from molecule_core.platform.settings import get_settings
+
+__all__ = ["MintedToken", "hash_token", "mint_inbound_secret", "mint_token"]  # for other domains
+
+MAX_LIVE_WORKSPACE_TOKENS = 50
+# Caller identities only the platform itself may claim (SPEC §4.3).
+RESERVED_CALLER_PREFIXES = ("system:", "platform:", "admin:")
+
+
+def configured_admin_token() -> str | None:
+    """ADMIN_TOKEN from the environment, else from Secrets Manager (ADMIN_TOKEN_SECRET_ARN)
+    through Powertools Parameters, cached for five minutes."""
+    settings = get_settings()
+    if settings.admin_token:
+        return settings.admin_token
+    if settings.admin_token_secret_arn:
+        from aws_lambda_powertools.utilities import parameters  # boto3 only on this path
+
+        value = parameters.get_secret(settings.admin_token_secret_arn, max_age=300)
+        return str(value).strip() or None
+    return None
+
+
+def identify(token: str) -> Caller | None:
+    """The caller a presented bearer stands for, or None when it is not a live credential."""
+    admin_token = configured_admin_token()
+    if admin_token and secrets_equal(token, admin_token):
+        return Caller("admin")
+    token_hash = hash_token(token)
+    match = db.single_statement(lambda conn: store.lookup_token_by_hash(conn, token_hash))
+    if match is None:
+        return None
+    return Caller(match.kind, workspace_id=match.workspace_id, token_id=match.token_id)
+
+
+def is_dev_fail_open() -> bool:
+    settings = get_settings()
+    return settings.is_development and configured_admin_token() is None
+
+
+def authorize_workspace(bearer: str | None, workspace_id: UUID) -> Caller:
+    """WorkspaceAuth for routes under /workspaces/{id}."""
+    if bearer is None:
+        if is_dev_fail_open():
+            return Caller("anonymous")
+        raise Unauthorized("missing workspace auth token")
+    caller = identify(bearer)
+    if caller is None:
+        raise Unauthorized("invalid workspace auth token")
+    if caller.kind == "workspace" and caller.workspace_id != workspace_id:
+        raise Unauthorized("invalid workspace auth token")
+    return caller
+
+
+def authorize_admin(bearer: str | None) -> Caller:
+    settings = get_settings()
+    admin_token = configured_admin_token()
+    bootstrap_allowed = not settings.is_production and admin_token is None
+    if bearer is None:
+        if bootstrap_allowed:
+            if settings.is_development:
+                return Caller("anonymous")
+            if not db.single_statement(store.any_live_token_exists):
+                return Caller("anonymous")
+        raise Unauthorized("missing admin auth token")
+    caller = identify(bearer)
+    if caller is None:
+        raise Unauthorized("invalid admin auth token")
+    if caller.kind == "workspace" and not bootstrap_allowed:
+        raise Unauthorized("invalid admin auth token")
+    return caller
+
+
+def authorize_any(bearer: str | None) -> Caller:
+    """Any live credential (workspace, org, admin); routes decide what each may see. No bearer is
+    401 except in dev fail-open (anonymous: a user)."""
+    if bearer is None:
+        if is_dev_fail_open():
+            return Caller("anonymous")
+        raise Unauthorized("missing auth token")
+    caller = identify(bearer)
+    if caller is None:
+        raise Unauthorized("invalid auth token")
+    return caller
+
+
+def parse_claimed_workspace(claimed: str | None) -> UUID | None:
+    """A caller header (`X-Workspace-ID` / `X-Source-Workspace-Id`) as a workspace id; reserved
+    internal identities (`system:` …) are 403 from outside, anything else that is not an id 400."""
+    if not claimed or not claimed.strip():
+        return None
+    claimed = claimed.strip()
+    if claimed.lower().startswith(RESERVED_CALLER_PREFIXES):
+        raise AccessDenied("reserved caller identity")
+    try:
+        return UUID(claimed)
+    except ValueError:
+        raise InvalidInput("X-Workspace-ID must be a workspace id", field="X-Workspace-ID") from None
+
+
+def authorize_a2a_caller(bearer: str | None, claimed: str | None) -> Caller:
+    """An A2A caller (SPEC §5.4 step 1): a workspace proving itself with its own token (the caller
+    header, when present, must name that workspace), or a user (admin/org token; no bearer in dev
+    fail-open, where the header is trusted)."""
+    claimed_id = parse_claimed_workspace(claimed)
+    if bearer is None:
+        if is_dev_fail_open():
+            return Caller("workspace", workspace_id=claimed_id) if claimed_id else Caller("anonymous")
+        raise Unauthorized("missing workspace auth token")
+    caller = identify(bearer)
+    if caller is None:
+        raise Unauthorized("invalid workspace auth token")
+    if caller.kind == "workspace" and claimed_id is not None and claimed_id != caller.workspace_id:
+        raise Unauthorized("a caller workspace must present its own token")
+    return caller
+
+
+def authorize_claimed_workspace(bearer: str | None, claimed: str | None) -> Caller:
+    """Discovery: the caller names itself in X-Workspace-ID (400 without a valid one) and proves it
+    with WorkspaceAuth for that id."""
+    if not claimed:
+        raise InvalidInput("X-Workspace-ID header is required", field="X-Workspace-ID")
+    try:
+        claimed_id = UUID(claimed.strip())
+    except ValueError:
+        raise InvalidInput("X-Workspace-ID must be a workspace id", field="X-Workspace-ID") from None
+    caller = authorize_workspace(bearer, claimed_id)
+    return Caller(caller.kind, workspace_id=claimed_id, token_id=caller.token_id)
+
+
+def authorize_test_token_issuer(bearer: str | None) -> None:
+    """GET /admin/workspaces/{id}/test-token (SPEC §5.9): hidden (404) in production unless
+    MOLECULE_ENABLE_TEST_TOKENS=1. With ADMIN_TOKEN set only that exact bearer passes — an org token
+    does not (the history's cross-org IDOR fix); with it unset there is no auth."""
+    settings = get_settings()
+    if settings.is_production and not settings.enable_test_tokens:
+        raise NotFound("not found")
+    admin_token = configured_admin_token()
+    if admin_token is not None:
+        if bearer is None:
+            raise Unauthorized("missing admin auth token")
+        if not secrets_equal(bearer, admin_token):
+            raise Unauthorized("invalid admin auth token")
+
+
+# --- credentials other domains issue inside their own transactions ------------------------------
+
+
+def issue_workspace_token(conn: db.Connection, workspace_id: UUID, *, origin: store.TokenOrigin) -> MintedToken:
+    token = mint_token()
+    store.insert_workspace_token(conn, workspace_id, token, origin=origin)
+    return token
+
+
+def revoke_workspace_tokens(conn: db.Connection, workspace_ids: list[UUID]) -> int:
+    return store.revoke_all_workspace_tokens(conn, workspace_ids)
+
+
+# --- token administration -----------------------------------------------------------------------
+
+
+def _require_live_workspace(conn: db.Connection, workspace_id: UUID, *, lock: bool = False) -> UUID:
+    if not store.live_workspace_exists(conn, workspace_id, lock=lock):
+        raise WorkspaceNotFound()
+    return workspace_id
+
+
+def list_workspace_tokens(workspace_id: UUID) -> list[WorkspaceToken]:
+    with db.transaction() as conn:
+        live_id = _require_live_workspace(conn, workspace_id)
+        return [WorkspaceToken(**vars(t)) for t in store.list_live_workspace_tokens(conn, live_id)]
+
+
+def mint_workspace_token(workspace_id: UUID) -> MintedWorkspaceToken:
+    with db.transaction() as conn:
+        # The row lock serialises mints of one workspace: two concurrent requests cannot both pass
+        # the limit.
+        live_id = _require_live_workspace(conn, workspace_id, lock=True)
+        if store.count_live_workspace_tokens(conn, live_id) >= MAX_LIVE_WORKSPACE_TOKENS:
+            raise Conflict(f"workspace already has {MAX_LIVE_WORKSPACE_TOKENS} live tokens; revoke one first")
+        token = mint_token()
+        record = store.insert_workspace_token(conn, live_id, token, origin="api")
+    return MintedWorkspaceToken(id=record.id, workspace_id=live_id, prefix=record.prefix, auth_token=token.plaintext)
+
+
+def revoke_workspace_token(workspace_id: UUID, token_id: UUID) -> None:
+    with db.transaction() as conn:
+        if not store.revoke_workspace_token(conn, workspace_id, token_id):
+            raise NotFound("token not found")
+
+
+def list_org_tokens() -> list[OrgToken]:
+    with db.transaction() as conn:
+        return [OrgToken(**vars(t)) for t in store.list_live_org_tokens(conn)]
+
+
+def mint_org_token(request: CreateOrgTokenRequest, caller: Caller) -> MintedOrgToken:
+    created_by = request.created_by or (str(caller.workspace_id) if caller.workspace_id else caller.kind)
+    token = mint_token()
+    with db.transaction() as conn:
+        record = store.insert_org_token(conn, token, name=request.name, created_by=created_by, org_id=request.org_id)
+    return MintedOrgToken(**vars(record), token=token.plaintext)
+
+
+def revoke_org_token(token_id: UUID) -> None:
+    with db.transaction() as conn:
+        if not store.revoke_org_token(conn, token_id):
+            raise NotFound("token not found")
+
+
+def issue_test_token(workspace_id: UUID) -> TestToken:
+    """A fresh workspace token for tests; other tokens of the workspace stay valid."""
+    token = mint_token()
+    with db.transaction() as conn:
+        live_id = _require_live_workspace(conn, workspace_id)
+        store.insert_workspace_token(conn, live_id, token, origin="test")
+    return TestToken(auth_token=token.plaintext, workspace_id=live_id)

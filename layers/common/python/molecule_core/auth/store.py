@@ -1,0 +1,202 @@
+"""SQL for workspace and org tokens. The liveness predicate of a workspace token — hash matches,
+not revoked, owning workspace not removed — exists once, in LIVE_WORKSPACE_TOKEN, and every
+query that accepts a workspace token uses it (the history's lookupTokenByHash lesson)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from molecule_core.auth.credentials import MintedToken
+from molecule_core.platform.db import Connection
+
+# The one liveness predicate. Aliases: t = workspace_auth_tokens, w = workspaces.
+LIVE_WORKSPACE_TOKEN = """
+    t.token_hash = %(token_hash)s
+    AND t.revoked_at IS NULL
+    AND w.status <> 'removed'
+"""  # noqa: S105 - SQL text, not a secret
+
+# last_used_at is refreshed at most once a minute so that hot paths do not write on every request.
+_RESOLVE_BEARER = f"""
+    WITH hit AS (
+        SELECT t.id, t.workspace_id, t.last_used_at
+        FROM workspace_auth_tokens t
+        JOIN workspaces w ON w.id = t.workspace_id
+        WHERE {LIVE_WORKSPACE_TOKEN}
+    ), touch AS (
+        UPDATE workspace_auth_tokens
+        SET last_used_at = now()
+        WHERE id IN (
+            SELECT id FROM hit
+            WHERE last_used_at IS NULL OR last_used_at < now() - interval '60 seconds'
+        )
+    )
+    SELECT 'workspace' AS kind, id, workspace_id FROM hit
+    UNION ALL
+    SELECT 'org' AS kind, o.id, NULL::uuid AS workspace_id
+    FROM org_api_tokens o
+    WHERE o.token_hash = %(token_hash)s AND o.revoked_at IS NULL
+"""
+
+
+@dataclass(frozen=True)
+class TokenMatch:
+    kind: Literal["workspace", "org"]
+    token_id: UUID
+    workspace_id: UUID | None
+
+
+def lookup_token_by_hash(conn: Connection, token_hash: bytes) -> TokenMatch | None:
+    """The live workspace or org token with this hash, if any (one round trip)."""
+    row = conn.execute(_RESOLVE_BEARER, {"token_hash": token_hash}).fetchone()
+    if row is None:
+        return None
+    return TokenMatch(row["kind"], row["id"], row["workspace_id"])
+
+
+def any_live_token_exists(conn: Connection) -> bool:
+    """True once any live workspace or org token exists (the end of a fresh install's bootstrap)."""
+    row = conn.execute(
+        """
+        SELECT EXISTS (
+            SELECT 1 FROM workspace_auth_tokens t JOIN workspaces w ON w.id = t.workspace_id
+            WHERE t.revoked_at IS NULL AND w.status <> 'removed'
+        ) OR EXISTS (SELECT 1 FROM org_api_tokens WHERE revoked_at IS NULL) AS live
+        """
+    ).fetchone()
+    return bool(row and row["live"])
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    id: UUID
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+TokenOrigin = Literal["create", "provision", "api", "test"]
+
+
+def insert_workspace_token(
+    conn: Connection, workspace_id: UUID, token: MintedToken, *, origin: TokenOrigin
+) -> TokenRecord:
+    row = conn.execute(
+        """
+        INSERT INTO workspace_auth_tokens (workspace_id, token_hash, prefix, origin)
+        VALUES (%(workspace_id)s, %(token_hash)s, %(prefix)s, %(origin)s)
+        RETURNING id, prefix, created_at, last_used_at
+        """,
+        {"workspace_id": workspace_id, "token_hash": token.token_hash, "prefix": token.prefix, "origin": origin},
+    ).fetchone()
+    assert row is not None
+    return TokenRecord(**row)
+
+
+def count_live_workspace_tokens(conn: Connection, workspace_id: UUID) -> int:
+    row = conn.execute(
+        """
+        SELECT count(*) AS live FROM workspace_auth_tokens
+        WHERE workspace_id = %(workspace_id)s AND revoked_at IS NULL
+        """,
+        {"workspace_id": workspace_id},
+    ).fetchone()
+    return int(row["live"]) if row else 0
+
+
+def list_live_workspace_tokens(conn: Connection, workspace_id: UUID) -> list[TokenRecord]:
+    rows = conn.execute(
+        """
+        SELECT id, prefix, created_at, last_used_at FROM workspace_auth_tokens
+        WHERE workspace_id = %(workspace_id)s AND revoked_at IS NULL
+        ORDER BY created_at, id
+        """,
+        {"workspace_id": workspace_id},
+    ).fetchall()
+    return [TokenRecord(**row) for row in rows]
+
+
+def revoke_workspace_token(conn: Connection, workspace_id: UUID, token_id: UUID) -> bool:
+    row = conn.execute(
+        """
+        UPDATE workspace_auth_tokens SET revoked_at = now()
+        WHERE id = %(token_id)s AND workspace_id = %(workspace_id)s AND revoked_at IS NULL
+        RETURNING id
+        """,
+        {"token_id": token_id, "workspace_id": workspace_id},
+    ).fetchone()
+    return row is not None
+
+
+def revoke_all_workspace_tokens(conn: Connection, workspace_ids: list[UUID]) -> int:
+    cursor = conn.execute(
+        """
+        UPDATE workspace_auth_tokens SET revoked_at = now()
+        WHERE workspace_id = ANY(%(workspace_ids)s) AND revoked_at IS NULL
+        """,
+        {"workspace_ids": workspace_ids},
+    )
+    return cursor.rowcount
+
+
+@dataclass(frozen=True)
+class OrgTokenRecord:
+    id: UUID
+    prefix: str
+    name: str
+    created_by: str | None
+    org_id: str | None
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+_ORG_COLUMNS = "id, prefix, name, created_by, org_id, created_at, last_used_at"
+
+
+def insert_org_token(
+    conn: Connection, token: MintedToken, *, name: str, created_by: str | None, org_id: str | None
+) -> OrgTokenRecord:
+    row = conn.execute(
+        f"""
+        INSERT INTO org_api_tokens (token_hash, prefix, name, created_by, org_id)
+        VALUES (%(token_hash)s, %(prefix)s, %(name)s, %(created_by)s, %(org_id)s)
+        RETURNING {_ORG_COLUMNS}
+        """,
+        {
+            "token_hash": token.token_hash,
+            "prefix": token.prefix,
+            "name": name,
+            "created_by": created_by,
+            "org_id": org_id,
+        },
+    ).fetchone()
+    assert row is not None
+    return OrgTokenRecord(**row)
+
+
+def list_live_org_tokens(conn: Connection) -> list[OrgTokenRecord]:
+    rows = conn.execute(
+        f"SELECT {_ORG_COLUMNS} FROM org_api_tokens WHERE revoked_at IS NULL ORDER BY created_at, id"
+    ).fetchall()
+    return [OrgTokenRecord(**row) for row in rows]
+
+
+def revoke_org_token(conn: Connection, token_id: UUID) -> bool:
+    row = conn.execute(
+        "UPDATE org_api_tokens SET revoked_at = now() WHERE id = %(id)s AND revoked_at IS NULL RETURNING id",
+        {"id": token_id},
+    ).fetchone()
+    return row is not None
+
+
+def live_workspace_exists(conn: Connection, workspace_id: UUID, *, lock: bool = False) -> bool:
+    """Whether the workspace exists and is not removed; with `lock`, its row stays locked until
+    the transaction ends (serialises token mints of one workspace)."""
+    row = conn.execute(
+        "SELECT id FROM workspaces WHERE id = %(id)s AND status <> 'removed'" + (" FOR UPDATE" if lock else ""),
+        {"id": workspace_id},
+    ).fetchone()
+    return row is not None

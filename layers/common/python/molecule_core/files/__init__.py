@@ -1,0 +1,1 @@
+"""Chat files: uploads and downloads forwarded to the agent."""

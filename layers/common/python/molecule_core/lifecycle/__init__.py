@@ -1,0 +1,1 @@
+"""Lifecycle: restart, pause/resume, hibernate, expand, lifecycle jobs and the sweeps."""

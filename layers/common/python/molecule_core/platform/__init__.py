@@ -1,0 +1,1 @@
+"""The plumbing under every domain: connections, settings, errors and their one HTTP mapping, logging, AWS clients, migrations. Imports no domain."""

@@ -1,0 +1,288 @@
+"""PostgreSQL connections for Lambda and for the local stack.
+
+In Lambda there is one connection per execution environment, opened lazily on first use (not at
+import, so a cold start that never touches the database never pays for it) and reopened after any
+connection-level failure. Statements are never server-side prepared (`prepare_threshold=None`) so
+RDS Proxy can multiplex the connection. Work runs in explicit transactions: `with transaction() as
+conn:` commits on success and rolls back on error.
+
+Where connections come from is one interface, `ConnectionSource`, chosen once per process:
+`LambdaConnectionSource` (the single connection of an execution environment) unless the local
+stack, which serves requests on several threads, installs a `PooledConnectionSource` (`use_pool`).
+Callers only see `transaction()` and `single_statement()`.
+
+Any connection-level error surfaces as `DatastoreUnavailable` (503 `platform_unavailable`), and the
+broken connection is discarded so the next request reconnects. A connection that died while the
+environment sat idle (database restart or failover, RDS Proxy's idle-client timeout) is noticed at
+BEGIN, before any work has run, and replaced on the spot instead of failing one more request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import psycopg
+from psycopg.rows import DictRow, dict_row
+
+from molecule_core.platform.errors import DatastoreUnavailable
+from molecule_core.platform.settings import get_settings
+
+if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
+
+Connection = psycopg.Connection[DictRow]
+T = TypeVar("T")
+
+_dsn_override: str | None = None
+_cursor_factory: type[psycopg.Cursor[Any]] | None = None
+
+
+def resolve_dsn() -> str:
+    """DATABASE_URL, or the RDS-style JSON secret named by DATABASE_SECRET_ARN."""
+    if _dsn_override:
+        return _dsn_override
+    settings = get_settings()
+    if settings.database_url:
+        return settings.database_url
+    if settings.database_secret_arn:
+        from aws_lambda_powertools.utilities import parameters  # boto3 only on this path
+
+        secret = json.loads(str(parameters.get_secret(settings.database_secret_arn, max_age=300)))
+        return psycopg.conninfo.make_conninfo(
+            host=secret["host"],
+            port=str(secret.get("port", 5432)),
+            user=secret["username"],
+            password=secret["password"],
+            dbname=secret.get("dbname", "postgres"),
+            sslmode=secret.get("sslmode", "require"),
+        )
+    raise DatastoreUnavailable("no DATABASE_URL or DATABASE_SECRET_ARN configured")
+
+
+def connect_kwargs() -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "autocommit": True,
+        "prepare_threshold": None,
+        "row_factory": dict_row,
+        "connect_timeout": get_settings().db_connect_timeout_seconds,
+    }
+    if _cursor_factory is not None:
+        kwargs["cursor_factory"] = _cursor_factory
+    return kwargs
+
+
+def open_connection(dsn: str | None = None) -> Connection:
+    try:
+        return psycopg.connect(dsn or resolve_dsn(), **connect_kwargs())
+    except psycopg.OperationalError as exc:
+        raise DatastoreUnavailable(str(exc)) from exc
+
+
+def _is_connection_failure(exc: BaseException, conn: Connection) -> bool:
+    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) or conn.broken
+
+
+class ConnectionSource(Protocol):
+    """Where a unit of work gets its connection."""
+
+    def transaction(self) -> contextlib.AbstractContextManager[Connection]: ...
+
+    def single_statement(self, work: Callable[[Connection], T], *, idempotent: bool) -> T: ...
+
+    def close(self) -> None: ...
+
+
+class LambdaConnectionSource:
+    """One connection per execution environment, opened on first use and replaced after a
+    connection-level failure."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._connection: Connection | None = None
+
+    def _discard(self, conn: Connection) -> None:
+        with self._lock:
+            if self._connection is conn:
+                self._connection = None
+        with contextlib.suppress(Exception):  # closing a broken connection may raise anything
+            conn.close()
+
+    def _kept(self) -> Connection | None:
+        conn = self._connection
+        return conn if conn is not None and not conn.closed and not conn.broken else None
+
+    def _connect(self) -> Connection:
+        conn = self._kept()
+        if conn is None:
+            conn = open_connection()
+            with self._lock:
+                self._connection = conn
+        return conn
+
+    def _begin(self, stack: contextlib.ExitStack) -> Connection:
+        """BEGIN on this environment's connection. A kept connection that died while idle fails
+        here, before the caller's work has run, so it is safe to replace it once and begin again; a
+        fresh connection that fails means the database really is down."""
+        kept = self._kept()
+        if kept is not None:
+            try:
+                stack.enter_context(kept.transaction())
+                return kept
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                self._discard(kept)
+        conn = self._connect()
+        try:
+            stack.enter_context(conn.transaction())
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            self._discard(conn)
+            raise DatastoreUnavailable(str(exc)) from exc
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        conn: Connection | None = None
+        try:
+            with contextlib.ExitStack() as stack:
+                conn = self._begin(stack)
+                yield conn
+        except DatastoreUnavailable:
+            raise
+        except Exception as exc:
+            if conn is not None and _is_connection_failure(exc, conn):
+                self._discard(conn)
+                raise DatastoreUnavailable(str(exc)) from exc
+            raise
+
+    def single_statement(self, work: Callable[[Connection], T], *, idempotent: bool) -> T:
+        kept = self._kept()
+        if kept is not None:
+            try:
+                return work(kept)
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                self._discard(kept)
+                if not idempotent:
+                    raise DatastoreUnavailable(str(exc)) from exc
+        conn = self._connect()
+        try:
+            return work(conn)
+        except Exception as exc:
+            if _is_connection_failure(exc, conn):
+                self._discard(conn)
+                raise DatastoreUnavailable(str(exc)) from exc
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            conn, self._connection = self._connection, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
+class PooledConnectionSource:
+    """The local stack's threaded server: a connection from the pool for each unit of work."""
+
+    def __init__(self, pool: ConnectionPool[Connection]) -> None:
+        self.pool = pool
+
+    @contextmanager
+    def _pooled(self) -> Iterator[Connection]:
+        """Pool and connection failures → DatastoreUnavailable."""
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise DatastoreUnavailable(str(exc)) from exc
+        except Exception as exc:
+            if type(exc).__module__.startswith("psycopg_pool"):  # e.g. PoolTimeout: no connection to be had
+                raise DatastoreUnavailable(str(exc)) from exc
+            raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self._pooled() as conn, conn.transaction():
+            yield conn
+
+    def single_statement(self, work: Callable[[Connection], T], *, idempotent: bool) -> T:
+        with self._pooled() as conn:
+            return work(conn)
+
+    def close(self) -> None:
+        """The pool belongs to whoever made it (the local stack closes it)."""
+
+
+_source: ConnectionSource = LambdaConnectionSource()
+
+
+def transaction() -> contextlib.AbstractContextManager[Connection]:
+    """Run a unit of work in one transaction; connection failures become DatastoreUnavailable."""
+    return _source.transaction()
+
+
+def single_statement(work: Callable[[Connection], T], *, idempotent: bool = True) -> T:
+    """Run a unit of work that is ONE statement, without BEGIN/COMMIT: on an autocommit connection
+    the statement is its own transaction, so it costs one round trip instead of three. Hot paths
+    use it (auth lookup, heartbeat, register, the A2A receipt). A kept connection that died while
+    idle is replaced and an idempotent statement re-run once; a non-idempotent one (an INSERT) is
+    not re-run — the caller gets DatastoreUnavailable rather than a possible duplicate."""
+    return _source.single_statement(work, idempotent=idempotent)
+
+
+def use_pool(pool: ConnectionPool[Connection] | None) -> None:
+    """Serve connections from a pool (the local stack's threaded server) or, with None, go back
+    to one connection per process."""
+    global _source
+    _source.close()
+    _source = PooledConnectionSource(pool) if pool is not None else LambdaConnectionSource()
+
+
+@contextmanager
+def pooled(dsn: str, *, max_size: int = 20) -> Iterator[None]:
+    """Serve this process from a pool for the duration of the block, then close it (threaded
+    servers in tests and tools)."""
+    pool = make_pool(dsn, max_size=max_size)
+    use_pool(pool)
+    try:
+        yield
+    finally:
+        use_pool(None)
+        pool.close()
+
+
+def make_pool(dsn: str, *, max_size: int = 20) -> ConnectionPool[Connection]:
+    from psycopg_pool import ConnectionPool
+
+    pool: ConnectionPool[Connection] = ConnectionPool(
+        dsn,
+        min_size=1,
+        max_size=max_size,
+        kwargs=connect_kwargs(),
+        connection_class=psycopg.Connection[DictRow],
+        open=True,
+        timeout=10,
+        check=ConnectionPool.check_connection,
+    )
+    return pool
+
+
+def configure(*, dsn: str | None = None, cursor_factory: type[psycopg.Cursor[Any]] | None = None) -> None:
+    """Point this process at a database (tests, local stack, bench) and drop the current connection."""
+    global _dsn_override, _cursor_factory
+    _dsn_override = dsn
+    _cursor_factory = cursor_factory
+    reset()
+
+
+def reset() -> None:
+    """Close this environment's connection (the next unit of work opens a new one)."""
+    _source.close()
+
+
+def ping() -> None:
+    """One round trip; raises DatastoreUnavailable when the database is down."""
+    single_statement(lambda conn: conn.execute("SELECT 1"))

@@ -1,0 +1,1 @@
+"""The one provision pipeline and its backends (process, controlplane, ecs)."""

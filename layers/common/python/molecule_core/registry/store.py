@@ -1,0 +1,285 @@
+"""SQL for the registry: what register and heartbeat read and write. Each call is one round trip
+(SPEC perf targets: heartbeat ≤ 2 statements including auth, register ≤ 4): auth, transition and
+event are folded into single statements with CTEs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+from molecule_core.platform.db import Connection
+from molecule_core.registry.models import HeartbeatRequest, Lineage, lineages_from_json
+
+
+@dataclass(frozen=True)
+class RegisterTarget:
+    id: UUID
+    status: str
+    runtime: str
+    external: bool
+    delivery_mode: str | None
+    url: str | None
+    platform_inbound_secret: str | None
+    has_live_token: bool
+    bearer_matches: bool
+
+
+def load_register_target(conn: Connection, workspace_id: UUID, bearer_hash: bytes | None) -> RegisterTarget | None:
+    """The workspace, whether it has a live token, and whether the bearer is one of them."""
+    row = conn.execute(
+        """
+        SELECT w.id, w.status::text AS status, w.runtime, w.external, w.delivery_mode, w.url,
+               w.platform_inbound_secret,
+               EXISTS (
+                   SELECT 1 FROM workspace_auth_tokens t
+                   WHERE t.workspace_id = w.id AND t.revoked_at IS NULL
+               ) AS has_live_token,
+               EXISTS (
+                   SELECT 1 FROM workspace_auth_tokens t
+                   WHERE t.workspace_id = w.id AND t.revoked_at IS NULL
+                     AND t.token_hash = %(bearer_hash)s
+               ) AS bearer_matches
+        FROM workspaces w WHERE w.id = %(id)s
+        """,
+        {"id": workspace_id, "bearer_hash": bearer_hash},
+    ).fetchone()
+    return RegisterTarget(**row) if row else None
+
+
+@dataclass(frozen=True)
+class Registered:
+    previous_status: str
+    minted_token: bool
+
+
+def mark_registered(
+    conn: Connection,
+    workspace_id: UUID,
+    *,
+    url: str | None,
+    agent_card: dict[str, Any] | None,
+    delivery_mode: str,
+    token_hash: bytes | None,
+    token_prefix: str | None,
+) -> Registered | None:
+    """Register's one statement: online, fresh heartbeat, card, URL, mode, a WORKSPACE_ONLINE
+    event — and, when `token_hash` is given, the workspace's first token, inserted only if it has no
+    live token. Two first registers that race cannot both mint: the second waits on the row lock,
+    then its insert hits the one-register-mint unique index and is skipped. Never touches a removed
+    workspace; None when there was nothing to update (unknown or removed)."""
+    row = conn.execute(
+        """
+        WITH prev AS (
+            SELECT id, status FROM workspaces
+            WHERE id = %(id)s AND status <> 'removed'
+            FOR UPDATE
+        ), upd AS (
+            UPDATE workspaces w
+            SET status = 'online',
+                last_heartbeat_at = now(),
+                last_active_at = now(),
+                agent_card = coalesce(%(agent_card)s, w.agent_card),
+                url = coalesce(%(url)s, w.url),
+                delivery_mode = %(delivery_mode)s,
+                updated_at = now()
+            FROM prev WHERE w.id = prev.id
+            RETURNING w.id, prev.status::text AS previous_status
+        ), minted AS (
+            INSERT INTO workspace_auth_tokens (workspace_id, token_hash, prefix, origin)
+            SELECT upd.id, %(token_hash)s, %(token_prefix)s, 'register' FROM upd
+            WHERE %(token_hash)s::bytea IS NOT NULL
+              AND NOT EXISTS (
+                  SELECT 1 FROM workspace_auth_tokens t
+                  WHERE t.workspace_id = upd.id AND t.revoked_at IS NULL
+              )
+            ON CONFLICT (workspace_id) WHERE origin = 'register' AND revoked_at IS NULL DO NOTHING
+            RETURNING id
+        ), event AS (
+            INSERT INTO structure_events (event_type, workspace_id, payload)
+            SELECT 'WORKSPACE_ONLINE', upd.id,
+                   jsonb_build_object('from', upd.previous_status, 'reason', 'register',
+                                      'delivery_mode', %(delivery_mode)s::text)
+            FROM upd
+        )
+        SELECT previous_status, EXISTS (SELECT 1 FROM minted) AS minted_token FROM upd
+        """,
+        {
+            "id": workspace_id,
+            "url": url,
+            "agent_card": Jsonb(agent_card) if agent_card is not None else None,
+            "delivery_mode": delivery_mode,
+            "token_hash": token_hash,
+            "token_prefix": token_prefix,
+        },
+    ).fetchone()
+    return Registered(str(row["previous_status"]), bool(row["minted_token"])) if row else None
+
+
+@dataclass(frozen=True)
+class HeartbeatOutcome:
+    previous_status: str
+    status: str
+
+
+# Token rule folded into the heartbeat's one statement: a workspace with a live token accepts only
+# one of its own tokens; one without any (legacy, or all revoked) accepts the heartbeat as is.
+_HEARTBEAT = """
+    WITH prev AS (
+        SELECT w.id, w.status FROM workspaces w
+        WHERE w.id = %(id)s AND w.status <> 'removed'
+          AND (
+              NOT EXISTS (
+                  SELECT 1 FROM workspace_auth_tokens t
+                  WHERE t.workspace_id = w.id AND t.revoked_at IS NULL
+              )
+              OR EXISTS (
+                  SELECT 1 FROM workspace_auth_tokens t
+                  WHERE t.workspace_id = w.id AND t.revoked_at IS NULL AND t.token_hash = %(bearer_hash)s
+              )
+          )
+        FOR UPDATE OF w
+    ), upd AS (
+        UPDATE workspaces w
+        SET last_heartbeat_at = now(),
+            last_error_rate = coalesce(%(error_rate)s, w.last_error_rate),
+            last_sample_error = coalesce(%(sample_error)s, w.last_sample_error),
+            active_tasks = coalesce(%(active_tasks)s, w.active_tasks),
+            uptime_seconds = coalesce(%(uptime_seconds)s, w.uptime_seconds),
+            current_task = coalesce(%(current_task)s, w.current_task),
+            monthly_spend = coalesce(%(monthly_spend)s, w.monthly_spend),
+            last_active_at = CASE WHEN coalesce(%(active_tasks)s, 0) > 0 THEN now() ELSE w.last_active_at END,
+            status = CASE
+                WHEN w.status NOT IN ('online', 'degraded', 'offline', 'awaiting_agent', 'provisioning')
+                    THEN w.status
+                WHEN %(is_degraded)s THEN 'degraded'
+                WHEN w.status = 'degraded' AND coalesce(%(error_rate)s, w.last_error_rate) >= 0.1
+                    THEN 'degraded'
+                ELSE 'online'
+            END,
+            updated_at = now()
+        FROM prev WHERE w.id = prev.id
+        RETURNING w.id, prev.status::text AS previous_status, w.status::text AS status
+    ), event AS (
+        INSERT INTO structure_events (event_type, workspace_id, payload)
+        SELECT CASE upd.status WHEN 'degraded' THEN 'WORKSPACE_DEGRADED' ELSE 'WORKSPACE_ONLINE' END,
+               upd.id,
+               jsonb_build_object('from', upd.previous_status, 'to', upd.status, 'reason', 'heartbeat')
+        FROM upd WHERE upd.status <> upd.previous_status
+    )
+    SELECT previous_status, status FROM upd
+"""
+
+
+def record_heartbeat(
+    conn: Connection, request: HeartbeatRequest, bearer_hash: bytes | None, *, is_degraded: bool
+) -> HeartbeatOutcome | None:
+    """None when nothing was updated: unknown, removed, or the token rule refused the bearer."""
+    row = conn.execute(
+        _HEARTBEAT,
+        {
+            "id": request.workspace_id,
+            "bearer_hash": bearer_hash,
+            "error_rate": request.error_rate,
+            "sample_error": request.sample_error,
+            "active_tasks": request.active_tasks,
+            "uptime_seconds": request.uptime_seconds,
+            "current_task": request.current_task,
+            "monthly_spend": request.monthly_spend,
+            "is_degraded": is_degraded,
+        },
+    ).fetchone()
+    return HeartbeatOutcome(row["previous_status"], row["status"]) if row else None
+
+
+def update_agent_card(conn: Connection, workspace_id: UUID, agent_card: dict[str, Any]) -> bool:
+    row = conn.execute(
+        """
+        WITH upd AS (
+            UPDATE workspaces SET agent_card = %(agent_card)s, updated_at = now()
+            WHERE id = %(id)s AND status <> 'removed'
+            RETURNING id
+        ), event AS (
+            INSERT INTO structure_events (event_type, workspace_id, payload)
+            SELECT 'AGENT_CARD_UPDATED', id, '{}'::jsonb FROM upd
+        )
+        SELECT id FROM upd
+        """,
+        {"id": workspace_id, "agent_card": Jsonb(agent_card)},
+    ).fetchone()
+    return row is not None
+
+
+def load_lineages(conn: Connection, workspace_ids: list[UUID]) -> dict[UUID, Lineage]:
+    """Ancestor chains of several workspaces in one round trip."""
+    row = conn.execute("SELECT workspace_lineages(%(ids)s::uuid[]) AS lineages", {"ids": workspace_ids}).fetchone()
+    return lineages_from_json(row["lineages"] if row else None)
+
+
+def list_peers(conn: Connection, workspace_id: UUID, query: str | None) -> list[dict[str, Any]]:
+    """Parent, siblings and children that are not removed, optionally filtered by name/role."""
+    return conn.execute(
+        """
+        WITH me AS (SELECT id, parent_id FROM workspaces WHERE id = %(id)s)
+        SELECT w.id, w.name, w.role, w.status::text AS status, w.url, w.agent_card,
+               CASE
+                   WHEN w.id = me.parent_id THEN 'parent'
+                   WHEN w.parent_id = me.id THEN 'child'
+                   ELSE 'sibling'
+               END AS relation
+        FROM workspaces w, me
+        WHERE w.status <> 'removed' AND w.id <> me.id
+          AND (
+              w.id = me.parent_id
+              OR w.parent_id = me.id
+              OR w.parent_id IS NOT DISTINCT FROM me.parent_id
+          )
+          AND (
+              %(q)s::text IS NULL
+              OR w.name ILIKE '%%' || %(q)s || '%%'
+              OR w.role ILIKE '%%' || %(q)s || '%%'
+          )
+        ORDER BY relation, w.created_at, w.id
+        """,
+        {"id": workspace_id, "q": query},
+    ).fetchall()
+
+
+def read_inbound_secret(conn: Connection, workspace_id: UUID) -> tuple[bool, str | None]:
+    """(exists, secret)."""
+    row = conn.execute(
+        "SELECT platform_inbound_secret FROM workspaces WHERE id = %(id)s", {"id": workspace_id}
+    ).fetchone()
+    return (row is not None, row["platform_inbound_secret"] if row else None)
+
+
+def heal_inbound_secret(conn: Connection, workspace_id: UUID, candidate: str) -> str | None:
+    """Store `candidate` unless a secret appeared meanwhile; concurrent heals converge on one
+    value. None when the workspace row is gone."""
+    row = conn.execute(
+        """
+        UPDATE workspaces
+        SET platform_inbound_secret = coalesce(platform_inbound_secret, %(candidate)s), updated_at = now()
+        WHERE id = %(id)s
+        RETURNING platform_inbound_secret
+        """,
+        {"id": workspace_id, "candidate": candidate},
+    ).fetchone()
+    return row["platform_inbound_secret"] if row else None
+
+
+@dataclass(frozen=True)
+class WorkspaceSummary:
+    id: UUID
+    name: str
+    url: str | None
+    status: str
+
+
+def load_summary(conn: Connection, workspace_id: UUID) -> WorkspaceSummary | None:
+    row = conn.execute(
+        "SELECT id, name, url, status::text AS status FROM workspaces WHERE id = %(id)s", {"id": workspace_id}
+    ).fetchone()
+    return WorkspaceSummary(**row) if row else None

@@ -1,0 +1,1 @@
+"""Workspaces: create, list, get, state, patch, delete; connection snippets."""

@@ -1,0 +1,1 @@
+DROP FUNCTION IF EXISTS workspace_lineages(uuid[]);

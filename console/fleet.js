@@ -147,8 +147,11 @@ export function startFleet({ report, notify }) {
     render(await get("/workspaces"));
   }
 
+  let failedRouteMissingUntil = 0;
+
   async function refreshFailedMessages() {
     const panel = $("#fleet-failed-panel");
+    if (Date.now() < failedRouteMissingUntil) return;
     try {
       const items = await get(`/admin/a2a-queue${query({ status: "failed", limit: 20 })}`);
       $("#fleet-failed").replaceChildren(
@@ -166,6 +169,7 @@ export function startFleet({ report, notify }) {
     } catch (error) {
       show(panel, false);
       if (!(error instanceof ApiError && error.routeMissing)) throw error;
+      failedRouteMissingUntil = Date.now() + 30000; // not deployed yet: ask again later
     }
   }
 

@@ -122,6 +122,7 @@ export function startWorkspace({ report, notify }, workspaceId) {
   setText($("#action-result"), "");
   show($("#feed-empty"), true);
   show($("#delete-confirm"), false);
+  delete $("#workspace-view").dataset.sectionsChecked;
 
   function leave(message) {
     if (left) return;
@@ -353,7 +354,10 @@ export function startWorkspace({ report, notify }, workspaceId) {
       await refreshWorkspace();
       if (!left) await Promise.all([activity.poll(), structural.poll()]);
     }, report),
-    every(SECTIONS_REFRESH_MS, refreshSections, report),
+    every(SECTIONS_REFRESH_MS, async () => {
+      await refreshSections();
+      $("#workspace-view").dataset.sectionsChecked = "true"; // which sections exist is known now
+    }, report),
   ];
   return () => {
     left = true;

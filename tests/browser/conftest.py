@@ -93,9 +93,19 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
-    yield driver
-    driver.quit()
+    try:
+        yield driver
+        # Whatever the test did, the page never broke its Content-Security-Policy nor threw.
+        broken = [
+            entry["message"]
+            for entry in driver.get_log("browser")
+            if entry["source"] == "javascript" or "Content Security Policy" in entry["message"]
+        ]
+        assert not broken, broken
+    finally:
+        driver.quit()
 
 
 def wait(driver: WebDriver, timeout: float = UI_TIMEOUT) -> WebDriverWait:

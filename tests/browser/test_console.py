@@ -215,3 +215,31 @@ def test_an_unreachable_platform_shows_a_retrying_banner_until_it_answers(
 
     browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
     wait(browser).until(lambda d: not d.find_element(By.ID, "banner").is_displayed())
+
+
+def test_sections_are_shown_exactly_for_the_apis_that_exist(
+    browser: WebDriver, stack: LocalStackProcess, platform: Platform, admin_token: str
+) -> None:
+    """Queue, delegations, memories and secrets light up once their API is deployed: a 404 from
+    the route itself hides the section, any other answer shows it."""
+    workspace = platform.create(name="sections", external=True)
+    base = f"/workspaces/{workspace['id']}"
+    sections = {
+        "#queue-panel": f"{base}/a2a/queue?status=queued",
+        "#delegations-panel": f"{base}/delegations",
+        "#memories-panel": f"{base}/memories",
+        "#secrets-panel": f"{base}/secrets",
+    }
+    deployed = {}
+    for panel, path in sections.items():
+        answer = platform.http.get(path)
+        route_missing = answer.status_code == 404 and answer.json().get("error", "not found") == "not found"
+        deployed[panel] = not route_missing
+    sign_in(browser, stack.base_url, admin_token)
+    _open_workspace(browser, workspace)
+
+    wait(browser).until(lambda d: d.find_element(By.ID, "workspace-view").get_attribute("data-sections-checked"))
+
+    shown = {panel: browser.find_element(By.CSS_SELECTOR, panel).is_displayed() for panel in sections}
+    assert shown == deployed
+    assert browser.find_element(By.ID, "events").is_displayed()

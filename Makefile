@@ -1,6 +1,6 @@
 # Molecule serverless — developer entry points.
 #   make run    the local stack on 127.0.0.1:8080 (embedded PostgreSQL, no cloud account)
-#   make test   the whole suite (unit, integration, e2e) against real PostgreSQL
+#   make test   the whole suite (unit, integration, e2e, browser) against real PostgreSQL
 # Each target bootstraps .venv itself from any Python 3.11+.
 
 SHELL := /bin/bash
@@ -61,6 +61,7 @@ sam-check: $(SAM_VENV)/.installed
 	@# Lambda mounts the layer at /opt and imports from /opt/python: the package must sit right there.
 	test -f .aws-sam/build/CommonLayer/python/molecule_core/__init__.py
 	test -f .aws-sam/build/MigrateFunction/migrations/001_workspaces.up.sql
+	test -f .aws-sam/build/ConsoleFunction/assets/index.html
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -70,7 +70,7 @@ class HttpService:
         self.server.server_close()
 
     def describe(self) -> str:
-        return f"API        {self.url}  (docs: {self.url}/docs)"
+        return f"API        {self.url}  (console: {self.url}/, docs: {self.url}/docs)"
 
 
 @dataclass

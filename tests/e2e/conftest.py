@@ -89,7 +89,7 @@ def stack_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _empty(database_url: str) -> None:
+def empty_database(database_url: str) -> None:
     import psycopg
 
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -99,12 +99,17 @@ def _empty(database_url: str) -> None:
         )
 
 
+def start_local_stack(database_url: str, workdir: Path, **env: str) -> LocalStackProcess:
+    """`make run` on the session's database, emptied first; agents and the log under `workdir`."""
+    empty_database(database_url)
+    env.setdefault("PROCESS_AGENTS_DIR", str(workdir / "agents"))
+    return LocalStackProcess(stack_env(DATABASE_URL=database_url, **env), workdir / "stack.log")
+
+
 @pytest.fixture
 def local_stack(database_url: str, tmp_path: Path) -> Iterator[LocalStackProcess]:
     """The stack on a throwaway database (the session's), development mode as `make run`."""
-    _empty(database_url)
-    env = stack_env(DATABASE_URL=database_url, PROCESS_AGENTS_DIR=str(tmp_path / "agents"))
-    stack = LocalStackProcess(env, tmp_path / "stack.log")
+    stack = start_local_stack(database_url, tmp_path)
     yield stack
     stack.stop()
 
@@ -115,9 +120,7 @@ FAST_LIVENESS = {"HEARTBEAT_STALE_SECONDS": "4", "MOLECULE_SCHEDULE_PERIOD_SECON
 @pytest.fixture
 def fast_liveness_stack(database_url: str, tmp_path: Path) -> Iterator[LocalStackProcess]:
     """The stack with short liveness thresholds: stale after 4 s, sweeps every second."""
-    _empty(database_url)
-    env = stack_env(DATABASE_URL=database_url, PROCESS_AGENTS_DIR=str(tmp_path / "agents"), **FAST_LIVENESS)
-    stack = LocalStackProcess(env, tmp_path / "stack.log")
+    stack = start_local_stack(database_url, tmp_path, **FAST_LIVENESS)
     yield stack
     stack.stop()
 
@@ -125,9 +128,7 @@ def fast_liveness_stack(database_url: str, tmp_path: Path) -> Iterator[LocalStac
 @pytest.fixture
 def fast_liveness_stack_without_backend(database_url: str, tmp_path: Path) -> Iterator[LocalStackProcess]:
     """As fast_liveness_stack, with no provisioner backend: the platform cannot start agents."""
-    _empty(database_url)
-    env = stack_env(DATABASE_URL=database_url, PROVISIONER_BACKEND="none", **FAST_LIVENESS)
-    stack = LocalStackProcess(env, tmp_path / "stack.log")
+    stack = start_local_stack(database_url, tmp_path, PROVISIONER_BACKEND="none", **FAST_LIVENESS)
     yield stack
     stack.stop()
 

@@ -24,6 +24,22 @@ def test_most_specific_route_wins() -> None:
     assert table.match("GET", "/elsewhere") is None
 
 
+def test_root_route_matches_only_the_root_and_a_path_variable_stays_in_its_segment() -> None:
+    table = RouteTable(
+        [
+            Route.build("GET", "/", "ConsoleFunction"),
+            Route.build("GET", "/console/{path}", "ConsoleFunction"),
+            Route.build("GET", "/health", "HealthFunction"),
+        ]
+    )
+    assert table.match("GET", "/")[0].path == "/"
+    assert table.match("GET", "/health")[0].function == "HealthFunction"
+    assert table.match("GET", "/console/app.js")[1] == {"path": "app.js"}
+    assert table.match("GET", "/console/a/b.js") is None
+    assert table.match("GET", "/console/") is None
+    assert table.match("GET", "/nothing") is None
+
+
 def test_method_must_match_unless_any() -> None:
     table = RouteTable([Route.build("GET", "/health", "HealthFunction")])
     assert table.match("POST", "/health") is None

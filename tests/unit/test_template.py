@@ -67,3 +67,9 @@ def test_migrate_function_ships_the_migrations() -> None:
     link = REPO_ROOT / "functions/migrate/migrations"
     assert link.resolve() == (REPO_ROOT / "migrations").resolve()
     assert list(Path(link).glob("*.up.sql"))
+
+
+def test_console_function_ships_the_console() -> None:
+    link = REPO_ROOT / "functions/console/assets"
+    assert link.resolve() == (REPO_ROOT / "console").resolve()
+    assert (link / "index.html").is_file()

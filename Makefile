@@ -1,6 +1,7 @@
 # Molecule serverless — developer entry points.
 #   make run    the local stack on 127.0.0.1:8080 (embedded PostgreSQL, no cloud account)
 #   make test   the whole suite (unit, integration, e2e) against real PostgreSQL
+#   make deploy ENV=dev|prod   sam build + sam deploy with samconfig.toml's [ENV] settings
 # Each target bootstraps .venv itself from any Python 3.11+.
 
 SHELL := /bin/bash
@@ -10,11 +11,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
+ENV ?= dev
 # The Lambda runtime's Python must be on PATH for `sam build` without Docker.
 # (pyenv shims do not count: they refuse to run a version that is not selected.)
 LAMBDA_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13))
 
-.PHONY: run test lint bench sam-check migrate-status clean venv demo
+.PHONY: run test lint bench sam-check deploy migrate-status clean venv demo
 
 venv: $(STAMP)
 
@@ -72,6 +74,13 @@ sam-check: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	@# Lambda mounts the layer at /opt and imports from /opt/python: the package must sit right there.
 	test -f .aws-sam/build/CommonLayer/python/molecule_core/__init__.py
 	test -f .aws-sam/build/MigrateFunction/migrations/001_workspaces.up.sql
+
+# Build and deploy one environment of samconfig.toml (stack name, region, parameters).
+deploy: $(SAM_VENV)/.installed
+	@case "$(ENV)" in dev|prod) ;; *) echo "ENV must be dev or prod (samconfig.toml)"; exit 1;; esac
+	@test -n "$(LAMBDA_PYTHON)" || (echo "python3.13 (the Lambda runtime) must be installed for sam build"; exit 1)
+	PATH="$$(dirname $(LAMBDA_PYTHON)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --config-env $(ENV)
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam deploy --config-env $(ENV)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

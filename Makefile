@@ -1,6 +1,7 @@
 # Molecule serverless — developer entry points.
 #   make run    the local stack on 127.0.0.1:8080 (embedded PostgreSQL, no cloud account)
 #   make test   the whole suite (unit, integration, e2e, browser) against real PostgreSQL
+#   make deploy ENV=dev|prod   sam build + sam deploy with samconfig.toml's [ENV] settings
 # Each target bootstraps .venv itself from any Python 3.11+.
 
 SHELL := /bin/bash
@@ -9,11 +10,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
+ENV ?= dev
 # The Lambda runtime's Python must be on PATH for `sam build` without Docker.
 # (pyenv shims do not count: they refuse to run a version that is not selected.)
 LAMBDA_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13))
 
-.PHONY: run test lint bench sam-check migrate-status clean venv demo
+.PHONY: run test lint bench sam-check deploy migrate-status clean venv demo
 
 venv: $(STAMP)
 
@@ -48,20 +51,37 @@ migrate-status: $(STAMP)
 	$(BIN)/python -m molecule_local migrate status
 
 # aws-sam-cli pins its own dependency versions; it gets a tool environment of its own so that
-# it never loosens ours.
+# it never loosens ours. cfn-lint is the version sam itself accepts, pinned so both lint alike.
 $(SAM_VENV)/.installed:
 	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install --quiet 'aws-sam-cli==1.170.0'
+	$(SAM_VENV)/bin/pip install --quiet 'aws-sam-cli==1.170.0' 'cfn-lint==1.58.0'
 	touch $@
 
-sam-check: $(SAM_VENV)/.installed
+# checkov pins dozens of dependencies of its own, other versions than aws-sam-cli's: a third env.
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov==3.3.30'
+	touch $@
+
+# The template's gates: SAM's own validation, cfn-lint (errors and warnings fail), checkov (every
+# remaining suppression is explained in the template's Metadata), then a build without Docker.
+sam-check: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	@test -n "$(LAMBDA_PYTHON)" || (echo "python3.13 (the Lambda runtime) must be installed for sam build"; exit 1)
 	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint
+	$(SAM_VENV)/bin/cfn-lint template.yaml
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 	PATH="$$(dirname $(LAMBDA_PYTHON)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --parallel
 	@# Lambda mounts the layer at /opt and imports from /opt/python: the package must sit right there.
 	test -f .aws-sam/build/CommonLayer/python/molecule_core/__init__.py
 	test -f .aws-sam/build/MigrateFunction/migrations/001_workspaces.up.sql
 	test -f .aws-sam/build/ConsoleFunction/assets/index.html
 
+# Build and deploy one environment of samconfig.toml (stack name, region, parameters).
+deploy: $(SAM_VENV)/.installed
+	@case "$(ENV)" in dev|prod) ;; *) echo "ENV must be dev or prod (samconfig.toml)"; exit 1;; esac
+	@test -n "$(LAMBDA_PYTHON)" || (echo "python3.13 (the Lambda runtime) must be installed for sam build"; exit 1)
+	PATH="$$(dirname $(LAMBDA_PYTHON)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --config-env $(ENV)
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam deploy --config-env $(ENV)
+
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -344,7 +344,11 @@ def stack_env(database_url: str, data_dir: str) -> dict[str, str]:
     env.pop("PLATFORM_URL", None)
     env.pop("PROVISIONER_BACKEND", None)
     env.update(
-        DATABASE_URL=database_url, MOLECULE_ENV="development", ADMIN_TOKEN=ADMIN_TOKEN, MOLECULE_DATA_DIR=data_dir
+        DATABASE_URL=database_url,
+        MOLECULE_ENV="development",
+        ADMIN_TOKEN=ADMIN_TOKEN,
+        MOLECULE_DATA_DIR=data_dir,
+        RATE_LIMIT_PER_SECOND="0",  # one credential, far past a fleet's per-credential rate
     )
     return env
 

@@ -9,12 +9,14 @@ slash, a dot-dot or an unknown extension is never a file of ours and answers 404
 
 import hashlib
 import re
+from functools import lru_cache
 from pathlib import Path
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from molecule_core.platform.http import serve
+from molecule_core.platform.observability import logger
 
 CONSOLE_DIR = Path(__file__).resolve().parent / "assets"
 CONTENT_TYPES = {
@@ -37,16 +39,25 @@ SECURITY_HEADERS = {
 INDEX_CACHE = "no-cache"
 ASSET_CACHE = "public, max-age=60"
 
-logger = Logger(service="molecule")
 app = APIGatewayHttpResolver()
 
 
-def console_file(name: str, cache_control: str) -> Response[bytes | str]:
+@lru_cache(maxsize=32)
+def _read(name: str) -> tuple[bytes, str] | None:
+    """A console file and its ETag, read once per execution environment (the package is immutable)."""
     path = CONSOLE_DIR / name
     if not ASSET_NAME.fullmatch(name) or not path.is_file():
-        return not_found()
+        return None
     body = path.read_bytes()
-    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def console_file(name: str, cache_control: str) -> Response[bytes | str]:
+    found = _read(name)
+    if found is None:
+        return not_found()
+    body, etag = found
+    path = CONSOLE_DIR / name
     headers = {**SECURITY_HEADERS, "Cache-Control": cache_control, "ETag": etag}
     if app.current_event.headers.get("if-none-match") == etag:
         return Response(304, None, "", headers)
@@ -70,4 +81,4 @@ def asset(path: str) -> Response[bytes | str]:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+    return serve(app, event, context)

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.auth.callers import AdminCaller, AgentBearerDep, DiscoveryCaller, WorkspaceCaller
-from molecule_core.platform.http import compact_json, install_error_handlers
+from molecule_core.platform.http import compact_json, install_error_handlers, serve
 from molecule_core.platform.observability import logger
 from molecule_core.registry import service
 from molecule_core.registry.models import (
@@ -62,4 +62,4 @@ def check_access(body: CheckAccessRequest, caller: AdminCaller) -> dict[str, boo
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+    return serve(app, event, context)

@@ -15,7 +15,7 @@ from molecule_core.auth.models import (
     TestToken,
     WorkspaceToken,
 )
-from molecule_core.platform.http import compact_json, install_error_handlers
+from molecule_core.platform.http import compact_json, install_error_handlers, serve
 from molecule_core.platform.observability import logger
 
 app = APIGatewayHttpResolver(enable_validation=True, serializer=compact_json)
@@ -61,4 +61,4 @@ def issue_test_token(workspace_id: UUID, issuer: TestTokenIssuer) -> TestToken:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+    return serve(app, event, context)

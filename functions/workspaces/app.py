@@ -9,7 +9,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.auth.callers import AdminCaller, WorkspaceCaller
-from molecule_core.platform.http import compact_json, install_error_handlers
+from molecule_core.platform.http import compact_json, install_error_handlers, serve
 from molecule_core.platform.observability import logger, metrics
 from molecule_core.workspaces import service
 from molecule_core.workspaces.models import (
@@ -64,6 +64,5 @@ def delete_workspace(
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+    return serve(app, event, context)

@@ -16,6 +16,8 @@ import pytest
 from molecule_core.provisioning.backends.base import AgentSpec, ProvisionError
 from molecule_core.provisioning.backends.controlplane import ControlPlaneProvisioner
 
+from tests.conftest import set_env
+
 
 @dataclass
 class Recorded:
@@ -128,6 +130,42 @@ def test_start_sends_the_bearer_token(control_plane: FakeControlPlane, provision
     provisioner.start(spec())
 
     assert control_plane.requests[0].headers["authorization"] == "Bearer cp-token"
+
+
+def test_the_token_comes_from_secrets_manager_and_follows_its_rotation(
+    control_plane: FakeControlPlane, platform_env: pytest.MonkeyPatch
+) -> None:
+    from aws_lambda_powertools.utilities import parameters
+    from molecule_core.platform import aws
+    from moto import mock_aws
+
+    control_plane.answer("POST", "/cp/workspaces", 200, {"instance_id": "i-1"})
+    with mock_aws():
+        import boto3
+
+        credentials = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t"}
+        for name, value in credentials.items():
+            platform_env.setenv(name, value)
+        aws.reset_clients()
+        parameters.clear_caches()
+        secrets = boto3.client("secretsmanager", region_name="us-east-1")
+        arn = secrets.create_secret(Name="molecule/controlplane", SecretString="first-token")["ARN"]
+        set_env(platform_env, CONTROLPLANE_URL=control_plane.url, CONTROLPLANE_TOKEN_SECRET_ARN=arn)
+        backend = ControlPlaneProvisioner.from_settings()
+        try:
+            backend.start(spec())
+            secrets.put_secret_value(SecretId=arn, SecretString="rotated-token")
+            parameters.clear_caches()  # what the five-minute cache does on its own
+            backend.start(spec())
+        finally:
+            backend.close()
+            parameters.clear_caches()
+            aws.reset_clients()
+
+    assert [r.headers["authorization"] for r in control_plane.requests] == [
+        "Bearer first-token",
+        "Bearer rotated-token",
+    ]
 
 
 def test_no_token_sends_no_authorization(control_plane: FakeControlPlane) -> None:

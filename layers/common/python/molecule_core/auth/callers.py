@@ -20,8 +20,10 @@ from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.request import Request
 
 from molecule_core.auth import service
-from molecule_core.auth.credentials import parse_bearer
+from molecule_core.auth.credentials import hash_token, parse_bearer
 from molecule_core.auth.models import AgentBearer, Caller
+from molecule_core.platform.observability import note_caller
+from molecule_core.platform.ratelimit import check_rate
 
 # Headers a caller workspace names itself by (SDKs and the channel plugin use either).
 CALLER_HEADERS = ("x-workspace-id", "x-source-workspace-id")
@@ -41,33 +43,48 @@ def _path_workspace_id(request: Request) -> UUID:
     return UUID(str(request.path_parameters["workspace_id"]))
 
 
+def _noted(caller: Caller) -> Caller:
+    """Every identified caller: noted for the request line, and counted against its rate limit
+    (per credential; anonymous development callers are not limited)."""
+    note_caller(caller.kind, caller.workspace_id)
+    if caller.kind != "anonymous":
+        check_rate(str(caller.token_id or caller.workspace_id or caller.kind))
+    return caller
+
+
 def _workspace_caller(request: Request) -> Caller:
-    return service.authorize_workspace(request_bearer(request), _path_workspace_id(request))
+    return _noted(service.authorize_workspace(request_bearer(request), _path_workspace_id(request)))
 
 
 def _admin_caller(request: Request) -> Caller:
-    return service.authorize_admin(request_bearer(request))
+    return _noted(service.authorize_admin(request_bearer(request)))
 
 
 def _any_caller(request: Request) -> Caller:
-    return service.authorize_any(request_bearer(request))
+    return _noted(service.authorize_any(request_bearer(request)))
 
 
 def _a2a_caller(request: Request) -> Caller:
     claimed = next((value for name in CALLER_HEADERS if (value := _header(request, name))), None)
-    return service.authorize_a2a_caller(request_bearer(request), claimed)
+    return _noted(service.authorize_a2a_caller(request_bearer(request), claimed))
 
 
 def _discovery_caller(request: Request) -> Caller:
-    return service.authorize_claimed_workspace(request_bearer(request), _header(request, "x-workspace-id"))
+    return _noted(service.authorize_claimed_workspace(request_bearer(request), _header(request, "x-workspace-id")))
 
 
 def _agent_bearer(request: Request) -> AgentBearer:
-    return AgentBearer(request_bearer(request))
+    bearer = AgentBearer(request_bearer(request))
+    note_caller("agent" if bearer.token else "anonymous", None)
+    if bearer.token:
+        # keyed by a digest: the limiter never holds a credential
+        check_rate(hash_token(bearer.token).hex())
+    return bearer
 
 
 def _test_token_issuer(request: Request) -> None:
     service.authorize_test_token_issuer(request_bearer(request))
+    note_caller("admin", None)
 
 
 WorkspaceCaller = Annotated[Caller, Depends(_workspace_caller)]

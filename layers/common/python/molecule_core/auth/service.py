@@ -27,7 +27,7 @@ from molecule_core.auth.models import (
     TestToken,
     WorkspaceToken,
 )
-from molecule_core.platform import db
+from molecule_core.platform import aws, db
 from molecule_core.platform.errors import (
     AccessDenied,
     Conflict,
@@ -52,10 +52,7 @@ def configured_admin_token() -> str | None:
     if settings.admin_token:
         return settings.admin_token
     if settings.admin_token_secret_arn:
-        from aws_lambda_powertools.utilities import parameters  # boto3 only on this path
-
-        value = parameters.get_secret(settings.admin_token_secret_arn, max_age=300)
-        return str(value).strip() or None
+        return aws.secret_value(settings.admin_token_secret_arn).strip() or None
     return None
 
 

@@ -30,3 +30,11 @@ def reset_clients() -> None:
     """Forget every client (tests that move an endpoint or change credentials)."""
     with _lock:
         _clients.clear()
+
+
+def secret_value(secret_arn: str, *, max_age_seconds: int = 300) -> str:
+    """A Secrets Manager secret's string, through Powertools Parameters (cached per execution
+    environment for `max_age_seconds`, so a rotated secret is picked up within that time)."""
+    from aws_lambda_powertools.utilities import parameters  # boto3 only on this path
+
+    return str(parameters.get_secret(secret_arn, max_age=max_age_seconds))

@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import psycopg
 from psycopg.rows import DictRow, dict_row
 
+from molecule_core.platform import aws
 from molecule_core.platform.errors import DatastoreUnavailable
+from molecule_core.platform.observability import count, logger
 from molecule_core.platform.settings import get_settings
 
 if TYPE_CHECKING:
@@ -50,11 +52,9 @@ def resolve_dsn() -> str:
     if settings.database_url:
         return settings.database_url
     if settings.database_secret_arn:
-        from aws_lambda_powertools.utilities import parameters  # boto3 only on this path
-
-        secret = json.loads(str(parameters.get_secret(settings.database_secret_arn, max_age=300)))
+        secret = json.loads(aws.secret_value(settings.database_secret_arn))
         return psycopg.conninfo.make_conninfo(
-            host=secret["host"],
+            host=settings.database_host_override or secret["host"],
             port=str(secret.get("port", 5432)),
             user=secret["username"],
             password=secret["password"],
@@ -64,13 +64,29 @@ def resolve_dsn() -> str:
     raise DatastoreUnavailable("no DATABASE_URL or DATABASE_SECRET_ARN configured")
 
 
+def session_options() -> str:
+    """Server settings every connection starts with: no statement may outlive the API's own
+    deadline, and no transaction may sit idle holding locks (a function that died mid-transaction)."""
+    settings = get_settings()
+    options = []
+    if settings.db_statement_timeout_ms:
+        options.append(f"-c statement_timeout={settings.db_statement_timeout_ms}")
+    if settings.db_idle_in_transaction_timeout_ms:
+        options.append(f"-c idle_in_transaction_session_timeout={settings.db_idle_in_transaction_timeout_ms}")
+    return " ".join(options)
+
+
 def connect_kwargs() -> dict[str, Any]:
+    settings = get_settings()
     kwargs: dict[str, Any] = {
         "autocommit": True,
         "prepare_threshold": None,
         "row_factory": dict_row,
-        "connect_timeout": get_settings().db_connect_timeout_seconds,
+        "connect_timeout": settings.db_connect_timeout_seconds,
     }
+    # Startup options pin a connection behind RDS Proxy: there, the role carries these settings.
+    if not settings.database_host_override and (options := session_options()):
+        kwargs["options"] = options
     if _cursor_factory is not None:
         kwargs["cursor_factory"] = _cursor_factory
     return kwargs
@@ -80,11 +96,27 @@ def open_connection(dsn: str | None = None) -> Connection:
     try:
         return psycopg.connect(dsn or resolve_dsn(), **connect_kwargs())
     except psycopg.OperationalError as exc:
+        # The DatabaseConnectionFailures alarm watches this count (template.yaml).
+        count("DatabaseConnectionFailures")
+        logger.warning("database connection failed", extra={"error": str(exc)[:300]})
         raise DatastoreUnavailable(str(exc)) from exc
 
 
 def _is_connection_failure(exc: BaseException, conn: Connection) -> bool:
-    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) or conn.broken
+    """The connection itself is gone (replace it), as opposed to a statement the server refused
+    or cancelled (a statement or lock timeout is an OperationalError too, on a healthy connection)."""
+    if conn.broken or conn.closed or isinstance(exc, psycopg.InterfaceError):
+        return True
+    sqlstate = getattr(exc, "sqlstate", None)
+    return isinstance(exc, psycopg.OperationalError) and (sqlstate is None or sqlstate.startswith("08"))
+
+
+def _as_unavailable(exc: BaseException) -> DatastoreUnavailable | None:
+    """What a failed unit of work means for the caller: the database could not serve it (503) for a
+    lost connection and for a statement it cancelled (statement or lock timeout: overload)."""
+    return (
+        DatastoreUnavailable(str(exc)) if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) else None
+    )
 
 
 class ConnectionSource(Protocol):
@@ -155,7 +187,8 @@ class LambdaConnectionSource:
         except Exception as exc:
             if conn is not None and _is_connection_failure(exc, conn):
                 self._discard(conn)
-                raise DatastoreUnavailable(str(exc)) from exc
+            if (unavailable := _as_unavailable(exc)) is not None:
+                raise unavailable from exc
             raise
 
     def single_statement(self, work: Callable[[Connection], T], *, idempotent: bool) -> T:
@@ -164,6 +197,8 @@ class LambdaConnectionSource:
             try:
                 return work(kept)
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                if not _is_connection_failure(exc, kept):
+                    raise DatastoreUnavailable(str(exc)) from exc  # cancelled: no point in running it again
                 self._discard(kept)
                 if not idempotent:
                     raise DatastoreUnavailable(str(exc)) from exc
@@ -173,7 +208,8 @@ class LambdaConnectionSource:
         except Exception as exc:
             if _is_connection_failure(exc, conn):
                 self._discard(conn)
-                raise DatastoreUnavailable(str(exc)) from exc
+            if (unavailable := _as_unavailable(exc)) is not None:
+                raise unavailable from exc
             raise
 
     def close(self) -> None:

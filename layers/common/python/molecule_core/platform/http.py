@@ -19,6 +19,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from pydantic_core import to_jsonable_python
 
+from molecule_core.platform import observability
 from molecule_core.platform.errors import DatastoreUnavailable, DomainError
 from molecule_core.platform.observability import logger
 
@@ -64,6 +65,16 @@ def _malformed_path_id(errors: list[Any]) -> str | None:
         if len(location) == 2 and location[0] == "path":
             return _PATH_NOUNS.get(str(location[1]), "resource")
     return None
+
+
+def serve(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Resolve one API Gateway event: the route's answer, one structured line for the request, and
+    the invocation's metrics published. Every HTTP function's handler is this call."""
+    facts = observability.begin_request()
+    response: dict[str, Any] = app.resolve(event, context)
+    observability.log_request(event, response, facts)
+    observability.flush_metrics()
+    return response
 
 
 def install_error_handlers(app: APIGatewayHttpResolver) -> None:

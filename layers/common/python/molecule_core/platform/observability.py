@@ -1,8 +1,77 @@
-"""The platform's Powertools Logger and Metrics, one of each per execution environment."""
+"""The platform's Powertools Logger and Metrics, one of each per execution environment, and the one
+structured line per request (SPEC §5.15): method, route, status, duration, caller kind and the
+workspace ids involved — never a credential, a body or a query string.
+
+The caller is known only once a route's caller dependency has run (`auth.callers`), so it notes
+who called in a per-request context variable (`note_caller`) that the request line reads."""
 
 from __future__ import annotations
 
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 
 logger = Logger(service="molecule")
 metrics = Metrics(namespace="Molecule", service="molecule")
+
+
+@dataclass
+class RequestFacts:
+    started: float = field(default_factory=time.perf_counter)
+    caller_kind: str | None = None
+    caller_workspace_id: str | None = None
+
+
+_request: ContextVar[RequestFacts | None] = ContextVar("molecule_request", default=None)
+
+
+def begin_request() -> RequestFacts:
+    facts = RequestFacts()
+    _request.set(facts)
+    return facts
+
+
+def note_caller(kind: str, workspace_id: object | None) -> None:
+    """Called by the caller dependencies: who this request turned out to be."""
+    facts = _request.get()
+    if facts is not None:
+        facts.caller_kind = kind
+        facts.caller_workspace_id = str(workspace_id) if workspace_id is not None else None
+
+
+def log_request(event: dict[str, Any], response: dict[str, Any], facts: RequestFacts) -> None:
+    context = event.get("requestContext") or {}
+    http = context.get("http") or {}
+    path_parameters = event.get("pathParameters") or {}
+    logger.info(
+        "request",
+        extra={
+            "method": http.get("method"),
+            "route": event.get("routeKey"),
+            "status": response.get("statusCode"),
+            "duration_ms": round((time.perf_counter() - facts.started) * 1000, 2),
+            "caller_kind": facts.caller_kind,
+            "caller_workspace_id": facts.caller_workspace_id,
+            "workspace_id": path_parameters.get("workspace_id"),
+        },
+    )
+
+
+def count(name: str, value: float = 1) -> None:
+    """One EMF count (namespace Molecule, dimension service=molecule), flushed at the end of the
+    invocation."""
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def record_milliseconds(name: str, value: float) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=value)
+
+
+def flush_metrics() -> None:
+    """Publish what this invocation counted (nothing, silently, when it counted nothing)."""
+    if metrics.metric_set:
+        metrics.flush_metrics()

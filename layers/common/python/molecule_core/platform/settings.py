@@ -29,6 +29,16 @@ class Settings(BaseModel):
     provisioner_backend: ProvisionerBackendName = Field("none", alias="PROVISIONER_BACKEND")
     saas_mode: bool = Field(False, alias="MOLECULE_SAAS_MODE")
     db_connect_timeout_seconds: int = Field(5, alias="DB_CONNECT_TIMEOUT_SECONDS", ge=1, le=60)
+    # An RDS Proxy (or any pooler) endpoint: connect there with the secret's credentials.
+    database_host_override: str | None = Field(None, alias="DATABASE_HOST_OVERRIDE")
+    # Bounds on every connection (0 = the server's default). Under RDS Proxy a per-connection setting
+    # pins the connection, so set these on the database role instead (README "Deploying").
+    db_statement_timeout_ms: int = Field(15_000, alias="DB_STATEMENT_TIMEOUT_MS", ge=0)
+    db_idle_in_transaction_timeout_ms: int = Field(30_000, alias="DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", ge=0)
+    # Requests one credential may make per second in one execution environment (0 = no limit), and
+    # the burst above that rate it may spend at once.
+    rate_limit_per_second: float = Field(50.0, alias="RATE_LIMIT_PER_SECOND", ge=0)
+    rate_limit_burst: int = Field(200, alias="RATE_LIMIT_BURST", ge=1)
     # Liveness: a heartbeat older than this marks an online/degraded workspace stale.
     heartbeat_stale_seconds: int = Field(90, alias="HEARTBEAT_STALE_SECONDS", ge=1)
     # A workspace still `provisioning` after this long is marked failed.
@@ -43,6 +53,7 @@ class Settings(BaseModel):
     process_start_check_seconds: float = Field(0.5, alias="PROCESS_START_CHECK_SECONDS", ge=0, le=30)
     controlplane_url: str | None = Field(None, alias="CONTROLPLANE_URL")
     controlplane_token: str | None = Field(None, alias="CONTROLPLANE_TOKEN")
+    controlplane_token_secret_arn: str | None = Field(None, alias="CONTROLPLANE_TOKEN_SECRET_ARN")
     ecs_cluster: str | None = Field(None, alias="ECS_CLUSTER")
     ecs_task_definition: str | None = Field(None, alias="ECS_TASK_DEFINITION")
     ecs_container_name: str = Field("agent", alias="ECS_CONTAINER_NAME")
@@ -70,7 +81,15 @@ class Settings(BaseModel):
     def _normalise_env(cls, value: str) -> str:
         return value.strip().lower() or "production"
 
-    @field_validator("admin_token", "database_url", "admin_token_secret_arn", "database_secret_arn", "a2a_queue_url")
+    @field_validator(
+        "admin_token",
+        "database_url",
+        "admin_token_secret_arn",
+        "database_secret_arn",
+        "a2a_queue_url",
+        "database_host_override",
+        "controlplane_token_secret_arn",
+    )
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None

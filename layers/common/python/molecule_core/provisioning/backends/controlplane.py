@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -22,6 +23,7 @@ from uuid import UUID
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from molecule_core.platform import aws
 from molecule_core.platform.settings import get_settings
 from molecule_core.provisioning.backends.base import AgentSpec, ProvisionError
 
@@ -65,13 +67,15 @@ class ControlPlaneProvisioner:
     def __init__(
         self,
         base_url: str,
-        token: str | None = None,
+        token: str | Callable[[], str | None] | None = None,
         *,
         timeout: httpx.Timeout = TIMEOUT,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._token = token
+        # A fixed token, or a function that reads the current one (a Secrets Manager secret, so a
+        # rotation is picked up without a restart).
+        self._token: Callable[[], str | None] = token if callable(token) else (lambda: token)
         self._timeout = timeout
         self._transport = transport
         self._http: httpx.Client | None = None
@@ -86,16 +90,24 @@ class ControlPlaneProvisioner:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ProvisionError(f"CONTROLPLANE_URL {url!r} is not an http(s) URL")
+        arn = settings.controlplane_token_secret_arn
+        if arn:
+            return cls(url, lambda: aws.secret_value(arn).strip() or None)
         return cls(url, (settings.controlplane_token or "").strip() or None)
+
+    def _bearer(self, request: httpx.Request) -> httpx.Request:
+        token = self._token()
+        if token:
+            request.headers["Authorization"] = f"Bearer {token}"
+        return request
 
     @property
     def http(self) -> httpx.Client:
         # One client (and connection pool) per execution environment; httpx.Client is thread-safe.
         with self._http_lock:
             if self._http is None:
-                headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
                 self._http = httpx.Client(
-                    base_url=self.base_url, headers=headers, timeout=self._timeout, transport=self._transport
+                    base_url=self.base_url, auth=self._bearer, timeout=self._timeout, transport=self._transport
                 )
             return self._http
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 from botocore.exceptions import ClientError
 from molecule_core.provisioning.backends import base
@@ -167,7 +168,10 @@ def test_controlplane_from_settings_uses_url_and_token(platform_env: pytest.Monk
     provisioner = ControlPlaneProvisioner.from_settings()
 
     assert provisioner.base_url == "https://cp.internal"
-    assert provisioner.http.headers["authorization"] == "Bearer cp-token"
+    auth = provisioner.http.auth
+    assert auth is not None
+    sent = next(auth.auth_flow(httpx.Request("GET", "https://cp.internal/cp/workspaces/x/status")))
+    assert sent.headers["authorization"] == "Bearer cp-token"
     provisioner.close()
 
 

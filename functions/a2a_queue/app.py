@@ -8,14 +8,35 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.a2a import service
-from molecule_core.a2a.models import A2aQueueStatus, DropStaleResult
-from molecule_core.auth.callers import AdminCaller, AnyCaller
+from molecule_core.a2a.models import A2aQueueItem, A2aQueueStatus, DropStaleResult, QueueStatus
+from molecule_core.auth.callers import AdminCaller, AnyCaller, WorkspaceCaller
 from molecule_core.platform.http import compact_json, install_error_handlers, serve
 from molecule_core.platform.observability import logger
 
 app = APIGatewayHttpResolver(enable_validation=True, serializer=compact_json)
 DEFAULT_MAX_AGE_MINUTES = 60
 install_error_handlers(app)
+
+
+PageLimit = Annotated[int, Query(ge=1, le=service.QUEUE_PAGE_MAX)]
+StatusFilter = Annotated[QueueStatus | None, Query()]
+
+
+@app.get("/workspaces/<workspace_id>/a2a/queue")
+def list_workspace_queue(
+    workspace_id: UUID,
+    caller: WorkspaceCaller,
+    status: StatusFilter = None,
+    limit: PageLimit = service.QUEUE_PAGE_DEFAULT,
+) -> list[A2aQueueItem]:
+    return [A2aQueueItem.model_validate(row) for row in service.list_queue(workspace_id, status, limit)]
+
+
+@app.get("/admin/a2a-queue")
+def list_fleet_queue(
+    caller: AdminCaller, status: StatusFilter = None, limit: PageLimit = service.QUEUE_PAGE_DEFAULT
+) -> list[A2aQueueItem]:
+    return [A2aQueueItem.model_validate(row) for row in service.list_queue(None, status, limit)]
 
 
 @app.get("/workspaces/<workspace_id>/a2a/queue/<queue_id>")

@@ -426,6 +426,39 @@ def test_status_is_visible_to_caller_target_org_and_admin_only(
     assert done["completed_at"] and done["dispatched_at"] and done["published_at"] and done["expires_at"]
 
 
+def test_a_workspace_lists_its_queue_newest_first_by_status_and_the_operator_lists_the_fleets(
+    sqs: LocalSqs, database: str, api: ApiClient, dev: str, agent: ScriptedAgent
+) -> None:
+    target = push_target(database, api, dev, agent.url)
+    other = push_target(database, api, dev, agent.url, name="other")
+    first = enqueue(target, "first", "m-first")
+    second = enqueue(target, "second", "m-second")
+    elsewhere = enqueue(other, "elsewhere", "m-elsewhere")
+    execute(database, "UPDATE a2a_queue SET enqueued_at = now() - interval '1 minute' WHERE id = %s", first.queue_id)
+    execute(
+        database,
+        "UPDATE a2a_queue SET status = 'failed', last_error = 'agent answered 503' WHERE id = %s",
+        first.queue_id,
+    )
+    target_token = api.post(f"/workspaces/{target['id']}/tokens", token=dev).json()["auth_token"]
+
+    mine = api.get(f"/workspaces/{target['id']}/a2a/queue", token=target_token)
+    failed = api.get(f"/workspaces/{target['id']}/a2a/queue?status=failed", token=target_token)
+    fleet = api.get("/admin/a2a-queue?limit=2", token=dev)
+
+    assert mine.status == 200
+    assert [item["queue_id"] for item in mine.json()] == [str(second.queue_id), str(first.queue_id)]
+    assert "body" not in mine.json()[0] and mine.json()[0]["method"] == "message/send"
+    assert [(item["queue_id"], item["last_error"]) for item in failed.json()] == [
+        (str(first.queue_id), "agent answered 503")
+    ]
+    assert {item["queue_id"] for item in fleet.json()} == {str(second.queue_id), str(elsewhere.queue_id)}
+    assert api.get("/admin/a2a-queue", token=target_token).status == 401
+    assert api.get(f"/workspaces/{other['id']}/a2a/queue", token=target_token).status == 401
+    assert api.get(f"/workspaces/{target['id']}/a2a/queue?status=lost", token=target_token).status == 400
+    assert api.get("/admin/a2a-queue?limit=0", token=dev).status == 400
+
+
 def test_drop_stale_drops_old_queued_rows_only(
     sqs: LocalSqs, database: str, api: ApiClient, dev: str, agent: ScriptedAgent
 ) -> None:

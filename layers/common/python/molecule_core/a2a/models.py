@@ -42,5 +42,27 @@ class A2aQueueStatus(BaseModel):
     response_body: Any = None
 
 
+QueueStatus = Literal["queued", "dispatched", "completed", "failed", "expired", "dropped"]
+
+
+class A2aQueueItem(BaseModel):
+    """One row of GET /workspaces/{id}/a2a/queue and GET /admin/a2a-queue: where a message is,
+    never its body."""
+
+    queue_id: UUID
+    workspace_id: UUID
+    caller_id: UUID | None
+    method: str | None
+    status: QueueStatus
+    attempts: int
+    last_error: str | None
+    response_status: int | None
+    enqueued_at: datetime
+    published_at: datetime | None
+    dispatched_at: datetime | None
+    completed_at: datetime | None
+    expires_at: datetime | None
+
+
 class DropStaleResult(BaseModel):
     dropped: int

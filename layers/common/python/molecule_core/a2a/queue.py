@@ -363,3 +363,15 @@ def queue_status(workspace_id: UUID, queue_id: UUID, viewer: Caller) -> dict[str
         result["response_status"] = row["response_status"]
         result["response_body"] = row["response_body"]
     return result
+
+
+QUEUE_PAGE_DEFAULT = 50
+QUEUE_PAGE_MAX = 200
+
+
+def list_queue(workspace_id: UUID | None, status: str | None, limit: int) -> list[dict[str, Any]]:
+    """A bounded page of queue rows, newest first: one target's, or (None) the whole fleet's."""
+    bounded = max(1, min(limit, QUEUE_PAGE_MAX))
+    return db.single_statement(
+        lambda conn: store.list_rows(conn, workspace_id=workspace_id, status=status, limit=bounded)
+    )

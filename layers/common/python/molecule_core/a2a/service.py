@@ -23,12 +23,15 @@ from molecule_core.a2a.classify import is_upstream_dead_status
 from molecule_core.a2a.models import A2AAnswer
 from molecule_core.a2a.normalize import normalize_a2a_payload
 from molecule_core.a2a.queue import (
+    QUEUE_PAGE_DEFAULT,
+    QUEUE_PAGE_MAX,
     DrainRetry,
     backoff_seconds,
     delay_redelivery,
     drain_record,
     drop_stale,
     expire_due,
+    list_queue,
     queue_status,
     republish_unpublished,
 )
@@ -46,12 +49,15 @@ from molecule_core.workspaces.models import is_http_url, resolve_delivery_mode
 
 # The queue's entry points, for the drain, the outbox sweep and the queue routes.
 __all__ = [
+    "QUEUE_PAGE_DEFAULT",
+    "QUEUE_PAGE_MAX",
     "DrainRetry",
     "backoff_seconds",
     "delay_redelivery",
     "drain_record",
     "drop_stale",
     "expire_due",
+    "list_queue",
     "proxy_a2a",
     "queue_status",
     "republish_unpublished",

@@ -300,3 +300,24 @@ def get(conn: Connection, queue_id: UUID) -> dict[str, Any] | None:
         {"id": queue_id},
     ).fetchone()
     return dict(row) if row else None
+
+
+QUEUE_ROW_COLUMNS = """
+    id AS queue_id, workspace_id, caller_id, method, status, attempts, last_error, response_status,
+    enqueued_at, published_at, dispatched_at, completed_at, expires_at
+"""
+
+
+def list_rows(conn: Connection, *, workspace_id: UUID | None, status: str | None, limit: int) -> list[dict[str, Any]]:
+    """Queue rows newest first: one target's (workspace_id) or every target's, optionally of one
+    status. Answers bookkeeping only, never the message bodies."""
+    return conn.execute(
+        f"""
+        SELECT {QUEUE_ROW_COLUMNS} FROM a2a_queue
+        WHERE (%(workspace_id)s::uuid IS NULL OR workspace_id = %(workspace_id)s)
+          AND (%(status)s::text IS NULL OR status = %(status)s)
+        ORDER BY enqueued_at DESC, id DESC
+        LIMIT %(limit)s
+        """,
+        {"workspace_id": workspace_id, "status": status, "limit": limit},
+    ).fetchall()

@@ -235,13 +235,34 @@ def test_poll_mode_target_gets_the_message_in_its_inbox(api: ApiClient, dev: str
     assert result.json() == {"status": "queued", "delivery_mode": "poll", "method": "message/send"}
     receipt = _receipts(database, target["id"])[-1]
     assert receipt["status"] == "queued"
-    assert receipt["request_body"]["params"]["message"]["parts"] == [{"kind": "text", "text": "for your inbox"}]
-    assert json.loads(receipt["request_raw"]) == legacy  # verbatim as received
+    assert receipt["request_body"] == legacy  # verbatim as received (SPEC §5.6)
+    assert receipt["request_normalized"]["params"]["message"]["parts"] == [{"kind": "text", "text": "for your inbox"}]
     inbox = api.get(
         f"/workspaces/{target['id']}/activity?type=a2a_receive", token=target["connection"]["auth_token"]
     ).json()
     assert inbox[0]["data"]["text"] == "for your inbox"
     assert inbox[0]["data"]["peer_id"] == caller["id"]
+    assert inbox[0]["request_body"] == legacy
+    assert inbox[0]["request_normalized"]["method"] == "message/send"
+
+
+def test_poll_inbox_keeps_type_parts_as_the_sender_wrote_them(api: ApiClient, dev: str) -> None:
+    # The molecule CLI decodes request_body's parts by `type`: rewritten to `kind`, its prompt was empty.
+    target = create_workspace(api, dev, name="cli", external=True)
+    sent = {
+        "jsonrpc": "2.0",
+        "id": "cli-1",
+        "method": "message/send",
+        "params": {"message": {"role": "user", "messageId": "m-1", "parts": [{"type": "text", "text": "fix the bug"}]}},
+    }
+    assert api.post(f"/workspaces/{target['id']}/a2a", json_body=sent, token=dev).status == 200
+    row = api.get(
+        f"/workspaces/{target['id']}/activity?type=a2a_receive", token=target["connection"]["auth_token"]
+    ).json()[0]
+    assert row["request_body"] == sent
+    assert row["request_body"]["params"]["message"]["parts"] == [{"type": "text", "text": "fix the bug"}]
+    assert row["request_normalized"]["params"]["message"]["parts"] == [{"kind": "text", "text": "fix the bug"}]
+    assert row["data"]["text"] == "fix the bug"
 
 
 # --- push: trouble ---------------------------------------------------------------------------------------

@@ -45,8 +45,10 @@ class ActivityRow(BaseModel):
     target_id: UUID | None
     method: str | None
     summary: str | None
+    # A poll-mode message: the body exactly as the sender wrote it, and the platform's normalised
+    # form beside it (SPEC §5.6). Other rows have no normalised form.
     request_body: Any
-    request_raw: str | None = None
+    request_normalized: Any = None
     response_body: Any
     tool_trace: Any
     duration_ms: int | None
@@ -94,7 +96,7 @@ class NewActivity:
     method: str | None = None
     summary: str | None = None
     request_body: Any = None
-    request_raw: str | None = None
+    request_normalized: Any = None
     response_body: Any = None
     tool_trace: Any = None
     duration_ms: int | None = None

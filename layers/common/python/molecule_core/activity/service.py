@@ -72,7 +72,13 @@ def message_text(body: Any) -> str:
 def _to_row(record: dict[str, Any]) -> ActivityRow:
     peer_id = record["source_id"]
     base = get_settings().platform_url.rstrip("/")
-    text = message_text(record["request_body"]) or message_text(record["response_body"])
+    # The normalised form first: the verbatim body of a poll-mode message may be in any shape the
+    # proxy accepts (v0.2 `content`, bare {method, params}).
+    text = (
+        message_text(record["request_normalized"])
+        or message_text(record["request_body"])
+        or message_text(record["response_body"])
+    )
     return ActivityRow(
         **{k: v for k, v in record.items() if k not in ("peer_name", "peer_role")},
         type=record["activity_type"],

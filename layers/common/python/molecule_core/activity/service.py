@@ -148,8 +148,10 @@ def log_activity(workspace_id: UUID, request: LogActivityRequest, caller: Caller
 
 
 def notify(workspace_id: UUID, request: NotifyRequest) -> None:
-    """An agent's message to its user: an a2a_receive row with method "notify", no source, and
-    `response_body {"result": message, "parts": [file parts]}`."""
+    """An agent's message to its user (SPEC §5.6): an outbound `a2a_send` row with method "notify",
+    no source or target, and `response_body {"result": message}` plus `"parts": [file parts]` when
+    there are attachments. Outbound, so it never shows in the agent's own a2a_receive inbox: an
+    inbox reader that answers every row would otherwise answer its own reply, forever."""
     file_parts = []
     for index, attachment in enumerate(request.attachments or []):
         uri, name = attachment.get("uri"), attachment.get("name")
@@ -167,10 +169,10 @@ def notify(workspace_id: UUID, request: NotifyRequest) -> None:
             conn,
             NewActivity(
                 workspace_id=workspace_id,
-                activity_type="a2a_receive",
+                activity_type="a2a_send",
                 method="notify",
                 summary=request.message[:200],
-                response_body={"result": request.message, "parts": file_parts},
+                response_body={"result": request.message, **({"parts": file_parts} if file_parts else {})},
                 status="ok",
             ),
         )

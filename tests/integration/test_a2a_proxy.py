@@ -132,12 +132,42 @@ def test_caller_header_must_match_the_token(api: ApiClient, dev: str, agent: Scr
     assert len(agent.received) == 1
 
 
-def test_reserved_caller_prefix_is_403(api: ApiClient, dev: str, agent: ScriptedAgent) -> None:
+@pytest.mark.parametrize("prefix", ["system:", "webhook:", "test:", "channel:", "platform:", "admin:", "WEBHOOK:"])
+def test_reserved_caller_prefix_is_403(api: ApiClient, dev: str, agent: ScriptedAgent, prefix: str) -> None:
     target = _external_push(api, dev, agent.url)
     result = api.post(
-        f"/workspaces/{target['id']}/a2a", json_body=send(), token=dev, headers={"X-Workspace-ID": "system:scheduler"}
+        f"/workspaces/{target['id']}/a2a", json_body=send(), token=dev, headers={"X-Workspace-ID": f"{prefix}x"}
     )
     assert result.status == 403
+    assert agent.received == []
+
+
+@pytest.mark.parametrize("header", ["X-Workspace-ID", "X-Source-Workspace-Id"])
+def test_caller_header_without_that_workspaces_token_is_401_in_dev_fail_open(
+    api: ApiClient, platform_env: pytest.MonkeyPatch, agent: ScriptedAgent, header: str
+) -> None:
+    set_env(platform_env, MOLECULE_ENV="development")
+    target = api.post("/workspaces", json_body={"name": "t", "external": True, "url": agent.url}).json()
+    api.patch(f"/workspaces/{target['id']}", json_body={"delivery_mode": "push"})
+    caller = api.post("/workspaces", json_body={"name": "c", "external": True}).json()
+    path = f"/workspaces/{target['id']}/a2a"
+    # no bearer is a user here — but a header alone must not speak for a workspace
+    assert api.post(path, json_body=send()).status == 200
+    assert api.post(path, json_body=send(), headers={header: caller["id"]}).status == 401
+    proven = api.post(path, json_body=send(), headers={header: caller["id"]}, token=caller["connection"]["auth_token"])
+    assert proven.status == 200
+    assert len(agent.received) == 2
+
+
+def test_caller_header_with_an_admin_or_org_token_is_401(api: ApiClient, dev: str, agent: ScriptedAgent) -> None:
+    target = _external_push(api, dev, agent.url)
+    caller = create_workspace(api, dev, name="caller", external=True)
+    org = api.post("/org/tokens", json_body={"name": "canvas"}, token=dev).json()["auth_token"]
+    for token in (dev, org):
+        result = api.post(
+            f"/workspaces/{target['id']}/a2a", json_body=send(), token=token, headers={"X-Workspace-ID": caller["id"]}
+        )
+        assert result.status == 401
     assert agent.received == []
 
 

@@ -127,3 +127,48 @@ def test_sdk_poll_loop_answers_each_of_several_messages_once(api: ApiClient, adm
         "re: one",
         "re: two",
     ]
+
+
+def test_sdk_loop_stops_when_its_workspace_is_deleted(api: ApiClient, admin: str) -> None:
+    # Given a running SDK agent
+    workspace = create_workspace(api, admin, name="doomed", external=True)
+    token = workspace["connection"]["auth_token"]
+    agent = SdkPollAgent(api, workspace["id"], token, handler=lambda text: None)
+    assert agent.run_agent_loop(2) == "max_iterations"
+    # When an operator deletes the workspace (which revokes the agent's token)
+    assert api.delete(f"/workspaces/{workspace['id']}", token=admin).status == 200
+    # Then /state tells the agent's own token the truth, and its loop ends
+    state = api.get(f"/workspaces/{workspace['id']}/state", token=token)
+    assert (state.status, state.json()) == (404, {"error": "workspace not found", "deleted": True})
+    assert agent.run_agent_loop(SDK_ITERATIONS) == "stopped"
+    assert agent.errors == [401]  # the inbox fetch of its one last iteration
+
+
+def test_a_deleted_workspaces_token_is_still_refused_everywhere_else(api: ApiClient, admin: str) -> None:
+    workspace = create_workspace(api, admin, name="doomed", external=True)
+    workspace_id, token = workspace["id"], workspace["connection"]["auth_token"]
+    api.delete(f"/workspaces/{workspace_id}", token=admin)
+    assert api.get(f"/workspaces/{workspace_id}", token=token).status == 401
+    assert api.get(f"/workspaces/{workspace_id}/activity", token=token).status == 401
+    assert api.post(f"/workspaces/{workspace_id}/notify", json_body={"message": "x"}, token=token).status == 401
+    assert api.get(f"/workspaces/{workspace_id}/tokens", token=token).status == 401
+    assert api.post("/registry/heartbeat", json_body={"workspace_id": workspace_id}, token=token).status == 410
+    assert api.post("/registry/register", json_body={"id": workspace_id}, token=token).status == 410
+
+
+def test_only_the_deleted_workspaces_own_token_learns_it_was_deleted(api: ApiClient, admin: str) -> None:
+    deleted = create_workspace(api, admin, name="doomed", external=True)
+    live = create_workspace(api, admin, name="still here", external=True)
+    other_deleted = create_workspace(api, admin, name="also doomed", external=True)
+    for workspace in (deleted, other_deleted):
+        api.delete(f"/workspaces/{workspace['id']}", token=admin)
+    state = f"/workspaces/{deleted['id']}/state"
+    # another workspace's token — live, or itself deleted — learns nothing
+    assert api.get(state, token=live["connection"]["auth_token"]).status == 401
+    assert api.get(state, token=other_deleted["connection"]["auth_token"]).status == 401
+    assert api.get(state, token="never-issued").status == 401
+    assert api.get(state).status == 401
+    # a token revoked while its workspace lives is just revoked
+    tokens = api.get(f"/workspaces/{live['id']}/tokens", token=admin).json()["tokens"]
+    api.delete(f"/workspaces/{live['id']}/tokens/{tokens[0]['id']}", token=admin)
+    assert api.get(f"/workspaces/{live['id']}/state", token=live["connection"]["auth_token"]).status == 401

@@ -422,8 +422,23 @@ def test_discover_allowed_denied_and_malformed(api: ApiClient, family: dict) -> 
         f"/registry/discover/{family['b']['id']}", headers={"X-Workspace-ID": family["b1"]["id"]}, token=token
     )
     assert spoofed.status == 401
+    reserved = api.get(f"/registry/discover/{family['b']['id']}", headers={"X-Workspace-ID": "channel:x"}, token=token)
+    assert reserved.status == 403
     missing = api.get(f"/registry/discover/{uuid.uuid4()}", headers={"X-Workspace-ID": a["id"]}, token=token)
     assert missing.status == 404
+
+
+def test_discover_needs_the_named_workspaces_own_token_in_every_mode(
+    api: ApiClient, family: dict, admin: str, platform_env: pytest.MonkeyPatch
+) -> None:
+    a, b = family["a"], family["b"]
+    path = f"/registry/discover/{b['id']}"
+    # an admin (or org) token acts for a user, not as the workspace the header names
+    assert api.get(path, headers={"X-Workspace-ID": a["id"]}, token=admin).status == 401
+    # dev fail-open: no bearer passes elsewhere, but never with a header naming a workspace
+    set_env(platform_env, MOLECULE_ENV="development", ADMIN_TOKEN=None)
+    assert api.get(path, headers={"X-Workspace-ID": a["id"]}).status == 401
+    assert api.get(path, headers={"X-Workspace-ID": a["id"]}, token=a["connection"]["auth_token"]).status == 200
 
 
 def test_peers_lists_parent_siblings_children_with_filter(api: ApiClient, family: dict) -> None:

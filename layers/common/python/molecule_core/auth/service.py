@@ -41,8 +41,11 @@ from molecule_core.platform.settings import get_settings
 __all__ = ["MintedToken", "hash_token", "mint_inbound_secret", "mint_token"]  # for other domains
 
 MAX_LIVE_WORKSPACE_TOKENS = 50
+# SPEC §5.8: every 429 carries Retry-After. The limit lifts when a token is revoked, not with time;
+# this only paces clients that retry 429s on their own.
+TOKEN_LIMIT_RETRY_AFTER_SECONDS = 60
 # Caller identities only the platform itself may claim (SPEC §4.3).
-RESERVED_CALLER_PREFIXES = ("system:", "platform:", "admin:")
+RESERVED_CALLER_PREFIXES = ("system:", "webhook:", "test:", "channel:", "platform:", "admin:")
 
 
 def configured_admin_token() -> str | None:
@@ -137,33 +140,57 @@ def parse_claimed_workspace(claimed: str | None) -> UUID | None:
 
 
 def authorize_a2a_caller(bearer: str | None, claimed: str | None) -> Caller:
-    """An A2A caller (SPEC §5.4 step 1): a workspace proving itself with its own token (the caller
-    header, when present, must name that workspace), or a user (admin/org token; no bearer in dev
-    fail-open, where the header is trusted)."""
+    """An A2A caller (SPEC §5.4 step 1): a workspace proving itself with its own token — named in
+    the caller header, or derived from the bearer — or a user (admin/org token; no bearer in dev
+    fail-open)."""
     claimed_id = parse_claimed_workspace(claimed)
+    if claimed_id is not None:
+        return authorize_own_workspace(bearer, claimed_id)
     if bearer is None:
         if is_dev_fail_open():
-            return Caller("workspace", workspace_id=claimed_id) if claimed_id else Caller("anonymous")
+            return Caller("anonymous")
         raise Unauthorized("missing workspace auth token")
     caller = identify(bearer)
     if caller is None:
         raise Unauthorized("invalid workspace auth token")
-    if caller.kind == "workspace" and claimed_id is not None and claimed_id != caller.workspace_id:
+    return caller
+
+
+def authorize_own_workspace(bearer: str | None, workspace_id: UUID) -> Caller:
+    """A caller header names `workspace_id`: only that workspace's own live token proves it, in
+    every mode — dev fail-open included, where a header alone would otherwise let anyone speak as
+    any workspace (SPEC §4.3). Admin and org tokens act for users, never as a workspace."""
+    if bearer is None:
+        raise Unauthorized("missing workspace auth token")
+    caller = identify(bearer)
+    if caller is None:
+        raise Unauthorized("invalid workspace auth token")
+    if caller.kind != "workspace" or caller.workspace_id != workspace_id:
         raise Unauthorized("a caller workspace must present its own token")
     return caller
 
 
 def authorize_claimed_workspace(bearer: str | None, claimed: str | None) -> Caller:
     """Discovery: the caller names itself in X-Workspace-ID (400 without a valid one) and proves it
-    with WorkspaceAuth for that id."""
-    if not claimed:
+    with that workspace's own token."""
+    claimed_id = parse_claimed_workspace(claimed)
+    if claimed_id is None:
         raise InvalidInput("X-Workspace-ID header is required", field="X-Workspace-ID")
+    return authorize_own_workspace(bearer, claimed_id)
+
+
+def authorize_workspace_state(bearer: str | None, workspace_id: UUID) -> Caller:
+    """WorkspaceAuth for GET /workspaces/{id}/state, plus one truth for a deleted workspace's own
+    (revoked) token: 404 `{"deleted":true}`, so its agent stops its loop instead of retrying a 401
+    forever (SPEC §4.3). Every other route keeps answering that token 401/410."""
     try:
-        claimed_id = UUID(claimed.strip())
-    except ValueError:
-        raise InvalidInput("X-Workspace-ID must be a workspace id", field="X-Workspace-ID") from None
-    caller = authorize_workspace(bearer, claimed_id)
-    return Caller(caller.kind, workspace_id=claimed_id, token_id=caller.token_id)
+        return authorize_workspace(bearer, workspace_id)
+    except Unauthorized:
+        if bearer is not None:
+            token_hash = hash_token(bearer)
+            if db.single_statement(lambda conn: store.is_token_of_removed_workspace(conn, token_hash, workspace_id)):
+                raise WorkspaceNotFound(deleted=True) from None
+        raise
 
 
 def authorize_test_token_issuer(bearer: str | None) -> None:

@@ -190,7 +190,7 @@ def test_dev_fail_open_treats_no_bearer_as_a_user(
 
 def test_org_token_is_a_user_caller(api: ApiClient, dev: str, agent: ScriptedAgent, database: str) -> None:
     target = _external_push(api, dev, agent.url)
-    org = api.post("/org/tokens", json_body={"name": "canvas"}, token=dev).json()["token"]
+    org = api.post("/org/tokens", json_body={"name": "canvas"}, token=dev).json()["auth_token"]
     assert api.post(f"/workspaces/{target['id']}/a2a", json_body=send(), token=org).status == 200
     assert _receipts(database, target["id"])[-1]["source_id"] is None
 

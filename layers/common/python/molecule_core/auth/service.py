@@ -19,20 +19,24 @@ from uuid import UUID
 from molecule_core.auth import store
 from molecule_core.auth.credentials import MintedToken, hash_token, mint_inbound_secret, mint_token, secrets_equal
 from molecule_core.auth.models import (
+    MAX_ORG_TOKEN_NAME,
     Caller,
     CreateOrgTokenRequest,
     MintedOrgToken,
     MintedWorkspaceToken,
     OrgToken,
+    OrgTokenList,
+    RevokedOrgToken,
     TestToken,
     WorkspaceToken,
+    WorkspaceTokenList,
 )
 from molecule_core.platform import db
 from molecule_core.platform.errors import (
     AccessDenied,
-    Conflict,
     InvalidInput,
     NotFound,
+    TooManyRequests,
     Unauthorized,
     WorkspaceNotFound,
 )
@@ -230,10 +234,15 @@ def _require_live_workspace(conn: db.Connection, workspace_id: UUID, *, lock: bo
     return workspace_id
 
 
-def list_workspace_tokens(workspace_id: UUID) -> list[WorkspaceToken]:
+def _token_not_found() -> NotFound:
+    return NotFound("token not found or already revoked")
+
+
+def list_workspace_tokens(workspace_id: UUID) -> WorkspaceTokenList:
     with db.transaction() as conn:
         live_id = _require_live_workspace(conn, workspace_id)
-        return [WorkspaceToken(**vars(t)) for t in store.list_live_workspace_tokens(conn, live_id)]
+        tokens = [WorkspaceToken(**vars(t)) for t in store.list_live_workspace_tokens(conn, live_id)]
+    return WorkspaceTokenList(tokens=tokens, count=len(tokens))
 
 
 def mint_workspace_token(workspace_id: UUID) -> MintedWorkspaceToken:
@@ -242,7 +251,10 @@ def mint_workspace_token(workspace_id: UUID) -> MintedWorkspaceToken:
         # the limit.
         live_id = _require_live_workspace(conn, workspace_id, lock=True)
         if store.count_live_workspace_tokens(conn, live_id) >= MAX_LIVE_WORKSPACE_TOKENS:
-            raise Conflict(f"workspace already has {MAX_LIVE_WORKSPACE_TOKENS} live tokens; revoke one first")
+            raise TooManyRequests(
+                f"maximum {MAX_LIVE_WORKSPACE_TOKENS} active tokens per workspace",
+                retry_after=TOKEN_LIMIT_RETRY_AFTER_SECONDS,
+            )
         token = mint_token()
         record = store.insert_workspace_token(conn, live_id, token, origin="api")
     return MintedWorkspaceToken(id=record.id, workspace_id=live_id, prefix=record.prefix, auth_token=token.plaintext)
@@ -251,26 +263,30 @@ def mint_workspace_token(workspace_id: UUID) -> MintedWorkspaceToken:
 def revoke_workspace_token(workspace_id: UUID, token_id: UUID) -> None:
     with db.transaction() as conn:
         if not store.revoke_workspace_token(conn, workspace_id, token_id):
-            raise NotFound("token not found")
+            raise _token_not_found()
 
 
-def list_org_tokens() -> list[OrgToken]:
+def list_org_tokens() -> OrgTokenList:
     with db.transaction() as conn:
-        return [OrgToken(**vars(t)) for t in store.list_live_org_tokens(conn)]
+        tokens = [OrgToken(**vars(t)) for t in store.list_live_org_tokens(conn)]
+    return OrgTokenList(tokens=tokens, count=len(tokens))
 
 
 def mint_org_token(request: CreateOrgTokenRequest, caller: Caller) -> MintedOrgToken:
+    if len(request.name) > MAX_ORG_TOKEN_NAME:
+        raise InvalidInput(f"name too long (max {MAX_ORG_TOKEN_NAME} chars)", field="name")
     created_by = request.created_by or (str(caller.workspace_id) if caller.workspace_id else caller.kind)
     token = mint_token()
     with db.transaction() as conn:
         record = store.insert_org_token(conn, token, name=request.name, created_by=created_by, org_id=request.org_id)
-    return MintedOrgToken(**vars(record), token=token.plaintext)
+    return MintedOrgToken(id=record.id, prefix=record.prefix, name=record.name, auth_token=token.plaintext)
 
 
-def revoke_org_token(token_id: UUID) -> None:
+def revoke_org_token(token_id: UUID) -> RevokedOrgToken:
     with db.transaction() as conn:
         if not store.revoke_org_token(conn, token_id):
-            raise NotFound("token not found")
+            raise _token_not_found()
+    return RevokedOrgToken(revoked=token_id)
 
 
 def issue_test_token(workspace_id: UUID) -> TestToken:

@@ -85,7 +85,17 @@ def test_register_without_token_when_workspace_has_one_is_401(api: ApiClient, ad
     created = create_workspace(api, admin, name="a", external=True)
     result = api.post("/registry/register", json_body={"id": created["id"]})
     assert result.status == 401
-    assert result.json() == {"error": "missing workspace auth token"}
+    # What to do, not only what is wrong (SPEC §4.3)
+    assert result.json() == {
+        "error": "missing workspace auth token",
+        "hint": "this workspace already has a token: send it as Authorization: Bearer <token>",
+    }
+
+
+def test_register_with_a_wrong_token_has_no_hint(api: ApiClient, admin: str) -> None:
+    created = create_workspace(api, admin, name="a", external=True)
+    result = api.post("/registry/register", json_body={"id": created["id"]}, token="not-this-one")
+    assert (result.status, result.json()) == (401, {"error": "invalid workspace auth token"})
 
 
 def test_admin_token_is_not_a_workspace_token_for_register(api: ApiClient, admin: str) -> None:
@@ -450,6 +460,15 @@ def test_peers_lists_parent_siblings_children_with_filter(api: ApiClient, family
     filtered = api.get(f"/registry/{a['id']}/peers?q=REVIEW", token=a["connection"]["auth_token"]).json()
     assert [p["name"] for p in filtered] == ["b"]
     assert api.get(f"/registry/{a['id']}/peers", token=family["b"]["connection"]["auth_token"]).status == 401
+
+
+def test_peer_rows_carry_tier_and_the_original_fields(api: ApiClient, admin: str, family: dict) -> None:
+    a = family["a"]
+    api.patch(f"/workspaces/{family['b']['id']}", json_body={"tier": 2}, token=admin)
+    peers = {p["name"]: p for p in api.get(f"/registry/{a['id']}/peers", token=a["connection"]["auth_token"]).json()}
+    assert set(peers["b"]) == {"id", "name", "role", "tier", "status", "url", "agent_card", "relation"}
+    assert (peers["b"]["tier"], peers["b"]["role"]) == (2, "reviewer")
+    assert peers["root"]["tier"] == 3  # the default
 
 
 def test_root_peers_are_other_roots(api: ApiClient, family: dict) -> None:

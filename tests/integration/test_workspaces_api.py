@@ -151,6 +151,9 @@ def test_create_defaults(api: ApiClient, admin: str) -> None:
         ({"name": "ok", "delivery_mode": "carrier-pigeon"}, "delivery_mode"),
         ({"name": "ok", "parent_id": "not-a-uuid"}, "parent_id"),
         ({"name": "ok", "runtime": "Bad Runtime!"}, "runtime"),
+        ({"name": "ok", "role": "r" * 256}, "role"),
+        ({"name": "ok", "role": "bad\x07role"}, "role"),
+        ({"name": "ok", "role": "two\nlines"}, "role"),
     ],
 )
 def test_invalid_create_is_400_naming_the_field(api: ApiClient, admin: str, payload: dict, field: str) -> None:
@@ -265,6 +268,17 @@ def test_invalid_patch_is_400_and_changes_nothing(api: ApiClient, admin: str, pa
     result = api.patch(f"/workspaces/{created['id']}", json_body=payload, token=admin)
     assert result.status == 400
     assert api.get(f"/workspaces/{created['id']}", token=admin).json()["updated_at"] == created["updated_at"]
+
+
+@pytest.mark.parametrize("role", ["r" * 256, "tab\there", "nul\x00"])
+def test_patch_refuses_a_bad_role_naming_it(api: ApiClient, admin: str, role: str) -> None:
+    created = create_workspace(api, admin, name="keep", external=True, role="writer")
+    result = api.patch(f"/workspaces/{created['id']}", json_body={"role": role}, token=admin)
+    assert result.status == 400
+    assert result.json()["field"] == "role"
+    assert result.json()["error"].startswith("role:")
+    assert api.get(f"/workspaces/{created['id']}", token=admin).json()["role"] == "writer"
+    assert api.patch(f"/workspaces/{created['id']}", json_body={"role": "r" * 255}, token=admin).status == 200
 
 
 def test_patch_by_the_workspace_itself(api: ApiClient, admin: str) -> None:

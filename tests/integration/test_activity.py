@@ -215,6 +215,31 @@ def test_agent_self_report(api: ApiClient, pair: tuple[dict, dict]) -> None:
     assert (row["activity_type"], row["summary"], row["tool_trace"]) == ("task_update", "halfway", [{"tool": "grep"}])
 
 
+@pytest.mark.parametrize("report", [{}, {"source_id": "", "status": ""}, {"source_id": "  ", "status": None}])
+def test_self_report_without_source_is_the_caller_and_without_status_ok(
+    api: ApiClient, pair: tuple[dict, dict], report: dict
+) -> None:
+    alice, _ = pair
+    token = alice["connection"]["auth_token"]
+    result = api.post(
+        f"/workspaces/{alice['id']}/activity", json_body={"activity_type": "agent_log", **report}, token=token
+    )
+    assert result.json() == {"status": "logged"}
+    row = _get(api, alice).json()[0]
+    assert (row["source_id"], row["status"]) == (alice["id"], "ok")
+    # ?source=agent lists rows with a source, ?source=canvas those without
+    assert [r["id"] for r in _get(api, alice, "?source=agent").json()] == [row["id"]]
+    assert _get(api, alice, "?source=canvas").json() == []
+
+
+def test_self_report_by_a_user_has_no_source(api: ApiClient, admin: str, pair: tuple[dict, dict]) -> None:
+    alice, _ = pair
+    api.post(f"/workspaces/{alice['id']}/activity", json_body={"activity_type": "agent_log"}, token=admin)
+    row = _get(api, alice, "?source=canvas").json()[0]
+    assert (row["source_id"], row["status"]) == (None, "ok")
+    assert _get(api, alice, "?source=agent").json() == []
+
+
 def test_self_report_validation(api: ApiClient, pair: tuple[dict, dict]) -> None:
     alice, bob = pair
     token = alice["connection"]["auth_token"]

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ACTIVITY_TYPES = (
     "a2a_send",
@@ -60,7 +60,8 @@ class ActivityRow(BaseModel):
 
 
 class LogActivityRequest(BaseModel):
-    """POST /workspaces/{id}/activity: an agent's self-report."""
+    """POST /workspaces/{id}/activity: an agent's self-report. An empty or missing `source_id` means
+    the caller itself, an empty `status` means `ok` (SPEC §4.3; the service fills both in)."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -76,6 +77,11 @@ class LogActivityRequest(BaseModel):
     status: str | None = Field(None, max_length=64)
     error_detail: str | None = Field(None, max_length=8192)
     idempotency_key: str | None = Field(None, max_length=255)
+
+    @field_validator("source_id", mode="before")
+    @classmethod
+    def _empty_source_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
 
 class NotifyRequest(BaseModel):

@@ -135,16 +135,20 @@ def list_activity(
 
 
 def log_activity(workspace_id: UUID, request: LogActivityRequest, caller: Caller) -> None:
+    """An agent's self-report. No `source_id` means the caller itself (a user caller has none: the
+    row is the canvas's), no `status` means `ok` — as the original server records them, which is
+    what `?source=agent|canvas` then tells apart (SPEC §4.3)."""
     if request.activity_type not in ACTIVITY_TYPES:
         raise invalid_activity_type()
     if request.source_id is not None and request.source_id != caller.workspace_id:
         raise AccessDenied("source_id must be the calling workspace")
+    row = request.model_dump()
+    row["source_id"] = request.source_id or caller.workspace_id
+    row["status"] = request.status or "ok"
     with db.transaction() as conn:
         if not store.workspace_exists(conn, workspace_id):
             raise WorkspaceNotFound()
-        store.insert_activity(
-            conn, NewActivity(workspace_id=workspace_id, **request.model_dump(exclude={"workspace_id"}))
-        )
+        store.insert_activity(conn, NewActivity(workspace_id=workspace_id, **row))
 
 
 def notify(workspace_id: UUID, request: NotifyRequest) -> None:

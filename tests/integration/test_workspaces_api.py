@@ -65,6 +65,33 @@ def test_external_without_url_awaits_agent_and_returns_connection_block(api: Api
     assert "platform_inbound_secret" not in body
 
 
+def _env_lines(snippet: str) -> dict[str, str]:
+    """KEY=value lines as a dotenv reader (the channel plugin's .env) sees them; comments skipped."""
+    pairs = (line.split("=", 1) for line in snippet.splitlines() if "=" in line and not line.startswith("#"))
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def test_channel_snippet_configures_the_plugin_with_the_variables_it_reads(api: ApiClient, admin: str) -> None:
+    body = create_workspace(api, admin, name="claude", external=True)
+    snippet = body["connection"]["claude_code_channel_snippet"]
+    env = _env_lines(snippet)
+    # The plugin reads comma-separated lists and exits 1 without them (MOLECULE_WORKSPACE_ID and
+    # MOLECULE_AUTH_TOKEN are not its variables).
+    assert env == {
+        "MOLECULE_PLATFORM_URL": "http://127.0.0.1:8080",
+        "MOLECULE_WORKSPACE_IDS": body["id"],
+        "MOLECULE_WORKSPACE_TOKENS": body["connection"]["auth_token"],
+    }
+    assert len(env["MOLECULE_WORKSPACE_IDS"].split(",")) == len(env["MOLECULE_WORKSPACE_TOKENS"].split(","))
+    # Installed as its README says: a Claude Code plugin from its marketplace, run with bun — never
+    # through an npm package name (none exists).
+    assert "/plugin marketplace add Molecule-AI/molecule-mcp-claude-channel" in snippet
+    assert "/plugin install molecule-channel@molecule-mcp-claude-channel" in snippet
+    assert "~/.claude/channels/molecule/.env" in snippet
+    assert "bun" in snippet
+    assert "npx" not in snippet and "npm" not in snippet
+
+
 def test_python_snippet_is_valid_python(api: ApiClient, admin: str) -> None:
     body = create_workspace(api, admin, name='quote " name', external=True)
     compile(body["connection"]["python_snippet"], "<snippet>", "exec")

@@ -16,18 +16,25 @@ ENV ?= dev
 # (pyenv shims do not count: they refuse to run a version that is not selected.)
 LAMBDA_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13))
 
-.PHONY: run test lint bench sam-check deploy migrate-status clean venv demo
+.PHONY: run test lint bench sam-check deploy migrate-status clean venv demo lambda-python
 
 venv: $(STAMP)
 
+# The first run installs for about two minutes: every step says what it does, and pip names each
+# package it fetches (no progress bars: they garble logs and CI output).
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	@echo "==> [1/4] creating $(VENV) with $(PYTHON) (first run only; installing takes about two minutes)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	@echo "==> [2/4] upgrading pip"
+	$(BIN)/pip install --progress-bar off --upgrade pip
+	@echo "==> [3/4] installing the project and its development dependencies"
+	$(BIN)/pip install --progress-bar off -e '.[dev]'
+	@echo "==> [4/4] putting the code folders on $(VENV)'s path"
 	@# The code lives where Lambda looks for it; put those folders on the venv's path.
 	$(BIN)/python -c 'import pathlib, site; root = pathlib.Path.cwd(); pathlib.Path(site.getsitepackages()[0], "molecule.pth").write_text("\n".join(str(root / p) for p in ("layers/common/python", "local", "agent", ".")) + "\n")'
 	touch $(STAMP)
+	@echo "==> $(VENV) is ready"
 
 run: $(STAMP)
 	$(BIN)/python -m molecule_local run
@@ -50,23 +57,40 @@ bench: $(STAMP)
 migrate-status: $(STAMP)
 	$(BIN)/python -m molecule_local migrate status
 
+# `sam build` without Docker runs the Lambda runtime's Python: check for a working python3.13
+# before minutes of installing SAM. A pyenv shim alone is not one (it refuses to run a version
+# that is not installed or selected), so say what to do about it.
+lambda-python:
+	@if [ -z "$(LAMBDA_PYTHON)" ]; then \
+	  echo "python3.13 (the Lambda runtime) is needed for sam build: install Python 3.13 (e.g. 'pyenv install 3.13'), or pass LAMBDA_PYTHON=/path/to/python3.13"; \
+	  exit 1; \
+	elif ! "$(LAMBDA_PYTHON)" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1; then \
+	  case "$(LAMBDA_PYTHON)" in \
+	    */shims/*) echo "$(LAMBDA_PYTHON) is a pyenv shim with no Python 3.13 behind it: run 'pyenv install 3.13' (make then finds ~/.pyenv/versions/3.13*/bin/python3.13 by itself), or pass LAMBDA_PYTHON=/path/to/python3.13";; \
+	    *) echo "$(LAMBDA_PYTHON) does not run as Python 3.13: pass LAMBDA_PYTHON=/path/to/python3.13";; \
+	  esac; \
+	  exit 1; \
+	fi
+
 # aws-sam-cli pins its own dependency versions; it gets a tool environment of its own so that
 # it never loosens ours. cfn-lint is the version sam itself accepts, pinned so both lint alike.
-$(SAM_VENV)/.installed:
+# (Order-only on lambda-python: nothing is installed when sam build could not run anyway.)
+$(SAM_VENV)/.installed: | lambda-python
+	@echo "==> installing aws-sam-cli and cfn-lint into $(SAM_VENV) (first run only)"
 	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install --quiet 'aws-sam-cli==1.170.0' 'cfn-lint==1.58.0'
+	$(SAM_VENV)/bin/pip install --progress-bar off 'aws-sam-cli==1.170.0' 'cfn-lint==1.58.0'
 	touch $@
 
 # checkov pins dozens of dependencies of its own, other versions than aws-sam-cli's: a third env.
-$(CHECKOV_VENV)/.installed:
+$(CHECKOV_VENV)/.installed: | lambda-python
+	@echo "==> installing checkov into $(CHECKOV_VENV) (first run only)"
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov==3.3.30'
+	$(CHECKOV_VENV)/bin/pip install --progress-bar off 'checkov==3.3.30'
 	touch $@
 
 # The template's gates: SAM's own validation, cfn-lint (errors and warnings fail), checkov (every
 # remaining suppression is explained in the template's Metadata), then a build without Docker.
-sam-check: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
-	@test -n "$(LAMBDA_PYTHON)" || (echo "python3.13 (the Lambda runtime) must be installed for sam build"; exit 1)
+sam-check: lambda-python $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
@@ -77,9 +101,8 @@ sam-check: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	test -f .aws-sam/build/ConsoleFunction/assets/index.html
 
 # Build and deploy one environment of samconfig.toml (stack name, region, parameters).
-deploy: $(SAM_VENV)/.installed
+deploy: lambda-python $(SAM_VENV)/.installed
 	@case "$(ENV)" in dev|prod) ;; *) echo "ENV must be dev or prod (samconfig.toml)"; exit 1;; esac
-	@test -n "$(LAMBDA_PYTHON)" || (echo "python3.13 (the Lambda runtime) must be installed for sam build"; exit 1)
 	PATH="$$(dirname $(LAMBDA_PYTHON)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --config-env $(ENV)
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam deploy --config-env $(ENV)
 

@@ -262,7 +262,7 @@ def drive_tokens(api: Client, fleet: Fleet) -> None:
     api.call("DELETE", f"{tokens}/{minted['id']}", "workspace bearer", token=agent)
     api.call("GET", "/org/tokens", "admin bearer")
     org = api.call("POST", "/org/tokens", "admin bearer", json_body={"name": "bench", "org_id": "acme"}, expect=201)
-    api.call("GET", f"/workspaces/{fleet.workspace_id}", "org bearer", token=org["token"])
+    api.call("GET", f"/workspaces/{fleet.workspace_id}", "org bearer", token=org["auth_token"])
     api.call("DELETE", f"/org/tokens/{org['id']}", "admin bearer")
     api.call("GET", f"/admin/workspaces/{fleet.workspace_id}/test-token", "admin bearer, MOLECULE_ENV=test")
 

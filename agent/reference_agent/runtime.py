@@ -232,8 +232,10 @@ class AgentLifecycle:
 
     async def answer_inbox_row(self, row: ActivityRow) -> None:
         if row.method != "message/send":
-            return  # our own notify rows, and anything that is not a message
-        message = a2a.request_message(row.request_body)
+            return  # anything that is not a message
+        # The normalised form when the platform kept one (poll-mode rows keep the verbatim body in
+        # request_body, which may be in an older shape).
+        message = a2a.request_message(row.request_normalized or row.request_body)
         # The same text as a push-mode echo (parts joined with a space); the platform's flattened
         # `data.text` only when the stored body has no message to read.
         text = a2a.message_text(message) if message else row.data.text

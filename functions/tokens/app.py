@@ -11,9 +11,10 @@ from molecule_core.auth.models import (
     CreateOrgTokenRequest,
     MintedOrgToken,
     MintedWorkspaceToken,
-    OrgToken,
+    OrgTokenList,
+    RevokedOrgToken,
     TestToken,
-    WorkspaceToken,
+    WorkspaceTokenList,
 )
 from molecule_core.platform.http import compact_json, install_error_handlers, serve
 from molecule_core.platform.observability import logger
@@ -23,7 +24,7 @@ install_error_handlers(app)
 
 
 @app.get("/workspaces/<workspace_id>/tokens")
-def list_workspace_tokens(workspace_id: UUID, caller: WorkspaceCaller) -> list[WorkspaceToken]:
+def list_workspace_tokens(workspace_id: UUID, caller: WorkspaceCaller) -> WorkspaceTokenList:
     return service.list_workspace_tokens(workspace_id)
 
 
@@ -39,7 +40,7 @@ def revoke_workspace_token(workspace_id: UUID, token_id: UUID, caller: Workspace
 
 
 @app.get("/org/tokens")
-def list_org_tokens(caller: AdminCaller) -> list[OrgToken]:
+def list_org_tokens(caller: AdminCaller) -> OrgTokenList:
     return service.list_org_tokens()
 
 
@@ -49,9 +50,8 @@ def mint_org_token(body: CreateOrgTokenRequest, caller: AdminCaller) -> Response
 
 
 @app.delete("/org/tokens/<token_id>")
-def revoke_org_token(token_id: UUID, caller: AdminCaller) -> dict[str, str]:
-    service.revoke_org_token(token_id)
-    return {"status": "revoked"}
+def revoke_org_token(token_id: UUID, caller: AdminCaller) -> RevokedOrgToken:
+    return service.revoke_org_token(token_id)
 
 
 @app.get("/admin/workspaces/<workspace_id>/test-token")

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from molecule_core.auth.callers import AdminCaller, WorkspaceCaller
+from molecule_core.auth.callers import AdminCaller, WorkspaceCaller, WorkspaceStateCaller
 from molecule_core.platform.http import compact_json, install_error_handlers, serve
 from molecule_core.platform.observability import logger, metrics
 from molecule_core.workspaces import service
@@ -43,7 +43,7 @@ def get_workspace(workspace_id: UUID, caller: WorkspaceCaller) -> Workspace:
 
 
 @app.get("/workspaces/<workspace_id>/state")
-def get_workspace_state(workspace_id: UUID, caller: WorkspaceCaller) -> WorkspaceState:
+def get_workspace_state(workspace_id: UUID, caller: WorkspaceStateCaller) -> WorkspaceState:
     return service.get_workspace_state(workspace_id)
 
 

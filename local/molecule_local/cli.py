@@ -8,15 +8,26 @@ import os
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from molecule_core.platform.migrations import MigrationDrift
 from molecule_core.platform.service import run_migrations
 
 from molecule_local.template import default_template
 
+if TYPE_CHECKING:
+    from molecule_local.stack import PortUnavailable
+
+
+def _port_unavailable(exc: PortUnavailable, how_to_move: str) -> int:
+    """One line instead of a traceback: which port, and the variable that moves the stack."""
+    message = f"cannot start: port {exc.port} on {exc.host} is not available ({exc.reason}); {how_to_move}"
+    print(message, file=sys.stderr)
+    return 1
+
 
 def _run(args: argparse.Namespace) -> int:
-    from molecule_local.stack import LocalStack
+    from molecule_local.stack import LocalStack, PortUnavailable
 
     stack = LocalStack(default_template(), host=args.host, port=args.port)
     stopped = threading.Event()
@@ -24,6 +35,10 @@ def _run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
     try:
         stack.start()
+    except PortUnavailable as exc:
+        return _port_unavailable(
+            exc, f"set MOLECULE_PORT to use another one (e.g. MOLECULE_PORT={exc.port + 1} make run)"
+        )
     except MigrationDrift as exc:
         print(f"cannot start: {exc} (the embedded database lives in {stack.data_dir / 'pgdata'})", file=sys.stderr)
         stack.stop()
@@ -52,7 +67,7 @@ def _migrate(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from molecule_local.demo import run_demo, stack_is_up
-    from molecule_local.stack import LocalStack
+    from molecule_local.stack import LocalStack, PortUnavailable
 
     if stack_is_up(args.url):
         return run_demo(args.url)
@@ -65,7 +80,12 @@ def _demo(args: argparse.Namespace) -> int:
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     host, _, port = args.url.removeprefix("http://").partition(":")
     stack = LocalStack(default_template(), host=host or "127.0.0.1", port=int(port or 8080))
-    stack.start()
+    try:
+        stack.start()
+    except PortUnavailable as exc:
+        return _port_unavailable(
+            exc, f"set MOLECULE_URL to use another one (e.g. MOLECULE_URL=http://127.0.0.1:{exc.port + 1} make demo)"
+        )
     try:
         return run_demo(args.url)
     finally:

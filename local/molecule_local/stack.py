@@ -49,11 +49,24 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
 
+class PortUnavailable(Exception):
+    """The API's port cannot be bound (taken by another stack or program, or not permitted)."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        super().__init__(f"{host}:{port}: {reason}")
+        self.host = host
+        self.port = port
+        self.reason = reason
+
+
 class HttpService:
     name = "http"
 
     def __init__(self, gateway: Gateway, host: str, port: int) -> None:
-        self.server = _Server((host, port), make_handler(gateway, MAX_BODY_BYTES))
+        try:
+            self.server = _Server((host, port), make_handler(gateway, MAX_BODY_BYTES))
+        except OSError as exc:
+            raise PortUnavailable(host, port, exc.strerror or str(exc)) from exc
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, name="http", daemon=True)
 
@@ -102,11 +115,17 @@ class LocalStack:
 
     def start(self) -> None:
         isolate_powertools_invocations()  # invocations run concurrently on threads here
-        self.prepare_environment()
-        migrations.up(self.database_url)
-        db.use_pool(db.make_pool(self.database_url))
         functions = FunctionRegistry(self.template)
+        # The port first: a taken one fails here (PortUnavailable), before the database starts and
+        # migrations run, instead of in a traceback once they have.
         http = HttpService(Gateway(route_table(self.template), functions), self.host, self.port)
+        try:
+            self.prepare_environment()
+            migrations.up(self.database_url)
+        except BaseException:
+            http.server.server_close()
+            raise
+        db.use_pool(db.make_pool(self.database_url))
         sqs = LocalSqs(self.template)
         # Started in this order: SQS first, because it exports the queue URLs and endpoint that
         # functions read through their settings; nothing serves before that.

@@ -189,7 +189,7 @@ def test_a_revoked_org_token_returns_to_the_prompt(
     browser: WebDriver, stack: LocalStackProcess, platform: Platform
 ) -> None:
     minted = platform.http.post("/org/tokens", json={"name": "console test"}).json()
-    org_token = minted.get("auth_token") or minted["token"]  # SPEC §4.3 names it auth_token
+    org_token = minted["auth_token"]
     sign_in(browser, stack.base_url, org_token)
     wait(browser).until(lambda d: d.find_element(By.ID, "fleet-view").is_displayed())
 

@@ -3,13 +3,16 @@ defaults, and the quick start of the README works with a plain HTTP client."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 import psycopg
 
 from tests.conftest import embedded_pgdata_dir
-from tests.e2e.conftest import LocalStackProcess, stack_env
+from tests.e2e.conftest import REPO, LocalStackProcess, stack_env
 
 
 def test_health_over_http(local_stack: LocalStackProcess) -> None:
@@ -86,3 +89,27 @@ def test_stack_stops_cleanly_on_sigterm(database_url: str, tmp_path: Path) -> No
     assert "stopping" in (tmp_path / "s.log").read_text()
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_a_taken_port_is_one_line_naming_it_before_the_database_starts(tmp_path: Path) -> None:
+    """`make run` on a port another program holds: one line naming the port and MOLECULE_PORT, and
+    neither the embedded database nor the migrations were started."""
+    data_dir = tmp_path / "data"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "molecule_local", "run"],
+            cwd=REPO,
+            env=stack_env(MOLECULE_PORT=str(port), MOLECULE_DATA_DIR=str(data_dir)),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"port {port}" in lines[0] and "MOLECULE_PORT" in lines[0]
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (data_dir / "pgdata").exists()

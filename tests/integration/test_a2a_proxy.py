@@ -132,12 +132,42 @@ def test_caller_header_must_match_the_token(api: ApiClient, dev: str, agent: Scr
     assert len(agent.received) == 1
 
 
-def test_reserved_caller_prefix_is_403(api: ApiClient, dev: str, agent: ScriptedAgent) -> None:
+@pytest.mark.parametrize("prefix", ["system:", "webhook:", "test:", "channel:", "platform:", "admin:", "WEBHOOK:"])
+def test_reserved_caller_prefix_is_403(api: ApiClient, dev: str, agent: ScriptedAgent, prefix: str) -> None:
     target = _external_push(api, dev, agent.url)
     result = api.post(
-        f"/workspaces/{target['id']}/a2a", json_body=send(), token=dev, headers={"X-Workspace-ID": "system:scheduler"}
+        f"/workspaces/{target['id']}/a2a", json_body=send(), token=dev, headers={"X-Workspace-ID": f"{prefix}x"}
     )
     assert result.status == 403
+    assert agent.received == []
+
+
+@pytest.mark.parametrize("header", ["X-Workspace-ID", "X-Source-Workspace-Id"])
+def test_caller_header_without_that_workspaces_token_is_401_in_dev_fail_open(
+    api: ApiClient, platform_env: pytest.MonkeyPatch, agent: ScriptedAgent, header: str
+) -> None:
+    set_env(platform_env, MOLECULE_ENV="development")
+    target = api.post("/workspaces", json_body={"name": "t", "external": True, "url": agent.url}).json()
+    api.patch(f"/workspaces/{target['id']}", json_body={"delivery_mode": "push"})
+    caller = api.post("/workspaces", json_body={"name": "c", "external": True}).json()
+    path = f"/workspaces/{target['id']}/a2a"
+    # no bearer is a user here — but a header alone must not speak for a workspace
+    assert api.post(path, json_body=send()).status == 200
+    assert api.post(path, json_body=send(), headers={header: caller["id"]}).status == 401
+    proven = api.post(path, json_body=send(), headers={header: caller["id"]}, token=caller["connection"]["auth_token"])
+    assert proven.status == 200
+    assert len(agent.received) == 2
+
+
+def test_caller_header_with_an_admin_or_org_token_is_401(api: ApiClient, dev: str, agent: ScriptedAgent) -> None:
+    target = _external_push(api, dev, agent.url)
+    caller = create_workspace(api, dev, name="caller", external=True)
+    org = api.post("/org/tokens", json_body={"name": "canvas"}, token=dev).json()["auth_token"]
+    for token in (dev, org):
+        result = api.post(
+            f"/workspaces/{target['id']}/a2a", json_body=send(), token=token, headers={"X-Workspace-ID": caller["id"]}
+        )
+        assert result.status == 401
     assert agent.received == []
 
 
@@ -160,7 +190,7 @@ def test_dev_fail_open_treats_no_bearer_as_a_user(
 
 def test_org_token_is_a_user_caller(api: ApiClient, dev: str, agent: ScriptedAgent, database: str) -> None:
     target = _external_push(api, dev, agent.url)
-    org = api.post("/org/tokens", json_body={"name": "canvas"}, token=dev).json()["token"]
+    org = api.post("/org/tokens", json_body={"name": "canvas"}, token=dev).json()["auth_token"]
     assert api.post(f"/workspaces/{target['id']}/a2a", json_body=send(), token=org).status == 200
     assert _receipts(database, target["id"])[-1]["source_id"] is None
 
@@ -235,13 +265,34 @@ def test_poll_mode_target_gets_the_message_in_its_inbox(api: ApiClient, dev: str
     assert result.json() == {"status": "queued", "delivery_mode": "poll", "method": "message/send"}
     receipt = _receipts(database, target["id"])[-1]
     assert receipt["status"] == "queued"
-    assert receipt["request_body"]["params"]["message"]["parts"] == [{"kind": "text", "text": "for your inbox"}]
-    assert json.loads(receipt["request_raw"]) == legacy  # verbatim as received
+    assert receipt["request_body"] == legacy  # verbatim as received (SPEC §5.6)
+    assert receipt["request_normalized"]["params"]["message"]["parts"] == [{"kind": "text", "text": "for your inbox"}]
     inbox = api.get(
         f"/workspaces/{target['id']}/activity?type=a2a_receive", token=target["connection"]["auth_token"]
     ).json()
     assert inbox[0]["data"]["text"] == "for your inbox"
     assert inbox[0]["data"]["peer_id"] == caller["id"]
+    assert inbox[0]["request_body"] == legacy
+    assert inbox[0]["request_normalized"]["method"] == "message/send"
+
+
+def test_poll_inbox_keeps_type_parts_as_the_sender_wrote_them(api: ApiClient, dev: str) -> None:
+    # The molecule CLI decodes request_body's parts by `type`: rewritten to `kind`, its prompt was empty.
+    target = create_workspace(api, dev, name="cli", external=True)
+    sent = {
+        "jsonrpc": "2.0",
+        "id": "cli-1",
+        "method": "message/send",
+        "params": {"message": {"role": "user", "messageId": "m-1", "parts": [{"type": "text", "text": "fix the bug"}]}},
+    }
+    assert api.post(f"/workspaces/{target['id']}/a2a", json_body=sent, token=dev).status == 200
+    row = api.get(
+        f"/workspaces/{target['id']}/activity?type=a2a_receive", token=target["connection"]["auth_token"]
+    ).json()[0]
+    assert row["request_body"] == sent
+    assert row["request_body"]["params"]["message"]["parts"] == [{"type": "text", "text": "fix the bug"}]
+    assert row["request_normalized"]["params"]["message"]["parts"] == [{"kind": "text", "text": "fix the bug"}]
+    assert row["data"]["text"] == "fix the bug"
 
 
 # --- push: trouble ---------------------------------------------------------------------------------------

@@ -400,7 +400,7 @@ def test_status_is_visible_to_caller_target_org_and_admin_only(
     target = push_target(database, api, dev, agent.url)
     caller = create_workspace(api, dev, name="caller", external=True)
     stranger = create_workspace(api, dev, name="stranger", external=True)
-    org = api.post("/org/tokens", json_body={"name": "canvas"}, token=dev).json()["token"]
+    org = api.post("/org/tokens", json_body={"name": "canvas"}, token=dev).json()["auth_token"]
     result = enqueue(target, "status?", "m-1", caller=uuid.UUID(caller["id"]))
     path = f"/workspaces/{target['id']}/a2a/queue/{result.queue_id}"
 

@@ -215,6 +215,31 @@ def test_agent_self_report(api: ApiClient, pair: tuple[dict, dict]) -> None:
     assert (row["activity_type"], row["summary"], row["tool_trace"]) == ("task_update", "halfway", [{"tool": "grep"}])
 
 
+@pytest.mark.parametrize("report", [{}, {"source_id": "", "status": ""}, {"source_id": "  ", "status": None}])
+def test_self_report_without_source_is_the_caller_and_without_status_ok(
+    api: ApiClient, pair: tuple[dict, dict], report: dict
+) -> None:
+    alice, _ = pair
+    token = alice["connection"]["auth_token"]
+    result = api.post(
+        f"/workspaces/{alice['id']}/activity", json_body={"activity_type": "agent_log", **report}, token=token
+    )
+    assert result.json() == {"status": "logged"}
+    row = _get(api, alice).json()[0]
+    assert (row["source_id"], row["status"]) == (alice["id"], "ok")
+    # ?source=agent lists rows with a source, ?source=canvas those without
+    assert [r["id"] for r in _get(api, alice, "?source=agent").json()] == [row["id"]]
+    assert _get(api, alice, "?source=canvas").json() == []
+
+
+def test_self_report_by_a_user_has_no_source(api: ApiClient, admin: str, pair: tuple[dict, dict]) -> None:
+    alice, _ = pair
+    api.post(f"/workspaces/{alice['id']}/activity", json_body={"activity_type": "agent_log"}, token=admin)
+    row = _get(api, alice, "?source=canvas").json()[0]
+    assert (row["source_id"], row["status"]) == (None, "ok")
+    assert _get(api, alice, "?source=agent").json() == []
+
+
 def test_self_report_validation(api: ApiClient, pair: tuple[dict, dict]) -> None:
     alice, bob = pair
     token = alice["connection"]["auth_token"]
@@ -233,7 +258,7 @@ def test_self_report_validation(api: ApiClient, pair: tuple[dict, dict]) -> None
     assert _get(api, alice).json() == []
 
 
-def test_notify_stores_a_user_facing_row(api: ApiClient, pair: tuple[dict, dict]) -> None:
+def test_notify_is_an_outbound_a2a_send_row(api: ApiClient, pair: tuple[dict, dict]) -> None:
     alice, _ = pair
     result = api.post(
         f"/workspaces/{alice['id']}/notify",
@@ -242,13 +267,31 @@ def test_notify_stores_a_user_facing_row(api: ApiClient, pair: tuple[dict, dict]
     )
     assert result.json() == {"status": "sent"}
     row = _get(api, alice).json()[0]
-    assert (row["activity_type"], row["method"], row["source_id"]) == ("a2a_receive", "notify", None)
+    assert (row["activity_type"], row["method"]) == ("a2a_send", "notify")
+    assert (row["source_id"], row["target_id"]) == (None, None)
     assert row["response_body"] == {
         "result": "report ready",
         "parts": [{"kind": "file", "file": {"uri": "/workspace/r.pdf", "name": "r.pdf", "size": 3}}],
     }
-    assert row["data"]["source"] == "canvas_user"
     assert row["data"]["text"] == "report ready"
+
+
+def test_notify_without_attachments_has_no_parts(api: ApiClient, pair: tuple[dict, dict]) -> None:
+    alice, _ = pair
+    api.post(
+        f"/workspaces/{alice['id']}/notify", json_body={"message": "done"}, token=alice["connection"]["auth_token"]
+    )
+    assert _get(api, alice).json()[0]["response_body"] == {"result": "done"}
+
+
+def test_notify_never_shows_in_the_agents_own_inbox(api: ApiClient, pair: tuple[dict, dict]) -> None:
+    alice, _ = pair
+    token = alice["connection"]["auth_token"]
+    api.post(f"/workspaces/{alice['id']}/notify", json_body={"message": "my answer"}, token=token)
+    assert [row["method"] for row in _get(api, alice).json()] == ["notify"]  # the feed shows it
+    assert _get(api, alice, "?type=a2a_receive").json() == []
+    assert _get(api, alice, f"?type=a2a_receive&since_id={ZERO}").status == 410  # the cursor probe still works
+    assert _get(api, alice, "?type=a2a_receive&since_secs=60").json() == []
 
 
 @pytest.mark.parametrize("attachment", [{"name": "x"}, {"uri": "/workspace/x"}, {"uri": "", "name": "x"}])

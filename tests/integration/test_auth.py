@@ -37,14 +37,14 @@ def test_workspace_route_without_bearer_is_401_missing(api: ApiClient, admin: st
 
 def test_workspace_route_accepts_admin_and_org_tokens(api: ApiClient, admin: str) -> None:
     workspace_id, _ = _external(api, admin)
-    org = api.post("/org/tokens", json_body={"name": "ops"}, token=admin).json()["token"]
+    org = api.post("/org/tokens", json_body={"name": "ops"}, token=admin).json()["auth_token"]
     assert api.get(f"/workspaces/{workspace_id}", token=admin).status == 200
     assert api.get(f"/workspaces/{workspace_id}", token=org).status == 200
 
 
 def test_revoked_token_no_longer_passes(api: ApiClient, admin: str) -> None:
     workspace_id, token = _external(api, admin)
-    tokens = api.get(f"/workspaces/{workspace_id}/tokens", token=admin).json()
+    tokens = api.get(f"/workspaces/{workspace_id}/tokens", token=admin).json()["tokens"]
     assert api.delete(f"/workspaces/{workspace_id}/tokens/{tokens[0]['id']}", token=admin).status == 200
     assert api.get(f"/workspaces/{workspace_id}", token=token).status == 401
 
@@ -87,7 +87,7 @@ def test_dev_mode_with_admin_token_set_does_not_fail_open(api: ApiClient, platfo
 
 
 def test_admin_route_accepts_admin_token_and_org_token(api: ApiClient, admin: str) -> None:
-    org = api.post("/org/tokens", json_body={"name": "ops"}, token=admin).json()["token"]
+    org = api.post("/org/tokens", json_body={"name": "ops"}, token=admin).json()["auth_token"]
     assert api.get("/workspaces", token=admin).status == 200
     assert api.get("/workspaces", token=org).status == 200
 
@@ -95,7 +95,7 @@ def test_admin_route_accepts_admin_token_and_org_token(api: ApiClient, admin: st
 def test_admin_route_rejects_revoked_org_token(api: ApiClient, admin: str) -> None:
     minted = api.post("/org/tokens", json_body={"name": "ops"}, token=admin).json()
     assert api.delete(f"/org/tokens/{minted['id']}", token=admin).status == 200
-    result = api.get("/workspaces", token=minted["token"])
+    result = api.get("/workspaces", token=minted["auth_token"])
     assert result.status == 401
     assert result.json() == {"error": "invalid admin auth token"}
 

@@ -376,3 +376,50 @@ def test_an_applied_migration_that_changed_is_refused_with_a_clear_error(fresh_d
     edited.write_text(edited.read_text() + "\n-- edited after it ran\n")
     with pytest.raises(migrations.MigrationDrift, match="003_tokens"):
         migrations.up(fresh_dsn, directory)
+
+
+def _activity_columns(dsn: str) -> set[str]:
+    rows = _query(dsn, "SELECT column_name FROM information_schema.columns WHERE table_name = 'activity_logs'")
+    return {row[0] for row in rows}
+
+
+def test_007_moves_the_verbatim_request_into_request_body_and_back(fresh_dsn: str) -> None:
+    # Given rows written before 007: the normalised body in request_body, the verbatim text in
+    # request_raw (only when normalisation changed it), and a raw text jsonb cannot hold
+    migrations.up(fresh_dsn)
+    _revert_newer_than(fresh_dsn, "006")
+    _execute(
+        fresh_dsn,
+        """
+        INSERT INTO workspaces (id, name, runtime) VALUES ('00000000-0000-0000-0000-000000000001', 'w', 'x');
+        INSERT INTO activity_logs (workspace_id, activity_type, summary, request_body, request_raw) VALUES
+            ('00000000-0000-0000-0000-000000000001', 'a2a_receive', 'changed',
+             '{"parts": [{"kind": "text", "text": "hi"}]}', '{"parts": [{"type": "text", "text": "hi"}]}'),
+            ('00000000-0000-0000-0000-000000000001', 'a2a_receive', 'unchanged', '{"same": true}', NULL),
+            ('00000000-0000-0000-0000-000000000001', 'a2a_receive', 'unreadable', '{"n": 1}', '{"n": "\\u0000"}');
+        """,
+    )
+    # When 007 runs, then the verbatim body is request_body and the normalised one beside it
+    assert migrations.up(fresh_dsn) == ["007"]
+    assert "request_raw" not in _activity_columns(fresh_dsn)
+    rows = dict(
+        (summary, (body, normalized))
+        for summary, body, normalized in _query(
+            fresh_dsn, "SELECT summary, request_body, request_normalized FROM activity_logs"
+        )
+    )
+    assert rows == {
+        "changed": ({"parts": [{"type": "text", "text": "hi"}]}, {"parts": [{"kind": "text", "text": "hi"}]}),
+        "unchanged": ({"same": True}, None),
+        "unreadable": ({"n": 1}, None),
+    }
+    # And down restores the earlier columns and contents
+    assert migrations.down(fresh_dsn) == "007"
+    assert "request_normalized" not in _activity_columns(fresh_dsn)
+    restored = dict(
+        (summary, (body, raw))
+        for summary, body, raw in _query(fresh_dsn, "SELECT summary, request_body, request_raw FROM activity_logs")
+    )
+    assert restored["changed"][0] == {"parts": [{"kind": "text", "text": "hi"}]}
+    assert restored["changed"][1] is not None and '"type"' in restored["changed"][1]
+    assert restored["unchanged"] == ({"same": True}, None)

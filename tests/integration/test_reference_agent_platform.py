@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from molecule_core.platform import db
+from molecule_local.concurrency import isolate_powertools_invocations
 from molecule_local.gateway import Gateway, RouteTable
 from molecule_local.lambdas import FunctionRegistry
 from molecule_local.stack import HttpService
@@ -33,7 +34,11 @@ def platform_url(
 ) -> Iterator[str]:
     # Development mode: agents on 127.0.0.1 pass the URL check, as on a laptop stack.
     set_env(platform_env, MOLECULE_ENV="development", ADMIN_TOKEN=ADMIN)
-    with db.pooled(database):  # the HTTP server answers on several threads
+    # The HTTP server answers on several threads: each request must see only its own event (and
+    # caller), as in the local stack — without it the test's admin request could be answered as
+    # the polling agent's.
+    isolate_powertools_invocations()
+    with db.pooled(database):
         http = HttpService(Gateway(routes, functions), "127.0.0.1", 0)
         http.start()
         try:
@@ -94,13 +99,18 @@ def get_workspace(platform_url: str, workspace: Workspace) -> dict[str, Any]:
     return body
 
 
-def inbox(platform_url: str, workspace: Workspace) -> list[dict[str, Any]]:
+def inbox(platform_url: str, workspace: Workspace, activity_type: str = "a2a_receive") -> list[dict[str, Any]]:
     response = httpx.get(
-        f"{platform_url}/workspaces/{workspace.id}/activity", params={"type": "a2a_receive"}, headers=admin()
+        f"{platform_url}/workspaces/{workspace.id}/activity", params={"type": activity_type}, headers=admin()
     )
     assert response.status_code == 200, response.text
     rows: list[dict[str, Any]] = response.json()
     return rows
+
+
+def notes_to_the_user(platform_url: str, workspace: Workspace) -> list[dict[str, Any]]:
+    """The agent's notify rows: outbound (a2a_send), never in its own inbox (SPEC §5.6)."""
+    return [row for row in inbox(platform_url, workspace, "a2a_send") if row["method"] == "notify"]
 
 
 def send(text: str) -> dict[str, Any]:
@@ -173,7 +183,7 @@ def test_a_poll_agent_follows_its_real_inbox_and_answers_the_user_through_notify
 
     # Then the agent answers each one, through notify
     def notes() -> list[str]:
-        return [row["data"]["text"] for row in inbox(platform_url, workspace) if row["method"] == "notify"]
+        return [row["data"]["text"] for row in notes_to_the_user(platform_url, workspace)]
 
     wait_until(lambda: len(notes()) >= 2, "two notes")
     assert sorted(notes()) == ["echo: first", "echo: second"]
@@ -205,14 +215,15 @@ def test_a_poll_agent_answers_a_user_through_notify_and_a_peer_through_the_proxy
     online_workspace(platform_url, peer)
     online_workspace(platform_url, polled)
 
-    # When the user sends the poll agent a message, then it is queued and answered through notify
-    queued = httpx.post(f"{platform_url}/workspaces/{polled.id}/a2a", json=send("from the user"), headers=admin())
+    # When the user sends the poll agent a message (written with v0.2 `content`, kept verbatim in
+    # its inbox row), then it is queued and answered through notify
+    legacy = {"method": "message/send", "params": {"message": {"role": "user", "content": "from the user"}}}
+    queued = httpx.post(f"{platform_url}/workspaces/{polled.id}/a2a", json=legacy, headers=admin())
     assert queued.status_code == 200, queued.text
     assert queued.json()["status"] == "queued"
-    note = wait_until(
-        lambda: [r for r in inbox(platform_url, polled) if r["method"] == "notify"], "the agent's notify"
-    )[0]
+    note = wait_until(lambda: notes_to_the_user(platform_url, polled), "the agent's notify")[0]
     assert note["data"]["text"] == "echo: from the user"
+    assert [row["method"] for row in inbox(platform_url, polled)] == ["message/send"]  # its own note is not there
 
     # When the peer sends it a message, then the poll agent replies to the peer through the proxy
     from_peer = httpx.post(

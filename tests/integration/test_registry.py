@@ -85,7 +85,17 @@ def test_register_without_token_when_workspace_has_one_is_401(api: ApiClient, ad
     created = create_workspace(api, admin, name="a", external=True)
     result = api.post("/registry/register", json_body={"id": created["id"]})
     assert result.status == 401
-    assert result.json() == {"error": "missing workspace auth token"}
+    # What to do, not only what is wrong (SPEC §4.3)
+    assert result.json() == {
+        "error": "missing workspace auth token",
+        "hint": "this workspace already has a token: send it as Authorization: Bearer <token>",
+    }
+
+
+def test_register_with_a_wrong_token_has_no_hint(api: ApiClient, admin: str) -> None:
+    created = create_workspace(api, admin, name="a", external=True)
+    result = api.post("/registry/register", json_body={"id": created["id"]}, token="not-this-one")
+    assert (result.status, result.json()) == (401, {"error": "invalid workspace auth token"})
 
 
 def test_admin_token_is_not_a_workspace_token_for_register(api: ApiClient, admin: str) -> None:
@@ -422,8 +432,23 @@ def test_discover_allowed_denied_and_malformed(api: ApiClient, family: dict) -> 
         f"/registry/discover/{family['b']['id']}", headers={"X-Workspace-ID": family["b1"]["id"]}, token=token
     )
     assert spoofed.status == 401
+    reserved = api.get(f"/registry/discover/{family['b']['id']}", headers={"X-Workspace-ID": "channel:x"}, token=token)
+    assert reserved.status == 403
     missing = api.get(f"/registry/discover/{uuid.uuid4()}", headers={"X-Workspace-ID": a["id"]}, token=token)
     assert missing.status == 404
+
+
+def test_discover_needs_the_named_workspaces_own_token_in_every_mode(
+    api: ApiClient, family: dict, admin: str, platform_env: pytest.MonkeyPatch
+) -> None:
+    a, b = family["a"], family["b"]
+    path = f"/registry/discover/{b['id']}"
+    # an admin (or org) token acts for a user, not as the workspace the header names
+    assert api.get(path, headers={"X-Workspace-ID": a["id"]}, token=admin).status == 401
+    # dev fail-open: no bearer passes elsewhere, but never with a header naming a workspace
+    set_env(platform_env, MOLECULE_ENV="development", ADMIN_TOKEN=None)
+    assert api.get(path, headers={"X-Workspace-ID": a["id"]}).status == 401
+    assert api.get(path, headers={"X-Workspace-ID": a["id"]}, token=a["connection"]["auth_token"]).status == 200
 
 
 def test_peers_lists_parent_siblings_children_with_filter(api: ApiClient, family: dict) -> None:
@@ -435,6 +460,15 @@ def test_peers_lists_parent_siblings_children_with_filter(api: ApiClient, family
     filtered = api.get(f"/registry/{a['id']}/peers?q=REVIEW", token=a["connection"]["auth_token"]).json()
     assert [p["name"] for p in filtered] == ["b"]
     assert api.get(f"/registry/{a['id']}/peers", token=family["b"]["connection"]["auth_token"]).status == 401
+
+
+def test_peer_rows_carry_tier_and_the_original_fields(api: ApiClient, admin: str, family: dict) -> None:
+    a = family["a"]
+    api.patch(f"/workspaces/{family['b']['id']}", json_body={"tier": 2}, token=admin)
+    peers = {p["name"]: p for p in api.get(f"/registry/{a['id']}/peers", token=a["connection"]["auth_token"]).json()}
+    assert set(peers["b"]) == {"id", "name", "role", "tier", "status", "url", "agent_card", "relation"}
+    assert (peers["b"]["tier"], peers["b"]["role"]) == (2, "reviewer")
+    assert peers["root"]["tier"] == 3  # the default
 
 
 def test_root_peers_are_other_roots(api: ApiClient, family: dict) -> None:

@@ -92,7 +92,7 @@ def test_minted_test_token_authenticates_and_does_not_revoke_others(
 def test_org_token_is_not_accepted_when_admin_token_is_set(
     api: ApiClient, platform_env: pytest.MonkeyPatch, workspace_id: str
 ) -> None:
-    org = api.post("/org/tokens", json_body={"name": "other-org"}, token=ADMIN).json()["token"]
+    org = api.post("/org/tokens", json_body={"name": "other-org"}, token=ADMIN).json()["auth_token"]
     result = api.get(f"/admin/workspaces/{workspace_id}/test-token", token=org)
     assert result.status == 401
 

@@ -305,6 +305,20 @@ def test_expand_creates_children_through_the_pipeline_with_parent_id(
     assert all(env["PLATFORM_INBOUND_SECRET"] and env["MOLECULE_AUTH_TOKEN"] for env in child_envs)
 
 
+@pytest.mark.parametrize("role", ["r" * 256, "lead\x00", "multi\nline"])
+def test_expand_refuses_a_bad_child_role_naming_it(
+    api: ApiClient, admin: str, backend: RecordingBackend, role: str
+) -> None:
+    root = _managed(api, admin, name="lead")
+    result = api.post(
+        f"/workspaces/{root['id']}/expand", json_body={"children": [{"name": "c", "role": role}]}, token=admin
+    )
+    assert result.status == 400
+    assert result.json()["field"] == "children.0.role"
+    assert "role" in result.json()["error"]
+    assert len(api.get("/workspaces", token=admin).json()) == 1  # no child was created
+
+
 def test_expand_validation(api: ApiClient, admin: str, backend: RecordingBackend) -> None:
     root = _managed(api, admin, name="lead")
     assert api.post(f"/workspaces/{root['id']}/expand", json_body={"children": []}, token=admin).status == 400

@@ -65,6 +65,33 @@ def test_external_without_url_awaits_agent_and_returns_connection_block(api: Api
     assert "platform_inbound_secret" not in body
 
 
+def _env_lines(snippet: str) -> dict[str, str]:
+    """KEY=value lines as a dotenv reader (the channel plugin's .env) sees them; comments skipped."""
+    pairs = (line.split("=", 1) for line in snippet.splitlines() if "=" in line and not line.startswith("#"))
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def test_channel_snippet_configures_the_plugin_with_the_variables_it_reads(api: ApiClient, admin: str) -> None:
+    body = create_workspace(api, admin, name="claude", external=True)
+    snippet = body["connection"]["claude_code_channel_snippet"]
+    env = _env_lines(snippet)
+    # The plugin reads comma-separated lists and exits 1 without them (MOLECULE_WORKSPACE_ID and
+    # MOLECULE_AUTH_TOKEN are not its variables).
+    assert env == {
+        "MOLECULE_PLATFORM_URL": "http://127.0.0.1:8080",
+        "MOLECULE_WORKSPACE_IDS": body["id"],
+        "MOLECULE_WORKSPACE_TOKENS": body["connection"]["auth_token"],
+    }
+    assert len(env["MOLECULE_WORKSPACE_IDS"].split(",")) == len(env["MOLECULE_WORKSPACE_TOKENS"].split(","))
+    # Installed as its README says: a Claude Code plugin from its marketplace, run with bun — never
+    # through an npm package name (none exists).
+    assert "/plugin marketplace add Molecule-AI/molecule-mcp-claude-channel" in snippet
+    assert "/plugin install molecule-channel@molecule-mcp-claude-channel" in snippet
+    assert "~/.claude/channels/molecule/.env" in snippet
+    assert "bun" in snippet
+    assert "npx" not in snippet and "npm" not in snippet
+
+
 def test_python_snippet_is_valid_python(api: ApiClient, admin: str) -> None:
     body = create_workspace(api, admin, name='quote " name', external=True)
     compile(body["connection"]["python_snippet"], "<snippet>", "exec")
@@ -151,6 +178,9 @@ def test_create_defaults(api: ApiClient, admin: str) -> None:
         ({"name": "ok", "delivery_mode": "carrier-pigeon"}, "delivery_mode"),
         ({"name": "ok", "parent_id": "not-a-uuid"}, "parent_id"),
         ({"name": "ok", "runtime": "Bad Runtime!"}, "runtime"),
+        ({"name": "ok", "role": "r" * 256}, "role"),
+        ({"name": "ok", "role": "bad\x07role"}, "role"),
+        ({"name": "ok", "role": "two\nlines"}, "role"),
     ],
 )
 def test_invalid_create_is_400_naming_the_field(api: ApiClient, admin: str, payload: dict, field: str) -> None:
@@ -265,6 +295,17 @@ def test_invalid_patch_is_400_and_changes_nothing(api: ApiClient, admin: str, pa
     result = api.patch(f"/workspaces/{created['id']}", json_body=payload, token=admin)
     assert result.status == 400
     assert api.get(f"/workspaces/{created['id']}", token=admin).json()["updated_at"] == created["updated_at"]
+
+
+@pytest.mark.parametrize("role", ["r" * 256, "tab\there", "nul\x00"])
+def test_patch_refuses_a_bad_role_naming_it(api: ApiClient, admin: str, role: str) -> None:
+    created = create_workspace(api, admin, name="keep", external=True, role="writer")
+    result = api.patch(f"/workspaces/{created['id']}", json_body={"role": role}, token=admin)
+    assert result.status == 400
+    assert result.json()["field"] == "role"
+    assert result.json()["error"].startswith("role:")
+    assert api.get(f"/workspaces/{created['id']}", token=admin).json()["role"] == "writer"
+    assert api.patch(f"/workspaces/{created['id']}", json_body={"role": "r" * 255}, token=admin).status == 200
 
 
 def test_patch_by_the_workspace_itself(api: ApiClient, admin: str) -> None:

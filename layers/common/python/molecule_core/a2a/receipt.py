@@ -10,6 +10,7 @@ logged, not raised (a delivered message must not turn into a 5xx the caller woul
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,11 +53,12 @@ class Receipt:
         *,
         response: Any = None,
         error: str | None = None,
-        raw_request: bool = False,
         is_delivery: bool = False,
     ) -> None:
         """`is_delivery`: this row *is* the message (a poll-mode inbox), so a failed write raises
-        (the caller must not be told it was delivered); otherwise it is a log and never raises."""
+        (the caller must not be told it was delivered), and it keeps the body exactly as received
+        beside the normalised one (SPEC §5.6: inbox readers decode what the sender wrote);
+        otherwise it is a log and never raises."""
         self.recorded = True
         row = NewActivity(
             workspace_id=self.context.id,
@@ -65,8 +67,9 @@ class Receipt:
             target_id=self.context.id,
             method=self.message.method,
             summary=self.message.text[:200] or None,
-            request_body=self.message.payload,
-            request_raw=self.raw.decode("utf-8", errors="replace") if raw_request and self.message.changed else None,
+            # The normaliser already parsed (and accepted) these bytes, so parsing again cannot fail.
+            request_body=json.loads(self.raw) if is_delivery else self.message.payload,
+            request_normalized=self.message.payload if is_delivery else None,
             response_body=response,
             duration_ms=int((time.monotonic() - self.started) * 1000),
             status=status,

@@ -92,7 +92,7 @@ def proxy_a2a(
     with open_receipt(context, caller_id, message, raw) as receipt:
         mode = resolve_delivery_mode(None, context.delivery_mode, context.runtime, context.url)
         if mode == "poll":
-            receipt.record("queued", raw_request=True, is_delivery=True)
+            receipt.record("queued", is_delivery=True)
             return A2AAnswer.json(200, {"status": "queued", "delivery_mode": "poll", "method": message.method})
         if context.status == "hibernated":
             lifecycle.request_lifecycle([LifecycleRequest("wake", context.id, "a2a_message")])

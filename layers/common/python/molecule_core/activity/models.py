@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ACTIVITY_TYPES = (
     "a2a_send",
@@ -45,8 +45,10 @@ class ActivityRow(BaseModel):
     target_id: UUID | None
     method: str | None
     summary: str | None
+    # A poll-mode message: the body exactly as the sender wrote it, and the platform's normalised
+    # form beside it (SPEC §5.6). Other rows have no normalised form.
     request_body: Any
-    request_raw: str | None = None
+    request_normalized: Any = None
     response_body: Any
     tool_trace: Any
     duration_ms: int | None
@@ -58,7 +60,8 @@ class ActivityRow(BaseModel):
 
 
 class LogActivityRequest(BaseModel):
-    """POST /workspaces/{id}/activity: an agent's self-report."""
+    """POST /workspaces/{id}/activity: an agent's self-report. An empty or missing `source_id` means
+    the caller itself, an empty `status` means `ok` (SPEC §4.3; the service fills both in)."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -74,6 +77,11 @@ class LogActivityRequest(BaseModel):
     status: str | None = Field(None, max_length=64)
     error_detail: str | None = Field(None, max_length=8192)
     idempotency_key: str | None = Field(None, max_length=255)
+
+    @field_validator("source_id", mode="before")
+    @classmethod
+    def _empty_source_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
 
 class NotifyRequest(BaseModel):
@@ -94,7 +102,7 @@ class NewActivity:
     method: str | None = None
     summary: str | None = None
     request_body: Any = None
-    request_raw: str | None = None
+    request_normalized: Any = None
     response_body: Any = None
     tool_trace: Any = None
     duration_ms: int | None = None

@@ -72,7 +72,13 @@ def message_text(body: Any) -> str:
 def _to_row(record: dict[str, Any]) -> ActivityRow:
     peer_id = record["source_id"]
     base = get_settings().platform_url.rstrip("/")
-    text = message_text(record["request_body"]) or message_text(record["response_body"])
+    # The normalised form first: the verbatim body of a poll-mode message may be in any shape the
+    # proxy accepts (v0.2 `content`, bare {method, params}).
+    text = (
+        message_text(record["request_normalized"])
+        or message_text(record["request_body"])
+        or message_text(record["response_body"])
+    )
     return ActivityRow(
         **{k: v for k, v in record.items() if k not in ("peer_name", "peer_role")},
         type=record["activity_type"],
@@ -129,21 +135,27 @@ def list_activity(
 
 
 def log_activity(workspace_id: UUID, request: LogActivityRequest, caller: Caller) -> None:
+    """An agent's self-report. No `source_id` means the caller itself (a user caller has none: the
+    row is the canvas's), no `status` means `ok` — as the original server records them, which is
+    what `?source=agent|canvas` then tells apart (SPEC §4.3)."""
     if request.activity_type not in ACTIVITY_TYPES:
         raise invalid_activity_type()
     if request.source_id is not None and request.source_id != caller.workspace_id:
         raise AccessDenied("source_id must be the calling workspace")
+    row = request.model_dump()
+    row["source_id"] = request.source_id or caller.workspace_id
+    row["status"] = request.status or "ok"
     with db.transaction() as conn:
         if not store.workspace_exists(conn, workspace_id):
             raise WorkspaceNotFound()
-        store.insert_activity(
-            conn, NewActivity(workspace_id=workspace_id, **request.model_dump(exclude={"workspace_id"}))
-        )
+        store.insert_activity(conn, NewActivity(workspace_id=workspace_id, **row))
 
 
 def notify(workspace_id: UUID, request: NotifyRequest) -> None:
-    """An agent's message to its user: an a2a_receive row with method "notify", no source, and
-    `response_body {"result": message, "parts": [file parts]}`."""
+    """An agent's message to its user (SPEC §5.6): an outbound `a2a_send` row with method "notify",
+    no source or target, and `response_body {"result": message}` plus `"parts": [file parts]` when
+    there are attachments. Outbound, so it never shows in the agent's own a2a_receive inbox: an
+    inbox reader that answers every row would otherwise answer its own reply, forever."""
     file_parts = []
     for index, attachment in enumerate(request.attachments or []):
         uri, name = attachment.get("uri"), attachment.get("name")
@@ -161,10 +173,10 @@ def notify(workspace_id: UUID, request: NotifyRequest) -> None:
             conn,
             NewActivity(
                 workspace_id=workspace_id,
-                activity_type="a2a_receive",
+                activity_type="a2a_send",
                 method="notify",
                 summary=request.message[:200],
-                response_body={"result": request.message, "parts": file_parts},
+                response_body={"result": request.message, **({"parts": file_parts} if file_parts else {})},
                 status="ok",
             ),
         )

@@ -3,10 +3,12 @@ the request once (Powertools' headers are case-insensitive) and asks `auth.servi
 a refusal raises a domain error that the one error mapping answers (401/403/404).
 
 - `WorkspaceCaller`: WorkspaceAuth for the `{workspace_id}` in the path.
+- `WorkspaceStateCaller`: WorkspaceAuth for GET /workspaces/{id}/state, where a deleted
+  workspace's own revoked token learns 404 `{"deleted":true}` instead of 401.
 - `AdminCaller`: AdminAuth (fleet-wide routes).
 - `AnyCaller`: any live credential (routes that show each caller what is theirs).
 - `A2ACaller`: the A2A proxy's caller — a workspace with its own token, or a user.
-- `DiscoveryCaller`: a workspace naming itself in X-Workspace-ID and proving it.
+- `DiscoveryCaller`: a workspace naming itself in X-Workspace-ID and proving it with its own token.
 - `AgentBearerDep`: the bearer an agent presents to the registry (checked against the body's id).
 - `TestTokenIssuer`: the admin test-token rule (SPEC §5.9).
 """
@@ -56,6 +58,10 @@ def _workspace_caller(request: Request) -> Caller:
     return _noted(service.authorize_workspace(request_bearer(request), _path_workspace_id(request)))
 
 
+def _workspace_state_caller(request: Request) -> Caller:
+    return _noted(service.authorize_workspace_state(request_bearer(request), _path_workspace_id(request)))
+
+
 def _admin_caller(request: Request) -> Caller:
     return _noted(service.authorize_admin(request_bearer(request)))
 
@@ -88,6 +94,7 @@ def _test_token_issuer(request: Request) -> None:
 
 
 WorkspaceCaller = Annotated[Caller, Depends(_workspace_caller)]
+WorkspaceStateCaller = Annotated[Caller, Depends(_workspace_state_caller)]
 AdminCaller = Annotated[Caller, Depends(_admin_caller)]
 AnyCaller = Annotated[Caller, Depends(_any_caller)]
 A2ACaller = Annotated[Caller, Depends(_a2a_caller)]

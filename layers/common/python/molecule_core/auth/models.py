@@ -37,6 +37,15 @@ class AgentBearer:
     token: str | None
 
 
+# What the original server says beside a plaintext it shows once (clients display it verbatim).
+SAVE_TOKEN_MESSAGE = "Save this token now — it cannot be retrieved again."  # noqa: S105 - not a secret
+ORG_TOKEN_WARNING = (
+    "This token grants admin access to every workspace of the organisation. "  # noqa: S105 - not a secret
+    "Save it now — it cannot be retrieved again."
+)
+MAX_ORG_TOKEN_NAME = 100
+
+
 class WorkspaceToken(BaseModel):
     id: UUID
     prefix: str
@@ -44,17 +53,27 @@ class WorkspaceToken(BaseModel):
     last_used_at: datetime | None
 
 
+class WorkspaceTokenList(BaseModel):
+    """GET /workspaces/{id}/tokens (SPEC §4.3)."""
+
+    tokens: list[WorkspaceToken]
+    count: int
+
+
 class MintedWorkspaceToken(BaseModel):
     id: UUID
-    workspace_id: UUID
     prefix: str
     auth_token: str
+    workspace_id: UUID
+    message: str = SAVE_TOKEN_MESSAGE
 
 
 class CreateOrgTokenRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    name: str = Field(min_length=1, max_length=255)
+    # The 100-character limit is checked by the service, with the original's message (SPEC §4.3);
+    # this cap only bounds what is parsed.
+    name: str = Field(min_length=1, max_length=4096)
     org_id: str | None = Field(None, max_length=255)
     created_by: str | None = Field(None, max_length=255)
 
@@ -71,8 +90,25 @@ class OrgToken(BaseModel):
     last_used_at: datetime | None
 
 
-class MintedOrgToken(OrgToken):
-    token: str
+class OrgTokenList(BaseModel):
+    """GET /org/tokens (SPEC §4.3)."""
+
+    tokens: list[OrgToken]
+    count: int
+
+
+class MintedOrgToken(BaseModel):
+    """POST /org/tokens: the plaintext under `auth_token`, shown once, with a `warning`."""
+
+    id: UUID
+    prefix: str
+    name: str
+    auth_token: str
+    warning: str = ORG_TOKEN_WARNING
+
+
+class RevokedOrgToken(BaseModel):
+    revoked: UUID
 
 
 class TestToken(BaseModel):

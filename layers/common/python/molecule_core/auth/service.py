@@ -19,20 +19,24 @@ from uuid import UUID
 from molecule_core.auth import store
 from molecule_core.auth.credentials import MintedToken, hash_token, mint_inbound_secret, mint_token, secrets_equal
 from molecule_core.auth.models import (
+    MAX_ORG_TOKEN_NAME,
     Caller,
     CreateOrgTokenRequest,
     MintedOrgToken,
     MintedWorkspaceToken,
     OrgToken,
+    OrgTokenList,
+    RevokedOrgToken,
     TestToken,
     WorkspaceToken,
+    WorkspaceTokenList,
 )
 from molecule_core.platform import aws, db
 from molecule_core.platform.errors import (
     AccessDenied,
-    Conflict,
     InvalidInput,
     NotFound,
+    TooManyRequests,
     Unauthorized,
     WorkspaceNotFound,
 )
@@ -41,8 +45,11 @@ from molecule_core.platform.settings import get_settings
 __all__ = ["MintedToken", "hash_token", "mint_inbound_secret", "mint_token"]  # for other domains
 
 MAX_LIVE_WORKSPACE_TOKENS = 50
+# SPEC §5.8: every 429 carries Retry-After. The limit lifts when a token is revoked, not with time;
+# this only paces clients that retry 429s on their own.
+TOKEN_LIMIT_RETRY_AFTER_SECONDS = 60
 # Caller identities only the platform itself may claim (SPEC §4.3).
-RESERVED_CALLER_PREFIXES = ("system:", "platform:", "admin:")
+RESERVED_CALLER_PREFIXES = ("system:", "webhook:", "test:", "channel:", "platform:", "admin:")
 
 
 def configured_admin_token() -> str | None:
@@ -134,33 +141,57 @@ def parse_claimed_workspace(claimed: str | None) -> UUID | None:
 
 
 def authorize_a2a_caller(bearer: str | None, claimed: str | None) -> Caller:
-    """An A2A caller (SPEC §5.4 step 1): a workspace proving itself with its own token (the caller
-    header, when present, must name that workspace), or a user (admin/org token; no bearer in dev
-    fail-open, where the header is trusted)."""
+    """An A2A caller (SPEC §5.4 step 1): a workspace proving itself with its own token — named in
+    the caller header, or derived from the bearer — or a user (admin/org token; no bearer in dev
+    fail-open)."""
     claimed_id = parse_claimed_workspace(claimed)
+    if claimed_id is not None:
+        return authorize_own_workspace(bearer, claimed_id)
     if bearer is None:
         if is_dev_fail_open():
-            return Caller("workspace", workspace_id=claimed_id) if claimed_id else Caller("anonymous")
+            return Caller("anonymous")
         raise Unauthorized("missing workspace auth token")
     caller = identify(bearer)
     if caller is None:
         raise Unauthorized("invalid workspace auth token")
-    if caller.kind == "workspace" and claimed_id is not None and claimed_id != caller.workspace_id:
+    return caller
+
+
+def authorize_own_workspace(bearer: str | None, workspace_id: UUID) -> Caller:
+    """A caller header names `workspace_id`: only that workspace's own live token proves it, in
+    every mode — dev fail-open included, where a header alone would otherwise let anyone speak as
+    any workspace (SPEC §4.3). Admin and org tokens act for users, never as a workspace."""
+    if bearer is None:
+        raise Unauthorized("missing workspace auth token")
+    caller = identify(bearer)
+    if caller is None:
+        raise Unauthorized("invalid workspace auth token")
+    if caller.kind != "workspace" or caller.workspace_id != workspace_id:
         raise Unauthorized("a caller workspace must present its own token")
     return caller
 
 
 def authorize_claimed_workspace(bearer: str | None, claimed: str | None) -> Caller:
     """Discovery: the caller names itself in X-Workspace-ID (400 without a valid one) and proves it
-    with WorkspaceAuth for that id."""
-    if not claimed:
+    with that workspace's own token."""
+    claimed_id = parse_claimed_workspace(claimed)
+    if claimed_id is None:
         raise InvalidInput("X-Workspace-ID header is required", field="X-Workspace-ID")
+    return authorize_own_workspace(bearer, claimed_id)
+
+
+def authorize_workspace_state(bearer: str | None, workspace_id: UUID) -> Caller:
+    """WorkspaceAuth for GET /workspaces/{id}/state, plus one truth for a deleted workspace's own
+    (revoked) token: 404 `{"deleted":true}`, so its agent stops its loop instead of retrying a 401
+    forever (SPEC §4.3). Every other route keeps answering that token 401/410."""
     try:
-        claimed_id = UUID(claimed.strip())
-    except ValueError:
-        raise InvalidInput("X-Workspace-ID must be a workspace id", field="X-Workspace-ID") from None
-    caller = authorize_workspace(bearer, claimed_id)
-    return Caller(caller.kind, workspace_id=claimed_id, token_id=caller.token_id)
+        return authorize_workspace(bearer, workspace_id)
+    except Unauthorized:
+        if bearer is not None:
+            token_hash = hash_token(bearer)
+            if db.single_statement(lambda conn: store.is_token_of_removed_workspace(conn, token_hash, workspace_id)):
+                raise WorkspaceNotFound(deleted=True) from None
+        raise
 
 
 def authorize_test_token_issuer(bearer: str | None) -> None:
@@ -200,10 +231,15 @@ def _require_live_workspace(conn: db.Connection, workspace_id: UUID, *, lock: bo
     return workspace_id
 
 
-def list_workspace_tokens(workspace_id: UUID) -> list[WorkspaceToken]:
+def _token_not_found() -> NotFound:
+    return NotFound("token not found or already revoked")
+
+
+def list_workspace_tokens(workspace_id: UUID) -> WorkspaceTokenList:
     with db.transaction() as conn:
         live_id = _require_live_workspace(conn, workspace_id)
-        return [WorkspaceToken(**vars(t)) for t in store.list_live_workspace_tokens(conn, live_id)]
+        tokens = [WorkspaceToken(**vars(t)) for t in store.list_live_workspace_tokens(conn, live_id)]
+    return WorkspaceTokenList(tokens=tokens, count=len(tokens))
 
 
 def mint_workspace_token(workspace_id: UUID) -> MintedWorkspaceToken:
@@ -212,7 +248,10 @@ def mint_workspace_token(workspace_id: UUID) -> MintedWorkspaceToken:
         # the limit.
         live_id = _require_live_workspace(conn, workspace_id, lock=True)
         if store.count_live_workspace_tokens(conn, live_id) >= MAX_LIVE_WORKSPACE_TOKENS:
-            raise Conflict(f"workspace already has {MAX_LIVE_WORKSPACE_TOKENS} live tokens; revoke one first")
+            raise TooManyRequests(
+                f"maximum {MAX_LIVE_WORKSPACE_TOKENS} active tokens per workspace",
+                retry_after=TOKEN_LIMIT_RETRY_AFTER_SECONDS,
+            )
         token = mint_token()
         record = store.insert_workspace_token(conn, live_id, token, origin="api")
     return MintedWorkspaceToken(id=record.id, workspace_id=live_id, prefix=record.prefix, auth_token=token.plaintext)
@@ -221,26 +260,30 @@ def mint_workspace_token(workspace_id: UUID) -> MintedWorkspaceToken:
 def revoke_workspace_token(workspace_id: UUID, token_id: UUID) -> None:
     with db.transaction() as conn:
         if not store.revoke_workspace_token(conn, workspace_id, token_id):
-            raise NotFound("token not found")
+            raise _token_not_found()
 
 
-def list_org_tokens() -> list[OrgToken]:
+def list_org_tokens() -> OrgTokenList:
     with db.transaction() as conn:
-        return [OrgToken(**vars(t)) for t in store.list_live_org_tokens(conn)]
+        tokens = [OrgToken(**vars(t)) for t in store.list_live_org_tokens(conn)]
+    return OrgTokenList(tokens=tokens, count=len(tokens))
 
 
 def mint_org_token(request: CreateOrgTokenRequest, caller: Caller) -> MintedOrgToken:
+    if len(request.name) > MAX_ORG_TOKEN_NAME:
+        raise InvalidInput(f"name too long (max {MAX_ORG_TOKEN_NAME} chars)", field="name")
     created_by = request.created_by or (str(caller.workspace_id) if caller.workspace_id else caller.kind)
     token = mint_token()
     with db.transaction() as conn:
         record = store.insert_org_token(conn, token, name=request.name, created_by=created_by, org_id=request.org_id)
-    return MintedOrgToken(**vars(record), token=token.plaintext)
+    return MintedOrgToken(id=record.id, prefix=record.prefix, name=record.name, auth_token=token.plaintext)
 
 
-def revoke_org_token(token_id: UUID) -> None:
+def revoke_org_token(token_id: UUID) -> RevokedOrgToken:
     with db.transaction() as conn:
         if not store.revoke_org_token(conn, token_id):
-            raise NotFound("token not found")
+            raise _token_not_found()
+    return RevokedOrgToken(revoked=token_id)
 
 
 def issue_test_token(workspace_id: UUID) -> TestToken:

@@ -1,6 +1,10 @@
 """SQL for workspace and org tokens. The liveness predicate of a workspace token — hash matches,
 not revoked, owning workspace not removed — exists once, in LIVE_WORKSPACE_TOKEN, and every
-query that accepts a workspace token uses it (the history's lookupTokenByHash lesson)."""
+query that accepts a workspace token uses it (the history's lookupTokenByHash lesson).
+
+The one exception is REMOVED_WORKSPACE_OWN_TOKEN: deleting a workspace revokes its tokens, yet its
+agent must still learn *that* it was deleted (SPEC §4.3), so one lookup sees those revoked tokens —
+only for the removed workspace they belong to, and only to say "deleted"."""
 
 from __future__ import annotations
 
@@ -17,6 +21,13 @@ LIVE_WORKSPACE_TOKEN = """
     t.token_hash = %(token_hash)s
     AND t.revoked_at IS NULL
     AND w.status <> 'removed'
+"""  # noqa: S105 - SQL text, not a secret
+
+# A token of the removed workspace %(workspace_id)s, revoked or not (deletion revokes them all).
+REMOVED_WORKSPACE_OWN_TOKEN = """
+    t.token_hash = %(token_hash)s
+    AND t.workspace_id = %(workspace_id)s
+    AND w.status = 'removed'
 """  # noqa: S105 - SQL text, not a secret
 
 # last_used_at is refreshed at most once a minute so that hot paths do not write on every request.
@@ -55,6 +66,21 @@ def lookup_token_by_hash(conn: Connection, token_hash: bytes) -> TokenMatch | No
     if row is None:
         return None
     return TokenMatch(row["kind"], row["id"], row["workspace_id"])
+
+
+def is_token_of_removed_workspace(conn: Connection, token_hash: bytes, workspace_id: UUID) -> bool:
+    """Whether the bearer was a token of this workspace, which is now removed (its deleted agent
+    asking for its state)."""
+    row = conn.execute(
+        f"""
+        SELECT EXISTS (
+            SELECT 1 FROM workspace_auth_tokens t JOIN workspaces w ON w.id = t.workspace_id
+            WHERE {REMOVED_WORKSPACE_OWN_TOKEN}
+        ) AS removed_own
+        """,
+        {"token_hash": token_hash, "workspace_id": workspace_id},
+    ).fetchone()
+    return bool(row and row["removed_own"])
 
 
 def any_live_token_exists(conn: Connection) -> bool:

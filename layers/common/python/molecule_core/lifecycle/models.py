@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from molecule_core.platform.validation import check_display_name
+from molecule_core.platform.validation import check_display_name, check_role
 from molecule_core.workspaces.models import DEFAULT_TIER, CreatedWorkspace
 
 LifecycleAction = Literal["restart", "wake", "hibernate", "stop"]
@@ -67,6 +67,7 @@ class TeamMember(BaseModel):
     hibernation_idle_minutes: int | None = Field(None, ge=1)
 
     _name = field_validator("name")(check_display_name)
+    _role = field_validator("role")(check_role)
 
 
 class ExpandRequest(BaseModel):

@@ -18,3 +18,11 @@ def check_display_name(value: str) -> str:
     if has_control_characters(value):
         raise ValueError("name must not contain control characters")
     return value
+
+
+def check_role(value: str | None) -> str | None:
+    """A workspace's role, shown beside its name to people and peers (SPEC §4.3): no control
+    characters (its length is capped by the field, 255)."""
+    if value is not None and has_control_characters(value):
+        raise ValueError("role must not contain control characters")
+    return value

@@ -69,6 +69,7 @@ class Peer(BaseModel):
     id: UUID
     name: str
     role: str | None
+    tier: int
     status: WorkspaceStatus
     relation: Literal["parent", "sibling", "child"]
     url: str | None

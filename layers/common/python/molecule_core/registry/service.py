@@ -36,8 +36,15 @@ def _removed() -> Gone:
     return Gone("workspace removed; it cannot register again — create a new workspace")
 
 
+# Said to an agent that registers without a bearer while its workspace has a token (SPEC §4.3): a
+# restarted agent that lost its token file otherwise sees a bare 401 and cannot tell what to do.
+MISSING_TOKEN_HINT = "this workspace already has a token: send it as Authorization: Bearer <token>"  # noqa: S105
+
+
 def _refuse_bearer(bearer: str | None) -> Unauthorized:
-    return Unauthorized("missing workspace auth token" if bearer is None else "invalid workspace auth token")
+    if bearer is None:
+        return Unauthorized("missing workspace auth token", hint=MISSING_TOKEN_HINT)
+    return Unauthorized("invalid workspace auth token")
 
 
 def _check_target(target: registry_store.RegisterTarget | None, bearer: str | None) -> registry_store.RegisterTarget:

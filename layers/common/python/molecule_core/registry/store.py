@@ -223,7 +223,7 @@ def list_peers(conn: Connection, workspace_id: UUID, query: str | None) -> list[
     return conn.execute(
         """
         WITH me AS (SELECT id, parent_id FROM workspaces WHERE id = %(id)s)
-        SELECT w.id, w.name, w.role, w.status::text AS status, w.url, w.agent_card,
+        SELECT w.id, w.name, w.role, w.tier, w.status::text AS status, w.url, w.agent_card,
                CASE
                    WHEN w.id = me.parent_id THEN 'parent'
                    WHEN w.parent_id = me.id THEN 'child'

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from molecule_core.platform.validation import check_display_name
+from molecule_core.platform.validation import check_display_name, check_role
 
 DeliveryMode = Literal["push", "poll"]
 WorkspaceStatus = Literal[
@@ -75,6 +75,7 @@ class CreateWorkspaceRequest(BaseModel):
     collapsed: bool = False
 
     _name = field_validator("name")(check_display_name)
+    _role = field_validator("role")(check_role)
     _tier = field_validator("tier")(tier_or_default)
 
     @field_validator("runtime")
@@ -118,6 +119,8 @@ class PatchWorkspaceRequest(BaseModel):
     @classmethod
     def _name(cls, value: str | None) -> str | None:
         return None if value is None else check_display_name(value)
+
+    _role = field_validator("role")(check_role)
 
     @field_validator("tier")
     @classmethod

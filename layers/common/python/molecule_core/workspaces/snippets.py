@@ -45,11 +45,17 @@ with httpx.Client(base_url=PLATFORM_URL, headers=headers, timeout=10) as client:
         client.post("/registry/heartbeat", json={{"workspace_id": WORKSPACE_ID}}).raise_for_status()
         time.sleep(30)
 '''
-    channel = f"""# Claude Code channel plugin (molecule-mcp-claude-channel): put this in the plugin's .env
+    # The plugin is a Claude Code plugin (an MCP server run with bun), installed from its
+    # marketplace as its README says; it reads comma-separated lists, so one workspace is a list of one.
+    channel = f"""# Claude Code channel plugin (Molecule-AI/molecule-mcp-claude-channel; needs bun on PATH).
+# 1. Inside Claude Code, install it:
+#      /plugin marketplace add Molecule-AI/molecule-mcp-claude-channel
+#      /plugin install molecule-channel@molecule-mcp-claude-channel
+# 2. Put these lines in ~/.claude/channels/molecule/.env (comma-separated lists: add more workspaces
+#    in the same order), then run /reload-plugins:
 MOLECULE_PLATFORM_URL={base}
-MOLECULE_WORKSPACE_ID={workspace_id}
-MOLECULE_AUTH_TOKEN={auth_token}
-# then: claude mcp add molecule-channel -- npx -y molecule-mcp-claude-channel
+MOLECULE_WORKSPACE_IDS={workspace_id}
+MOLECULE_WORKSPACE_TOKENS={auth_token}
 """
     return ConnectionInfo(
         workspace_id=workspace_id,

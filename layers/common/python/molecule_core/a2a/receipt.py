@@ -54,9 +54,10 @@ class Receipt:
         error: str | None = None,
         raw_request: bool = False,
         is_delivery: bool = False,
-    ) -> None:
+    ) -> UUID | None:
         """`is_delivery`: this row *is* the message (a poll-mode inbox), so a failed write raises
-        (the caller must not be told it was delivered); otherwise it is a log and never raises."""
+        (the caller must not be told it was delivered); otherwise it is a log and never raises.
+        The row's id (None when a log could not be written)."""
         self.recorded = True
         row = NewActivity(
             workspace_id=self.context.id,
@@ -72,14 +73,15 @@ class Receipt:
             status=status,
             error_detail=error,
             idempotency_key=self.message.message_id,
+            protocol_version=self.message.protocol_version,
         )
         if is_delivery:
-            activity.record_activity(row, touch_workspace=True)
-            return
+            return activity.record_activity(row, touch_workspace=True)
         try:
-            activity.record_activity(row, touch_workspace=True)
+            return activity.record_activity(row, touch_workspace=True)
         except Exception:
             logger.exception("a2a_receive not recorded", extra={"workspace_id": str(self.context.id)})
+            return None
 
 
 @contextmanager

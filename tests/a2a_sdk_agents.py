@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
-from a2a.compat.v0_3.jsonrpc_adapter import JSONRPC03Adapter
 from a2a.helpers import new_task_from_user_message, new_text_artifact, new_text_message
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
 from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.request_handlers.response_helpers import agent_card_to_dict
-from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes  # before the adapter: import cycle
+from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes
 from a2a.server.tasks import InMemoryTaskStore, TaskUpdater
 from a2a.types.a2a_pb2 import AgentCapabilities, AgentCard, AgentInterface, AgentSkill
 from starlette.applications import Starlette
@@ -105,7 +104,10 @@ def _app(agent: SdkAgent) -> Any:
     card = _card(agent.url, agent.versions)
     handler = DefaultRequestHandler(agent_executor=_Executor(agent), task_store=InMemoryTaskStore(), agent_card=card)
     if agent.versions == ("0.3",):
-        # 0.3 only: the SDK's own 0.3 adapter; 1.0 methods are unknown here (-32601).
+        # 0.3 only: the SDK's own 0.3 adapter; 1.0 methods are unknown here (-32601). Imported here:
+        # imported first, the adapter's module meets an import cycle inside the SDK.
+        from a2a.compat.v0_3.jsonrpc_adapter import JSONRPC03Adapter
+
         adapter = JSONRPC03Adapter(handler)
 
         async def rpc(request: Request) -> Response:

@@ -30,9 +30,14 @@ class SseReader:
 
     def __init__(self) -> None:
         self._buffer = b""
+        self._carriage_return = b""  # a CR ending a chunk: its LF may start the next one
 
     def feed(self, chunk: bytes) -> list[SseEvent]:
-        self._buffer += chunk.replace(b"\r\n", b"\n")
+        data, self._carriage_return = self._carriage_return + chunk, b""
+        if data.endswith(b"\r"):
+            data, self._carriage_return = data[:-1], b"\r"
+        # SSE ends a line with CRLF, LF or CR alike.
+        self._buffer += data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         events = []
         while b"\n\n" in self._buffer:
             block, self._buffer = self._buffer.split(b"\n\n", 1)
@@ -43,7 +48,8 @@ class SseReader:
 
     def close(self) -> list[SseEvent]:
         """An event the agent did not terminate with a blank line before closing."""
-        block, self._buffer = self._buffer, b""
+        block, self._buffer = self._buffer + self._carriage_return.replace(b"\r", b"\n"), b""
+        self._carriage_return = b""
         event = _parse_block(block) if block.strip() else None
         return [event] if event is not None else []
 

@@ -99,8 +99,9 @@ def test_repository_has_the_expected_migration_files() -> None:
     # and disorder. Numbers are reserved per change and land in any order, so a branch may lack a
     # lower number for a while (009 before 007 and 008): a gap is allowed, a repeat is not.
     assert len(ALL_VERSIONS) >= 6
-    assert ALL_VERSIONS[0] == "001"
-    assert ALL_VERSIONS == sorted(set(ALL_VERSIONS)) and all(v.isdigit() and len(v) == 3 for v in ALL_VERSIONS)
+    assert ALL_VERSIONS[:1] == ["001"]
+    assert sorted(set(ALL_VERSIONS)) == ALL_VERSIONS
+    assert all(v.isdigit() and len(v) == 3 for v in ALL_VERSIONS)
 
 
 def test_up_on_a_fresh_database_applies_every_version_in_order(fresh_dsn: str) -> None:

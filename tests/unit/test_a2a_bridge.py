@@ -73,7 +73,7 @@ def test_an_answer_with_neither_task_nor_message_is_not_invented() -> None:
 
 
 def test_a_request_the_sdk_cannot_read_is_a_bridge_error() -> None:
-    with pytest.raises(bridge.BridgeError, match="could not be translated to A2A 1.0"):
+    with pytest.raises(bridge.BridgeError, match=r"could not be translated to A2A 1\.0"):
         bridge.bridge_request({"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {"message": 5}}, "1.0")
 
 

@@ -6,15 +6,22 @@ sent while it is still being produced, buffered answers for API Gateway events, 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 from molecule_core.platform.http import StreamedResponse
 from molecule_core.platform.stream_runtime import PRELUDE_DELIMITER, RuntimeApi, is_function_url_event, serve_one
+
+from tests.conftest import eventually
+
+REPO = Path(__file__).resolve().parents[2]
 
 URL_EVENT = {"version": "2.0", "rawPath": "/x", "requestContext": {"domainName": "abc.lambda-url.eu-west-1.on.aws"}}
 API_EVENT = {"version": "2.0", "rawPath": "/x", "requestContext": {"domainName": "api.example.com", "apiId": "a1"}}
@@ -34,6 +41,7 @@ class FakeRuntimeApi:
     event: Any
     posted: list[Posted] = field(default_factory=list)
     second_chunk: threading.Event = field(default_factory=threading.Event)
+    served: int = 0  # events handed out; a runtime asking for a second one waits (as Lambda freezes it)
 
 
 @pytest.fixture
@@ -44,6 +52,10 @@ def runtime_api() -> Iterator[tuple[FakeRuntimeApi, RuntimeApi]]:
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
+            fake.served += 1
+            if fake.served > 1:
+                threading.Event().wait(30)  # no next event; the test ends the runtime
+                return
             body = json.dumps(fake.event).encode()
             self.send_response(200)
             self.send_header("Lambda-Runtime-Aws-Request-Id", "req-1")
@@ -165,3 +177,37 @@ def test_a_stream_failing_midway_ends_with_the_error_trailers(runtime_api: tuple
 def test_function_url_events_are_told_from_api_gateway_ones() -> None:
     assert is_function_url_event(URL_EVENT) and not is_function_url_event(API_EVENT)
     assert not is_function_url_event({"requestContext": None}) and not is_function_url_event([])
+
+
+def test_the_functions_exec_wrapper_runs_the_proxy_function_under_this_runtime(
+    runtime_api: tuple[FakeRuntimeApi, RuntimeApi],
+) -> None:
+    """functions/a2a_proxy/stream_runtime.sh as Lambda starts it: the real app.py, a function-URL
+    event, the answer posted in streaming mode."""
+    fake, api = runtime_api
+    fake.event = {**URL_EVENT, "rawPath": "/workspaces/not-a-uuid/.well-known/agent-card.json",
+                  "routeKey": "$default", "headers": {}, "isBase64Encoded": False,
+                  "requestContext": {**URL_EVENT["requestContext"], "http": {"method": "GET", "path": "/x"},
+                                     "requestId": "r", "stage": "$default"}}  # fmt: skip
+    environment = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "AWS_LAMBDA_RUNTIME_API": api.host,
+        "LAMBDA_TASK_ROOT": str(REPO / "functions/a2a_proxy"),
+        "_HANDLER": "app.lambda_handler",
+        "MOLECULE_ENV": "test",
+        "POWERTOOLS_METRICS_NAMESPACE": "Test",
+    }
+    process = subprocess.Popen(
+        [str(REPO / "functions/a2a_proxy/stream_runtime.sh")], env=environment, stderr=subprocess.PIPE
+    )
+    try:
+        assert eventually(lambda: bool(fake.posted) or process.poll() is not None, timeout=30)
+    finally:
+        process.kill()
+        _, stderr = process.communicate()
+    assert fake.posted, stderr.decode()[-2000:]
+    (posted,) = fake.posted
+    assert posted.headers["lambda-runtime-function-response-mode"] == "streaming"
+    prelude, _, _ = posted.chunks[0].partition(PRELUDE_DELIMITER)
+    assert json.loads(prelude)["statusCode"] == 404  # the route answered: a malformed id names nothing
+    assert json.loads(b"".join(posted.chunks[1:])) == {"error": "workspace not found"}

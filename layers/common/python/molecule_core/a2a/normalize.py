@@ -105,9 +105,7 @@ def normalize_a2a_request(request: Any, a2a_version: str | None = None) -> Norma
         return _check_v10(request, request_id, known_id, method)
     method = LEGACY_METHODS.get(method, method)
 
-    # Senders without an envelope write only {method, params}; other top-level keys are kept.
-    envelope = {"jsonrpc": "2.0", "id": request_id, "method": method}
-    payload = {**envelope, **{key: value for key, value in request.items() if key not in envelope}}
+    payload = _enveloped(request, request_id, method)
     message_id: str | None = None
     text = ""
     context_id: str | None = None
@@ -135,12 +133,18 @@ def normalize_a2a_request(request: Any, a2a_version: str | None = None) -> Norma
     )
 
 
+def _enveloped(request: dict[str, Any], request_id: str | int, method: str) -> dict[str, Any]:
+    """The JSON-RPC envelope completed: senders without one write only {method, params}; other
+    top-level keys are kept."""
+    envelope = {"jsonrpc": "2.0", "id": request_id, "method": method}
+    return {**envelope, **{key: value for key, value in request.items() if key not in envelope}}
+
+
 def _check_v10(request: dict[str, Any], request_id: str | int, known_id: Any, method: str) -> NormalizedA2A:
     """A 1.0 request: the envelope completed like any other (jsonrpc, an id), the message of
     `SendMessage`/`SendStreamingMessage` checked the way a2a-sdk's server validates it (required
     messageId and role, parts each with exactly one content), nothing else touched."""
-    envelope = {"jsonrpc": "2.0", "id": request_id, "method": method}
-    payload = {**envelope, **{key: value for key, value in request.items() if key not in envelope}}
+    payload = _enveloped(request, request_id, method)
     params = request.get("params")
     if params is not None and not isinstance(params, dict):
         raise A2AError(INVALID_PARAMS, "params must be an object", known_id)

@@ -48,6 +48,7 @@ from molecule_core.a2a.sse import SseEvent, SseReader, format_event
 from molecule_core.a2a.submitted import submitted_answer
 from molecule_core.a2a.versions import SUPPORTED_VERSIONS, ProtocolVersion, agent_versions, is_streaming_method
 from molecule_core.agents import service as agent_client
+from molecule_core.agents.models import AgentResponse
 from molecule_core.auth.models import Caller
 from molecule_core.lifecycle import service as lifecycle
 from molecule_core.lifecycle.models import LifecycleRequest
@@ -147,9 +148,8 @@ def proxy_a2a(
             return _enqueue(
                 receipt, "respond-async requested" if respond_async else "target at capacity", caller_headers
             )
-        if delivery.streaming:
-            return _dispatch_stream(receipt, delivery, stream_budget_seconds or budget_seconds, caller_headers)
-        return _dispatch(receipt, delivery, budget_seconds, caller_headers)
+        budget = (stream_budget_seconds or budget_seconds) if delivery.streaming else budget_seconds
+        return _dispatch(receipt, delivery, budget, caller_headers)
 
 
 def _submitted(status: int, message: NormalizedA2A, task_id: str, molecule: dict[str, Any]) -> A2AAnswer:
@@ -220,11 +220,15 @@ def _timed_out(budget_seconds: float) -> ProxyFailure:
 
 
 def _dispatch(receipt: Receipt, delivery: Delivery, budget_seconds: float, caller_headers: dict[str, str]) -> A2AAnswer:
-    context = receipt.context
+    """Deliver to the agent and relay its answer. A streaming call (`message/stream`,
+    `SendStreamingMessage`, …) relays the answer's events as the agent sends them."""
+    url = str(receipt.context.url)
+    answer: AgentResponse | agent_client.AgentStream
     try:
-        answer = agent_client.post_json(
-            str(context.url), delivery.body, delivery.headers, budget_seconds=budget_seconds
-        )
+        if delivery.streaming:
+            answer = agent_client.open_stream(url, delivery.body, delivery.headers, budget_seconds=budget_seconds)
+        else:
+            answer = agent_client.post_json(url, delivery.body, delivery.headers, budget_seconds=budget_seconds)
     except agent_client.AgentUnreachable as exc:
         raise _unreachable(receipt, exc) from exc
     except agent_client.AgentBusy:
@@ -233,6 +237,8 @@ def _dispatch(receipt: Receipt, delivery: Delivery, budget_seconds: float, calle
         return _enqueue(receipt, "agent busy", caller_headers)
     except agent_client.AgentTimeout as exc:
         raise _timed_out(budget_seconds) from exc
+    if isinstance(answer, agent_client.AgentStream):
+        return _relay_stream(receipt, delivery, answer, budget_seconds)
     return _relay_answer(receipt, delivery, answer.status, answer.headers, answer.body)
 
 
@@ -259,23 +265,12 @@ def _relay_answer(
     return A2AAnswer(status, raw, content_type)
 
 
-def _dispatch_stream(
-    receipt: Receipt, delivery: Delivery, budget_seconds: float, caller_headers: dict[str, str]
+def _relay_stream(
+    receipt: Receipt, delivery: Delivery, stream: agent_client.AgentStream, budget_seconds: float
 ) -> A2AAnswer:
-    """A streaming call (`message/stream`, `SendStreamingMessage`, …): the answer's events are
-    relayed as the agent sends them, each translated when bridged, until the agent ends the stream
-    or the budget runs out — then a JSON-RPC error event ends it (SPEC §5.4 step 8)."""
-    context = receipt.context
-    try:
-        stream = agent_client.open_stream(
-            str(context.url), delivery.body, delivery.headers, budget_seconds=budget_seconds
-        )
-    except agent_client.AgentUnreachable as exc:
-        raise _unreachable(receipt, exc) from exc
-    except agent_client.AgentBusy:
-        return _enqueue(receipt, "agent busy", caller_headers)
-    except agent_client.AgentTimeout as exc:
-        raise _timed_out(budget_seconds) from exc
+    """An SSE answer goes on event by event, each translated when bridged, until the agent ends
+    the stream or the budget runs out — then a JSON-RPC error event ends it (SPEC §5.4 step 8).
+    Any other answer (an error, one JSON-RPC response) is read whole."""
     if stream.status >= 300 or not stream.headers.get("content-type", "").startswith(SSE_CONTENT_TYPE):
         try:
             raw = stream.read()

@@ -15,6 +15,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -146,15 +147,19 @@ class AgentStream:
         self.headers = {k.lower(): v for k, v in response.headers.items()}
         self._response = response
         self._deadline = deadline
-        self._chunks: queue.Queue[bytes | BaseException | None] = queue.Queue()
+        self._chunks: queue.Queue[bytes | AgentCallError | None] = queue.Queue()
         threading.Thread(target=self._pump, name="agent-stream", daemon=True).start()
 
     def _pump(self) -> None:
         try:
-            for chunk in self._response.iter_bytes():
-                self._chunks.put(chunk)
-        except BaseException as exc:  # handed to the reader, which classifies it
+            with _classified_failures():
+                for chunk in self._response.iter_bytes():
+                    self._chunks.put(chunk)
+        except AgentCallError as exc:  # handed to the reader
             self._chunks.put(exc)
+            return
+        except Exception as exc:  # anything else broke the stream off as well
+            self._chunks.put(AgentBusy(str(exc) or type(exc).__name__))
             return
         self._chunks.put(None)
 
@@ -172,10 +177,8 @@ class AgentStream:
                     raise AgentTimeout("the stream outlived its budget") from None
                 if item is None:
                     return
-                if isinstance(item, BaseException):
-                    if isinstance(item, httpx.TimeoutException):
-                        raise AgentTimeout(str(item) or type(item).__name__) from item
-                    raise AgentBusy(str(item) or type(item).__name__) from item
+                if isinstance(item, AgentCallError):
+                    raise item
                 yield item
         finally:
             self.close()
@@ -205,12 +208,19 @@ def open_stream(url: str, body: bytes, headers: Mapping[str, str], *, budget_sec
     )
     client = _http()
     request = client.build_request("POST", url, content=body, headers=dict(headers), timeout=timeout)
-    try:
+    with _classified_failures():
         response = client.send(request, stream=True)
+    return AgentStream(response, deadline)
+
+
+@contextmanager
+def _classified_failures() -> Iterator[None]:
+    """httpx's failures as what they mean for the message (see the module docstring)."""
+    try:
+        yield
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
         raise AgentUnreachable(str(exc) or type(exc).__name__) from exc
-    except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
+    except httpx.TimeoutException as exc:
         raise AgentTimeout(str(exc) or type(exc).__name__) from exc
     except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
         raise AgentBusy(str(exc) or type(exc).__name__) from exc
-    return AgentStream(response, deadline)

@@ -102,34 +102,25 @@ def normalize_a2a_request(request: Any, a2a_version: str | None = None) -> Norma
     except VersionRefused as exc:
         raise A2AError(VERSION_NOT_SUPPORTED, str(exc), known_id) from None
     if version == V10:
-        return _check_v10(request, request_id, known_id, method)
-    method = LEGACY_METHODS.get(method, method)
-
-    payload = _enveloped(request, request_id, method)
-    message_id: str | None = None
-    text = ""
-    context_id: str | None = None
-    if method in MESSAGE_METHODS:
-        params = request.get("params")
-        if not isinstance(params, dict):
-            raise A2AError(INVALID_PARAMS, "params must be an object", known_id)
-        try:
-            message = _normalize_message(params.get("message"))
-        except _InvalidParams as exc:
-            raise A2AError(INVALID_PARAMS, str(exc), known_id) from None
-        payload["params"] = {**params, "message": message}
-        message_id = message["messageId"]
-        text = "\n".join(part["text"] for part in message["parts"] if part["kind"] == "text")
-        context_id = _context_id(message)
+        payload, message = _check_v10(request, request_id, known_id, method)
+    else:
+        method = LEGACY_METHODS.get(method, method)
+        payload, message = _normalize_v03(request, request_id, known_id, method)
     return NormalizedA2A(
         payload=payload,
         method=method,
         request_id=request_id,
-        message_id=message_id,
-        text=text,
+        message_id=str(message.get("messageId") or message.get("message_id")) if message else None,
+        # 0.3 text parts (normalised: each has a kind) and 1.0 ones (no kind) alike
+        text="\n".join(
+            part["text"]
+            for part in (message or {}).get("parts", [])
+            if isinstance(part.get("text"), str) and part.get("kind", "text") == "text"
+        ),
         # Unchanged sub-objects are shared with `request`, so this compares little beyond what was rewritten.
         changed=payload != request,
-        context_id=context_id,
+        protocol_version=version,
+        context_id=_context_id(message) if message else None,
     )
 
 
@@ -140,7 +131,27 @@ def _enveloped(request: dict[str, Any], request_id: str | int, method: str) -> d
     return {**envelope, **{key: value for key, value in request.items() if key not in envelope}}
 
 
-def _check_v10(request: dict[str, Any], request_id: str | int, known_id: Any, method: str) -> NormalizedA2A:
+def _normalize_v03(
+    request: dict[str, Any], request_id: str | int, known_id: Any, method: str
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A 0.3-family request as canonical v0.3: the payload, and its message (message methods)."""
+    payload = _enveloped(request, request_id, method)
+    if method not in MESSAGE_METHODS:
+        return payload, None
+    params = request.get("params")
+    if not isinstance(params, dict):
+        raise A2AError(INVALID_PARAMS, "params must be an object", known_id)
+    try:
+        message = _normalize_message(params.get("message"))
+    except _InvalidParams as exc:
+        raise A2AError(INVALID_PARAMS, str(exc), known_id) from None
+    payload["params"] = {**params, "message": message}
+    return payload, message
+
+
+def _check_v10(
+    request: dict[str, Any], request_id: str | int, known_id: Any, method: str
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """A 1.0 request: the envelope completed like any other (jsonrpc, an id), the message of
     `SendMessage`/`SendStreamingMessage` checked the way a2a-sdk's server validates it (required
     messageId and role, parts each with exactly one content), nothing else touched."""
@@ -148,27 +159,12 @@ def _check_v10(request: dict[str, Any], request_id: str | int, known_id: Any, me
     params = request.get("params")
     if params is not None and not isinstance(params, dict):
         raise A2AError(INVALID_PARAMS, "params must be an object", known_id)
-    message_id: str | None = None
-    text = ""
-    context_id: str | None = None
-    if method in MESSAGE_METHODS:
-        try:
-            message = _check_message_10((params or {}).get("message"))
-        except _InvalidParams as exc:
-            raise A2AError(INVALID_PARAMS, str(exc), known_id) from None
-        message_id = str(message.get("messageId") or message.get("message_id"))
-        text = "\n".join(part["text"] for part in message["parts"] if isinstance(part.get("text"), str))
-        context_id = _context_id(message)
-    return NormalizedA2A(
-        payload=payload,
-        method=method,
-        request_id=request_id,
-        message_id=message_id,
-        text=text,
-        changed=payload != request,
-        protocol_version=V10,
-        context_id=context_id,
-    )
+    if method not in MESSAGE_METHODS:
+        return payload, None
+    try:
+        return payload, _check_message_10((params or {}).get("message"))
+    except _InvalidParams as exc:
+        raise A2AError(INVALID_PARAMS, str(exc), known_id) from None
 
 
 def _check_message_10(message: Any) -> dict[str, Any]:

@@ -327,8 +327,8 @@ def drop_stale(conn: Connection, max_age_minutes: int) -> int:
 def get(conn: Connection, queue_id: UUID) -> dict[str, Any] | None:
     row = conn.execute(
         """
-        SELECT id, workspace_id, caller_id, method, protocol_version, status, attempts, last_error, response_status,
-               response_body, enqueued_at, published_at, dispatched_at, completed_at, expires_at
+        SELECT id, workspace_id, caller_id, method, status, attempts, last_error, response_status, response_body,
+               enqueued_at, published_at, dispatched_at, completed_at, expires_at
         FROM a2a_queue WHERE id = %(id)s
         """,
         {"id": queue_id},

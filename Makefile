@@ -99,6 +99,8 @@ sam-check: lambda-python $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	test -f .aws-sam/build/CommonLayer/python/molecule_core/__init__.py
 	test -f .aws-sam/build/MigrateFunction/migrations/001_workspaces.up.sql
 	test -f .aws-sam/build/ConsoleFunction/assets/index.html
+	@# The A2A proxy's AWS_LAMBDA_EXEC_WRAPPER must reach Lambda executable (README "Deploying").
+	test -x .aws-sam/build/A2aProxyFunction/stream_runtime.sh
 
 # Build and deploy one environment of samconfig.toml (stack name, region, parameters).
 deploy: lambda-python $(SAM_VENV)/.installed

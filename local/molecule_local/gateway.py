@@ -10,7 +10,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -147,6 +147,8 @@ class HttpResult:
     status: int
     headers: dict[str, str]
     body: bytes
+    # A streamed answer (a function in response-streaming mode): the body as it comes, unread.
+    chunks: Iterator[bytes] | None = None
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -182,7 +184,11 @@ class Gateway:
         target: str,
         headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
         body: bytes | str | None = None,
+        *,
+        stream: bool = False,
     ) -> HttpResult:
+        """`stream`: hand a streaming function's body over unread in `chunks` (the HTTP server
+        relays it as it comes); otherwise it is read into `body`, as a buffered caller gets it."""
         parts = urlsplit(target)
         path = parts.path or "/"
         matched = self.routes.match(method, path)
@@ -199,10 +205,16 @@ class Gateway:
             headers=headers,
             body=body,
         )
-        handler = self.functions.handler(route.function)
+        spec = self.functions.spec(route.function)
+        context = LocalContext(route.function, spec.timeout)
         try:
-            result = handler(event, LocalContext(route.function))
+            if spec.streams:
+                streamed = self.functions.stream_handler(route.function)(event, context)
+                result = HttpResult(streamed.status_code, dict(streamed.headers), b"", streamed.body)
+                if not stream:
+                    result.body, result.chunks = b"".join(streamed.body), None
+                return result
+            return response_from_lambda(self.functions.handler(route.function)(event, context))
         except Exception:
             # What API Gateway answers when the function itself crashes.
             return HttpResult(500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}')
-        return response_from_lambda(result)

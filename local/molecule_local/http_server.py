@@ -3,6 +3,7 @@ the response."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 
 from molecule_local.gateway import Gateway
@@ -42,8 +43,11 @@ def make_handler(gateway: Gateway, max_body_bytes: int) -> type[BaseHTTPRequestH
                 self._write(413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}')
                 self.close_connection = True
                 return
-            result = gateway.handle(self.command, self.path, list(self.headers.items()), body)
-            self._write(result.status, result.headers, result.body)
+            result = gateway.handle(self.command, self.path, list(self.headers.items()), body, stream=True)
+            if result.chunks is not None:
+                self._write_stream(result.status, result.headers, result.chunks)
+            else:
+                self._write(result.status, result.headers, result.body)
 
         def _write(self, status: int, headers: dict[str, str], body: bytes) -> None:
             self.send_response(status)
@@ -54,6 +58,28 @@ def make_handler(gateway: Gateway, max_body_bytes: int) -> type[BaseHTTPRequestH
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)
+
+        def _write_stream(self, status: int, headers: dict[str, str], chunks: Iterator[bytes]) -> None:
+            """A streamed answer in chunked encoding, each chunk sent (and flushed) as it comes —
+            what a function URL in response-streaming mode does."""
+            try:
+                self.send_response(status)
+                for name, value in headers.items():
+                    if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                        self.send_header(name, value)
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for chunk in chunks:
+                    if chunk:
+                        self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                        self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the caller left; the stream ends here
+            finally:
+                close = getattr(chunks, "close", None)
+                if callable(close):
+                    close()
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 

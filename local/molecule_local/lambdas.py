@@ -37,7 +37,8 @@ def module_name_for(spec: FunctionSpec) -> str:
     return f"molecule_fn_{spec.logical_id}"
 
 
-def load_handler(spec: FunctionSpec) -> Handler:
+def load_handler(spec: FunctionSpec, handler_name: str | None = None) -> Handler:
+    """The function's handler (or another entry point of its module, such as the streaming one)."""
     name = module_name_for(spec)
     module = sys.modules.get(name)
     if module is None:
@@ -51,7 +52,7 @@ def load_handler(spec: FunctionSpec) -> Handler:
         except BaseException:
             del sys.modules[name]
             raise
-    handler: Handler = getattr(module, spec.handler_name)
+    handler: Handler = getattr(module, handler_name or spec.handler_name)
     return handler
 
 
@@ -69,6 +70,17 @@ class FunctionRegistry:
             if logical_id not in self._handlers:
                 self._handlers[logical_id] = load_handler(self.spec(logical_id))
             return self._handlers[logical_id]
+
+    def stream_handler(self, logical_id: str) -> Handler:
+        """The entry point AWS's streaming runtime calls for function-URL requests
+        (molecule_core/platform/stream_runtime.py): it answers a StreamedResponse."""
+        from molecule_core.platform.stream_runtime import STREAM_HANDLER_NAME
+
+        key = f"{logical_id}#stream"
+        with self._lock:
+            if key not in self._handlers:
+                self._handlers[key] = load_handler(self.spec(logical_id), STREAM_HANDLER_NAME)
+            return self._handlers[key]
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         spec = self.spec(logical_id)

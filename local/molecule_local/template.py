@@ -128,6 +128,9 @@ class FunctionSpec:
     schedules: tuple[ScheduleSpec, ...] = ()
     queues: tuple[QueueTriggerSpec, ...] = ()
     environment: dict[str, Any] = field(default_factory=dict)
+    # FunctionUrlConfig InvokeMode RESPONSE_STREAM: its answers may be streamed (the local stack
+    # relays them as they come on every route of the function).
+    streams: bool = False
 
     @property
     def module_path(self) -> Path:
@@ -178,7 +181,8 @@ class Template:
         merged: dict[str, str] = {}
         for spec in self.functions.values():
             for name, value in spec.environment.items():
-                if isinstance(value, str | int | float):
+                # AWS_LAMBDA_* configure the Lambda runtime itself (an exec wrapper), not the code.
+                if isinstance(value, str | int | float) and not name.startswith("AWS_LAMBDA_"):
                     merged[name] = str(value)
         return merged
 
@@ -223,6 +227,7 @@ def load_template(path: Path = TEMPLATE_PATH) -> Template:
             schedules=tuple(schedules),
             queues=tuple(queues),
             environment=dict((props.get("Environment") or {}).get("Variables") or {}),
+            streams=(props.get("FunctionUrlConfig") or {}).get("InvokeMode") == "RESPONSE_STREAM",
         )
     return Template(raw, functions)
 

@@ -262,8 +262,17 @@ def test_poll_mode_target_gets_the_message_in_its_inbox(api: ApiClient, dev: str
     legacy = {"method": "message/send", "params": {"message": {"content": "for your inbox"}}}
     result = api.post(f"/workspaces/{target['id']}/a2a", json_body=legacy, token=caller["connection"]["auth_token"])
     assert result.status == 200
-    assert result.json() == {"status": "queued", "delivery_mode": "poll", "method": "message/send"}
+    answer = result.json()
+    # Molecule's clients read the platform's keys at the top level; standard A2A clients read a
+    # JSON-RPC response whose result is a submitted Task named by the inbox row's id.
+    assert {k: answer[k] for k in ("status", "delivery_mode", "method")} == {
+        "status": "queued",
+        "delivery_mode": "poll",
+        "method": "message/send",
+    }
     receipt = _receipts(database, target["id"])[-1]
+    assert answer["jsonrpc"] == "2.0" and answer["result"]["kind"] == "task"
+    assert answer["result"]["id"] == str(receipt["id"]) and answer["result"]["status"] == {"state": "submitted"}
     assert receipt["status"] == "queued"
     assert receipt["request_body"] == legacy  # verbatim as received (SPEC §5.6)
     assert receipt["request_normalized"]["params"]["message"]["parts"] == [{"kind": "text", "text": "for your inbox"}]

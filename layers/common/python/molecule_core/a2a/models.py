@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -14,16 +15,22 @@ from pydantic import BaseModel
 @dataclass(frozen=True)
 class A2AAnswer:
     """What the proxy answers when it does not refuse: the agent's bytes unchanged, or the
-    platform's own JSON (poll inbox, queued)."""
+    platform's own JSON (poll inbox, queued). A streamed answer (SSE) has `stream`: its bytes as the
+    agent sends them, to be relayed as they come (`body` is then empty)."""
 
     status: int
     body: bytes
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    stream: Iterator[bytes] | None = None
 
     @classmethod
     def json(cls, status: int, body: dict[str, Any]) -> A2AAnswer:
         return cls(status, json.dumps(body, separators=(",", ":")).encode())
+
+    @classmethod
+    def sse(cls, status: int, events: Iterator[bytes]) -> A2AAnswer:
+        return cls(status, b"", "text/event-stream", {"Cache-Control": "no-cache"}, events)
 
 
 class A2aQueueStatus(BaseModel):

@@ -20,6 +20,10 @@ from typing import Any
 from uuid import UUID
 
 from molecule_core.a2a import store
+from molecule_core.a2a.delivery import VERSION_HEADER, Delivery, answer_for_caller, plan_delivery
+from molecule_core.a2a.normalize import A2AError
+from molecule_core.a2a.outcome import Outcome, outcome_of
+from molecule_core.a2a.versions import VersionRefused, request_version
 from molecule_core.activity import service as activity
 from molecule_core.activity.models import NewActivity
 from molecule_core.agents import service as agent_client
@@ -153,9 +157,13 @@ def enqueue(
     method: str,
     message_id: str | None,
     expires_in_seconds: int | None,
+    *,
+    protocol_version: str | None = None,
+    forwarded_headers: dict[str, str] | None = None,
 ) -> EnqueueResult:
     """Queue `payload` (the normalised A2A request) for `target_id`. The same active
-    (target, message_id) answers the existing row and is not published again."""
+    (target, message_id) answers the existing row and is not published again. `protocol_version`
+    and `forwarded_headers` (A2A-Version, extensions) are what the drain delivers it with."""
     settings = get_settings()
     ttl = min(expires_in_seconds or settings.a2a_queue_default_ttl_seconds, QUEUE_RETENTION_SECONDS)
 
@@ -168,6 +176,8 @@ def enqueue(
             method=method,
             idempotency_key=message_id,
             ttl_seconds=ttl,
+            protocol_version=protocol_version,
+            forwarded_headers=forwarded_headers,
         )
 
     row = db.single_statement(insert, idempotent=False)
@@ -227,7 +237,9 @@ def _give_up_or_retry(claim: store.Claim, error: str) -> None:
     raise DrainRetry(error)
 
 
-def _record_activity(claim: store.Claim, status: str, response: Any, error: str | None, started: float) -> None:
+def _record_activity(
+    claim: store.Claim, status: str, response: Any, error: str | None, started: float, version: str | None = None
+) -> None:
     assert claim.workspace_id is not None
     message = (claim.body or {}).get("params", {}).get("message", {}) if isinstance(claim.body, dict) else {}
     row = NewActivity(
@@ -242,6 +254,7 @@ def _record_activity(claim: store.Claim, status: str, response: Any, error: str 
         status=status,
         error_detail=error,
         idempotency_key=message.get("messageId") if isinstance(message, dict) else None,
+        protocol_version=version,
     )
     try:
         activity.record_activity(row, touch_workspace=True)
@@ -275,16 +288,15 @@ def drain_record(queue_id: UUID) -> None:
         _give_up_or_retry(claim, f"target not reachable: status {claim.target_status}, url {bool(claim.target_url)}")
         return
 
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    if claim.inbound_secret:
-        headers["Authorization"] = f"Bearer {claim.inbound_secret}"
-    if claim.caller_id is not None:
-        headers["X-Source-Workspace-Id"] = str(claim.caller_id)
-    body = json.dumps(claim.body, separators=(",", ":")).encode()
     started = time.monotonic()
+    try:
+        delivery = _plan(claim)
+    except A2AError as exc:  # e.g. the agent now speaks a version this request cannot be bridged to
+        _fail_answered(claim, exc.status, exc.body(), Outcome(ok=False, error=exc.message, permanent=True), started)
+        return
     budget = max(1.0, settings.a2a_drain_timeout_seconds - DELIVERY_MARGIN_SECONDS)
     try:
-        answer = agent_client.post_json(str(claim.target_url), body, headers, budget_seconds=budget)
+        answer = agent_client.post_json(str(claim.target_url), delivery.body, delivery.headers, budget_seconds=budget)
     except agent_client.AgentCallError as exc:
         kind = type(exc).__name__.removeprefix("Agent").lower()
         _give_up_or_retry(claim, f"{kind}: {str(exc)[:500]}")
@@ -293,12 +305,60 @@ def drain_record(queue_id: UUID) -> None:
         _give_up_or_retry(claim, f"agent answered {answer.status}")
         return
     response = agent_client.stored_response_body(answer.body)
+    if answer.status < 400:
+        response = answer_for_caller(delivery, response)
+    outcome = outcome_of(answer.status, response)
+    if outcome.permanent:
+        _fail_answered(claim, answer.status, response, outcome, started, delivery)
+        return
+    if not outcome.ok and answer.status < 400:
+        # A JSON-RPC error a later delivery may get past (an internal error, an unknown code).
+        _give_up_or_retry(claim, outcome.error or "agent answered a JSON-RPC error")
+        return
     db.single_statement(lambda conn: store.complete(conn, queue_id, answer.status, response))
-    ok = answer.status < 400
-    _record_activity(
-        claim, "ok" if ok else "error", response, None if ok else f"agent answered {answer.status}", started
+    _record_activity(claim, "ok" if outcome.ok else "error", response, outcome.error, started, delivery.caller_version)
+    _stitch_delegation(claim, "completed" if outcome.ok else "error", response)
+
+
+def _plan(claim: store.Claim) -> Delivery:
+    """The delivery of a queued request as its caller made it: the version and headers it came
+    with (a row queued before versions were kept reads its version from its method)."""
+    headers = dict(claim.forwarded_headers or {})
+    version = claim.protocol_version
+    if version not in ("0.3", "1.0"):
+        try:
+            version = request_version(headers.get(VERSION_HEADER), claim.method or "")
+        except VersionRefused:
+            version = "0.3"
+    return plan_delivery(
+        claim.body,
+        claim.method or "",
+        "1.0" if version == "1.0" else "0.3",
+        headers,
+        claim.agent_card,
+        inbound_secret=claim.inbound_secret,
+        caller_id=claim.caller_id,
     )
-    _stitch_delegation(claim, "completed" if ok else "error", response)
+
+
+def _fail_answered(
+    claim: store.Claim,
+    status: int,
+    response: Any,
+    outcome: Outcome,
+    started: float,
+    delivery: Delivery | None = None,
+) -> None:
+    """An answer no redelivery gets past (method not found, version not supported, invalid
+    params): the row ends `failed` with the error and the answer, the activity row says error."""
+    queue_id = claim.id
+    assert queue_id is not None
+    error = outcome.error or "agent refused the message"
+    db.single_statement(lambda conn: store.fail_answered(conn, queue_id, status, response, error))
+    logger.error("a2a queued message refused by its agent", extra={"queue_id": str(queue_id), "error": error})
+    version = delivery.caller_version if delivery else claim.protocol_version
+    _record_activity(claim, "error", response, error, started, version)
+    _stitch_delegation(claim, "error", response)
 
 
 def delegation_id(body: Any) -> str | None:
@@ -359,7 +419,7 @@ def queue_status(workspace_id: UUID, queue_id: UUID, viewer: Caller) -> dict[str
     if viewer.kind == "workspace" and viewer.workspace_id not in (row["workspace_id"], row["caller_id"]):
         raise not_found
     result: dict[str, Any] = {"queue_id": str(row["id"]), **{name: row[name] for name in STATUS_FIELDS}}
-    if row["status"] == "completed":
+    if row["status"] == "completed" or (row["status"] == "failed" and row["response_status"] is not None):
         result["response_status"] = row["response_status"]
         result["response_body"] = row["response_body"]
     return result

@@ -54,11 +54,11 @@ class Receipt:
         response: Any = None,
         error: str | None = None,
         is_delivery: bool = False,
-    ) -> None:
+    ) -> UUID | None:
         """`is_delivery`: this row *is* the message (a poll-mode inbox), so a failed write raises
         (the caller must not be told it was delivered), and it keeps the body exactly as received
         beside the normalised one (SPEC §5.6: inbox readers decode what the sender wrote);
-        otherwise it is a log and never raises."""
+        otherwise it is a log and never raises. The row's id (None when a log could not be written)."""
         self.recorded = True
         row = NewActivity(
             workspace_id=self.context.id,
@@ -75,14 +75,15 @@ class Receipt:
             status=status,
             error_detail=error,
             idempotency_key=self.message.message_id,
+            protocol_version=self.message.protocol_version,
         )
         if is_delivery:
-            activity.record_activity(row, touch_workspace=True)
-            return
+            return activity.record_activity(row, touch_workspace=True)
         try:
-            activity.record_activity(row, touch_workspace=True)
+            return activity.record_activity(row, touch_workspace=True)
         except Exception:
             logger.exception("a2a_receive not recorded", extra={"workspace_id": str(self.context.id)})
+            return None
 
 
 @contextmanager

@@ -3,25 +3,35 @@ points (SPEC §5.5) for the functions that serve it:
 
 1. who calls — a workspace proving itself with its own token, or a user (`auth.callers.A2ACaller`);
 2. the target and the access rule (403), the budget (402) — one round trip;
-3. the payload normalised to A2A v0.3 (`normalize`; a refusal is a JSON-RPC error body);
+3. the payload checked and normalised within its A2A version (`normalize`, `versions`; a refusal
+   is a JSON-RPC error body);
 4. poll-mode targets: the message goes to the target's inbox (activity) instead of a socket;
-5./6. push: dispatch over HTTP, and read dead / busy / slow agents for what they are;
-7. every outcome leaves an a2a_receive row (`receipt.open_receipt`).
+5./6. push: dispatch over HTTP in the version the agent speaks (`delivery`, bridged by `bridge`
+   when it differs), and read dead / busy / slow agents for what they are; streamed answers (SSE)
+   are relayed event by event within their budget;
+7. every outcome leaves an a2a_receive row (`receipt.open_receipt`), its status read from the
+   answer's body too (`outcome`: a JSON-RPC error inside HTTP 200 is an error).
 
 Refusals are raised (domain errors carry status, body and Retry-After); what is answered is an
-`A2AAnswer`: the agent's bytes unchanged, or the platform's JSON for the inbox and the queue.
+`A2AAnswer`: the agent's bytes unchanged (or translated for the caller's version), or, for the inbox
+and the queue, a JSON-RPC response standard clients parse (`submitted`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
+from typing import Any
 from uuid import UUID
 
-from molecule_core.a2a import queue
+from molecule_core.a2a import bridge, queue
 from molecule_core.a2a import store as a2a_store
+from molecule_core.a2a.card import proxy_card
 from molecule_core.a2a.classify import is_upstream_dead_status
+from molecule_core.a2a.delivery import VERSION_HEADER, Delivery, answer_for_caller, forwarded_headers, plan_delivery
 from molecule_core.a2a.models import A2AAnswer
-from molecule_core.a2a.normalize import normalize_a2a_payload
+from molecule_core.a2a.normalize import NormalizedA2A, normalize_a2a_payload
+from molecule_core.a2a.outcome import outcome_of, stream_outcome
 from molecule_core.a2a.queue import (
     QUEUE_PAGE_DEFAULT,
     QUEUE_PAGE_MAX,
@@ -36,12 +46,18 @@ from molecule_core.a2a.queue import (
     republish_unpublished,
 )
 from molecule_core.a2a.receipt import ProxyFailure, Receipt, open_receipt
+from molecule_core.a2a.sse import CONTENT_TYPE as SSE_CONTENT_TYPE
+from molecule_core.a2a.sse import SseEvent, SseReader, format_event
+from molecule_core.a2a.submitted import submitted_answer
+from molecule_core.a2a.versions import SUPPORTED_VERSIONS, ProtocolVersion, agent_versions, is_streaming_method
 from molecule_core.agents import service as agent_client
+from molecule_core.agents.models import AgentResponse
 from molecule_core.auth.models import Caller
 from molecule_core.lifecycle import service as lifecycle
 from molecule_core.lifecycle.models import LifecycleRequest
 from molecule_core.platform import db
-from molecule_core.platform.errors import AccessDenied, PaymentRequired, WorkspaceNotFound
+from molecule_core.platform.errors import AccessDenied, NotFound, PaymentRequired, WorkspaceNotFound
+from molecule_core.platform.settings import get_settings
 from molecule_core.provisioning import service as provisioning
 from molecule_core.registry.models import lineages_from_json
 from molecule_core.registry.service import is_access_allowed
@@ -61,20 +77,16 @@ __all__ = [
     "proxy_a2a",
     "queue_status",
     "republish_unpublished",
+    "workspace_agent_card",
 ]
 
 RETRY_AFTER_SECONDS = 15
+# Events of a relayed stream kept in its a2a_receive row (the row is a record, not a transcript).
+MAX_RECORDED_EVENTS = 50
 
 
-def proxy_a2a(
-    target_id: UUID,
-    caller: Caller,
-    raw: bytes,
-    *,
-    a2a_version: str | None,
-    respond_async: bool,
-    budget_seconds: float,
-) -> A2AAnswer:
+def _load_target(target_id: UUID, caller: Caller) -> a2a_store.DispatchContext:
+    """The target and the access rule (403) — one round trip."""
     caller_id = caller.workspace_id if caller.kind == "workspace" else None
     context = db.single_statement(lambda conn: a2a_store.load_dispatch_context(conn, target_id, caller_id))
     if context is None or context.status == "removed":
@@ -83,17 +95,37 @@ def proxy_a2a(
         lineages = lineages_from_json(context.lineages)
         if not is_access_allowed(lineages.get(caller_id), lineages.get(context.id)):
             raise AccessDenied("caller may not talk to this workspace")
+    return context
+
+
+def proxy_a2a(
+    target_id: UUID,
+    caller: Caller,
+    raw: bytes,
+    *,
+    headers: Mapping[str, str | None],
+    respond_async: bool,
+    budget_seconds: float,
+    stream_budget_seconds: float | None = None,
+) -> A2AAnswer:
+    """`headers`: the A2A request headers the caller sent (`A2A-Version`, extensions), carried to
+    the agent. `stream_budget_seconds`: how long a streamed answer may be relayed (default: the
+    blocking budget — a buffered invocation must answer within it)."""
+    caller_id = caller.workspace_id if caller.kind == "workspace" else None
+    context = _load_target(target_id, caller)
     if context.budget_limit is not None and context.monthly_spend >= context.budget_limit:
         raise PaymentRequired(
             "workspace budget exhausted", monthly_spend=context.monthly_spend, budget_limit=context.budget_limit
         )
-    message = normalize_a2a_payload(raw)
+    caller_headers = forwarded_headers(headers)
+    message = normalize_a2a_payload(raw, caller_headers.get(VERSION_HEADER))
 
     with open_receipt(context, caller_id, message, raw) as receipt:
         mode = resolve_delivery_mode(None, context.delivery_mode, context.runtime, context.url)
         if mode == "poll":
-            receipt.record("queued", is_delivery=True)
-            return A2AAnswer.json(200, {"status": "queued", "delivery_mode": "poll", "method": message.method})
+            inbox_id = receipt.record("queued", is_delivery=True)
+            molecule = {"status": "queued", "delivery_mode": "poll", "method": message.method}
+            return _submitted(200, message, str(inbox_id), molecule)
         if context.status == "hibernated":
             lifecycle.request_lifecycle([LifecycleRequest("wake", context.id, "a2a_message")])
             raise ProxyFailure(
@@ -107,30 +139,57 @@ def proxy_a2a(
             raise ProxyFailure(
                 503, "workspace has no URL to deliver to", log_detail="no agent URL", status=context.status
             )
+        # Planned before anything is queued: a request that cannot reach this agent in a version it
+        # speaks is refused now, not failed later by the drain.
+        delivery = plan_delivery(
+            message.payload,
+            message.method,
+            message.protocol_version,
+            caller_headers,
+            context.agent_card,
+            inbound_secret=context.platform_inbound_secret,
+            caller_id=caller_id,
+        )
         if respond_async or context.active_tasks >= context.max_concurrent_tasks:
-            return _enqueue(receipt, "respond-async requested" if respond_async else "target at capacity")
-        return _dispatch(receipt, a2a_version, budget_seconds)
+            return _enqueue(
+                receipt, "respond-async requested" if respond_async else "target at capacity", caller_headers
+            )
+        budget = (stream_budget_seconds or budget_seconds) if delivery.streaming else budget_seconds
+        return _dispatch(receipt, delivery, budget, caller_headers)
 
 
-def _enqueue(receipt: Receipt, reason: str) -> A2AAnswer:
+def _submitted(status: int, message: NormalizedA2A, task_id: str, molecule: dict[str, Any]) -> A2AAnswer:
+    """The platform's answer for a message it took in (inbox, queue): a submitted Task in the
+    caller's version — one SSE event for a streaming call (a2a-sdk 0.3 insists on SSE there)."""
+    answer = submitted_answer(message.request_id, task_id, message.context_id, message.protocol_version, molecule)
+    if is_streaming_method(message.method):
+        return A2AAnswer.sse(status, iter([format_event(answer)]))
+    return A2AAnswer.json(status, answer)
+
+
+def _enqueue(receipt: Receipt, reason: str, caller_headers: dict[str, str]) -> A2AAnswer:
     """Hand the message to the A2A queue (SQS FIFO, one group per target): 202 with its queue id.
-    The row is written before the publish, so a failed publish is republished by the outbox sweep."""
+    The row is written before the publish, so a failed publish is republished by the outbox sweep.
+    It keeps the caller's version and headers: the drain delivers it as this call would have."""
+    message = receipt.message
     result = queue.enqueue(
         receipt.context.id,
         receipt.caller_id,
-        receipt.message.payload,
-        receipt.message.method,
-        receipt.message.message_id,
-        queue.expires_in_seconds(receipt.message.payload),
+        message.payload,
+        message.method,
+        message.message_id,
+        queue.expires_in_seconds(message.payload),
+        protocol_version=message.protocol_version,
+        forwarded_headers=caller_headers,
     )
-    body = {
+    molecule = {
         "queued": True,
         "queue_id": str(result.queue_id),
         "queue_depth": result.queue_depth,
         "message": f"{reason}: the message is queued and will be delivered in order",
     }
-    receipt.record("queued", response=body)
-    return A2AAnswer.json(202, body)
+    receipt.record("queued", response=molecule)
+    return _submitted(202, message, str(result.queue_id), molecule)
 
 
 def _restart_dead_agent(receipt: Receipt, detail: str) -> ProxyFailure:
@@ -152,39 +211,136 @@ def _is_agent_dead(receipt: Receipt) -> bool:
     return provisioning.is_agent_dead(context.id, context.instance_id, external=context.external)
 
 
-def _dispatch(receipt: Receipt, a2a_version: str | None, budget_seconds: float) -> A2AAnswer:
-    context = receipt.context
-    outgoing = {"Content-Type": "application/json", "Accept": "application/json"}
-    if a2a_version is not None:
-        outgoing["A2A-Version"] = a2a_version
-    if context.platform_inbound_secret:
-        outgoing["Authorization"] = f"Bearer {context.platform_inbound_secret}"
-    if receipt.caller_id is not None:
-        outgoing["X-Source-Workspace-Id"] = str(receipt.caller_id)
-    body = json.dumps(receipt.message.payload, separators=(",", ":")).encode()
+def _unreachable(receipt: Receipt, exc: agent_client.AgentUnreachable) -> ProxyFailure:
+    if _is_agent_dead(receipt):
+        return _restart_dead_agent(receipt, f"connection failed: {exc}")
+    return ProxyFailure(502, "agent unreachable", log_detail=f"connection failed: {exc}", detail=str(exc)[:300])
+
+
+def _timed_out(budget_seconds: float) -> ProxyFailure:
+    message = (
+        f"agent did not answer within {budget_seconds:.0f}s; the message was delivered and is not re-sent "
+        "(send Prefer: respond-async for long work)"
+    )
+    return ProxyFailure(504, message, log_detail="timeout", timeout=True)
+
+
+def _dispatch(receipt: Receipt, delivery: Delivery, budget_seconds: float, caller_headers: dict[str, str]) -> A2AAnswer:
+    """Deliver to the agent and relay its answer. A streaming call (`message/stream`,
+    `SendStreamingMessage`, …) relays the answer's events as the agent sends them."""
+    url = str(receipt.context.url)
+    answer: AgentResponse | agent_client.AgentStream
     try:
-        answer = agent_client.post_json(str(context.url), body, outgoing, budget_seconds=budget_seconds)
+        if delivery.streaming:
+            answer = agent_client.open_stream(url, delivery.body, delivery.headers, budget_seconds=budget_seconds)
+        else:
+            answer = agent_client.post_json(url, delivery.body, delivery.headers, budget_seconds=budget_seconds)
     except agent_client.AgentUnreachable as exc:
-        if _is_agent_dead(receipt):
-            raise _restart_dead_agent(receipt, f"connection failed: {exc}") from exc
-        raise ProxyFailure(
-            502, "agent unreachable", log_detail=f"connection failed: {exc}", detail=str(exc)[:300]
-        ) from exc
+        raise _unreachable(receipt, exc) from exc
     except agent_client.AgentBusy:
         # The agent took the request and hung up without answering: it is busy. Queue the same
         # message (same messageId, so a retry by the caller finds the same queue row).
-        return _enqueue(receipt, "agent busy")
+        return _enqueue(receipt, "agent busy", caller_headers)
     except agent_client.AgentTimeout as exc:
-        message = (
-            f"agent did not answer within {budget_seconds:.0f}s; the message was delivered and is not re-sent "
-            "(send Prefer: respond-async for long work)"
-        )
-        raise ProxyFailure(504, message, log_detail="timeout", timeout=True) from exc
-    if is_upstream_dead_status(answer.status) and _is_agent_dead(receipt):
-        raise _restart_dead_agent(receipt, f"upstream {answer.status}")
-    receipt.record(
-        "ok" if answer.status < 400 else "error",
-        response=agent_client.stored_response_body(answer.body),
-        error=None if answer.status < 400 else f"agent answered {answer.status}",
-    )
-    return A2AAnswer(answer.status, answer.body, answer.headers.get("content-type", "application/json"))
+        raise _timed_out(budget_seconds) from exc
+    if isinstance(answer, agent_client.AgentStream):
+        return _relay_stream(receipt, delivery, answer, budget_seconds)
+    return _relay_answer(receipt, delivery, answer.status, answer.headers, answer.body)
+
+
+def _relay_answer(
+    receipt: Receipt, delivery: Delivery, status: int, headers: Mapping[str, str], raw: bytes
+) -> A2AAnswer:
+    """A whole answer: a dead agent's status is read as such; the rest goes back to the caller —
+    the agent's bytes unchanged, or translated when the call was bridged — and its outcome is
+    recorded from the status and the body."""
+    if is_upstream_dead_status(status) and _is_agent_dead(receipt):
+        raise _restart_dead_agent(receipt, f"upstream {status}")
+    content_type = headers.get("content-type", "application/json")
+    body = agent_client.stored_response_body(raw)
+    if delivery.bridged and status < 400:
+        body = answer_for_caller(delivery, body)
+        raw = json.dumps(body, separators=(",", ":")).encode()
+        content_type = "application/json"
+    result = outcome_of(status, body)
+    receipt.record("ok" if result.ok else "error", response=body, error=result.error)
+    if delivery.streaming and status < 400 and not content_type.startswith(SSE_CONTENT_TYPE):
+        # One JSON-RPC answer to a streaming call (an agent refusing it before its stream starts):
+        # relayed as the one event of a stream, which a2a-sdk 0.3 requires.
+        return A2AAnswer.sse(status, iter([format_event(body)]))
+    return A2AAnswer(status, raw, content_type)
+
+
+def _relay_stream(
+    receipt: Receipt, delivery: Delivery, stream: agent_client.AgentStream, budget_seconds: float
+) -> A2AAnswer:
+    """An SSE answer goes on event by event, each translated when bridged, until the agent ends
+    the stream or the budget runs out — then a JSON-RPC error event ends it (SPEC §5.4 step 8).
+    Any other answer (an error, one JSON-RPC response) is read whole."""
+    if stream.status >= 300 or not stream.headers.get("content-type", "").startswith(SSE_CONTENT_TYPE):
+        try:
+            raw = stream.read()
+        except agent_client.AgentTimeout as exc:
+            raise _timed_out(budget_seconds) from exc
+        except agent_client.AgentCallError as exc:
+            raise ProxyFailure(502, "agent answer broken off", log_detail=f"read failed: {exc}") from exc
+        return _relay_answer(receipt, delivery, stream.status, stream.headers, raw)
+    return A2AAnswer.sse(stream.status, _relay_events(receipt, delivery, stream, budget_seconds))
+
+
+def _relay_events(
+    receipt: Receipt, delivery: Delivery, stream: agent_client.AgentStream, budget_seconds: float
+) -> Iterator[bytes]:
+    reader = SseReader()
+    recorded: list[Any] = []
+    ended_by: str | None = None
+
+    def relay(event: SseEvent) -> bytes:
+        parsed = event.json()
+        if len(recorded) < MAX_RECORDED_EVENTS:
+            recorded.append(parsed if parsed is not None else event.data[:1000])
+        if not delivery.bridged or parsed is None:
+            return event.raw
+        return format_event(answer_for_caller(delivery, parsed), event.event)
+
+    try:
+        for chunk in stream.chunks():
+            for event in reader.feed(chunk):
+                yield relay(event)
+        for event in reader.close():
+            yield relay(event)
+    except agent_client.AgentTimeout:
+        ended_by = f"stream outlived its budget of {budget_seconds:.0f}s"
+    except agent_client.AgentCallError as exc:
+        ended_by = f"agent broke the stream off: {str(exc)[:300]}"
+    finally:
+        if ended_by is None:
+            result = stream_outcome(stream.status, recorded)
+            receipt.record("ok" if result.ok else "error", response={"events": recorded}, error=result.error)
+        else:
+            receipt.record("error", response={"events": recorded}, error=ended_by)
+    if ended_by is not None:
+        error = {
+            "code": -32603,
+            "message": f"the proxy ended the stream: {ended_by}",
+            "data": {"timeout": "budget" in ended_by},
+        }
+        yield format_event({"jsonrpc": "2.0", "id": receipt.message.request_id, "error": error}, "error")
+
+
+def workspace_agent_card(workspace_id: UUID, caller: Caller) -> dict[str, Any]:
+    """GET /workspaces/{id}/.well-known/agent-card.json: the card the workspace's agent registered,
+    pointing at the proxy (`card.proxy_card`); 404 until it registered one. The same who-may-talk-
+    to-whom rule as the proxy: a card is how a caller starts talking."""
+    context = _load_target(workspace_id, caller)
+    if not isinstance(context.agent_card, dict) or not context.agent_card:
+        raise NotFound("this workspace's agent has not registered an agent card yet")
+    settings = get_settings()
+    base = (settings.a2a_endpoint_url or settings.platform_url).rstrip("/")
+    spoken = agent_versions(context.agent_card)
+    # The proxy carries both versions when it can bridge them, or when it cannot tell what the
+    # agent speaks (it then forwards as is); else only what the agent speaks.
+    offered: frozenset[ProtocolVersion] = frozenset(SUPPORTED_VERSIONS)
+    if spoken and not bridge.is_sdk_installed():
+        offered = spoken
+    return proxy_card(context.agent_card, f"{base}/workspaces/{workspace_id}/a2a", offered)

@@ -34,6 +34,7 @@ class DispatchContext:
     monthly_spend: int
     budget_limit: int | None
     platform_inbound_secret: str | None
+    agent_card: Any  # as registered: the agent's A2A version(s) come from it
     # what `workspace_lineages` answers for the target and the caller (registry.models parses it)
     lineages: dict[str, Any]
 
@@ -43,7 +44,8 @@ def load_dispatch_context(conn: Connection, target_id: UUID, caller_id: UUID | N
         """
         SELECT t.id, t.name, t.status::text AS status, t.runtime, t.external, t.url, t.delivery_mode,
                t.instance_id, t.active_tasks, t.max_concurrent_tasks, t.monthly_spend, t.budget_limit,
-               t.platform_inbound_secret, workspace_lineages(%(lineage_ids)s::uuid[]) AS lineages
+               t.platform_inbound_secret, t.agent_card,
+               workspace_lineages(%(lineage_ids)s::uuid[]) AS lineages
         FROM workspaces t WHERE t.id = %(target_id)s
         """,
         {"target_id": target_id, "lineage_ids": [target_id] if caller_id is None else [target_id, caller_id]},
@@ -94,6 +96,8 @@ def insert_queued(
     method: str | None,
     idempotency_key: str | None,
     ttl_seconds: int,
+    protocol_version: str | None = None,
+    forwarded_headers: dict[str, str] | None = None,
 ) -> Enqueued | None:
     """Insert a queued row, or find the active row with the same (target, idempotency key); with the
     target's active depth. None only when a concurrent insert of the same key committed after this
@@ -101,9 +105,10 @@ def insert_queued(
     row = conn.execute(
         """
         WITH ins AS (
-            INSERT INTO a2a_queue (workspace_id, caller_id, body, method, idempotency_key, expires_at)
+            INSERT INTO a2a_queue (workspace_id, caller_id, body, method, idempotency_key, expires_at,
+                                   protocol_version, forwarded_headers)
             VALUES (%(target)s, %(caller)s, %(body)s, %(method)s, %(key)s,
-                    now() + make_interval(secs => %(ttl)s))
+                    now() + make_interval(secs => %(ttl)s), %(version)s, %(headers)s)
             ON CONFLICT (workspace_id, idempotency_key)
                 WHERE idempotency_key IS NOT NULL AND status IN ('queued', 'dispatched')
             DO NOTHING
@@ -130,6 +135,8 @@ def insert_queued(
             "method": method,
             "key": idempotency_key,
             "ttl": ttl_seconds,
+            "version": protocol_version,
+            "headers": Jsonb(forwarded_headers or {}),
         },
     ).fetchone()
     if row is None:
@@ -190,6 +197,9 @@ class Claim:
     target_url: str | None = None
     target_status: str | None = None
     inbound_secret: str | None = None
+    protocol_version: str | None = None  # the caller's (None: queued before versions were kept)
+    forwarded_headers: dict[str, str] | None = None
+    agent_card: Any = None
 
 
 def claim(conn: Connection, queue_id: UUID, lease_seconds: int) -> Claim:
@@ -208,11 +218,13 @@ def claim(conn: Connection, queue_id: UUID, lease_seconds: int) -> Claim:
             WHERE q.id = %(id)s
               AND (q.status = 'queued'
                    OR (q.status = 'dispatched' AND q.dispatched_at < now() - make_interval(secs => %(lease)s)))
-            RETURNING q.id, q.status, q.workspace_id, q.caller_id, q.body, q.method, q.attempts
+            RETURNING q.id, q.status, q.workspace_id, q.caller_id, q.body, q.method, q.attempts,
+                      q.protocol_version, q.forwarded_headers
         )
         SELECT cur.status AS previous_status, c.id, c.status, c.workspace_id, c.caller_id, c.body, c.method,
                c.attempts, w.url AS target_url, w.status::text AS target_status,
-               w.platform_inbound_secret AS inbound_secret
+               w.platform_inbound_secret AS inbound_secret, c.protocol_version, c.forwarded_headers,
+               w.agent_card
         FROM current cur
         LEFT JOIN claimed c ON true
         LEFT JOIN workspaces w ON w.id = c.workspace_id
@@ -236,6 +248,9 @@ def claim(conn: Connection, queue_id: UUID, lease_seconds: int) -> Claim:
         target_url=row["target_url"],
         target_status=row["target_status"],
         inbound_secret=row["inbound_secret"],
+        protocol_version=row["protocol_version"],
+        forwarded_headers=row["forwarded_headers"] or {},
+        agent_card=row["agent_card"],
     )
 
 
@@ -265,6 +280,25 @@ def fail(conn: Connection, queue_id: UUID, error: str) -> bool:
     cursor = conn.execute(
         "UPDATE a2a_queue SET status = 'failed', last_error = %(error)s WHERE id = %(id)s AND status = 'dispatched'",
         {"id": queue_id, "error": error[:2000]},
+    )
+    return cursor.rowcount == 1
+
+
+def fail_answered(conn: Connection, queue_id: UUID, response_status: int, response_body: Any, error: str) -> bool:
+    """The agent answered with an error no redelivery gets past (SPEC §5.5): `failed`, its answer kept."""
+    cursor = conn.execute(
+        """
+        UPDATE a2a_queue
+        SET status = 'failed', response_status = %(status)s, response_body = %(body)s, completed_at = now(),
+            last_error = %(error)s
+        WHERE id = %(id)s AND status = 'dispatched'
+        """,
+        {
+            "id": queue_id,
+            "status": response_status,
+            "body": None if response_body is None else Jsonb(response_body),
+            "error": error[:2000],
+        },
     )
     return cursor.rowcount == 1
 

@@ -54,6 +54,7 @@ class ActivityRow(BaseModel):
     duration_ms: int | None
     status: str | None
     error_detail: str | None
+    protocol_version: str | None = None  # the A2A version of an a2a_receive message ("0.3" | "1.0")
     created_at: datetime
     ts: datetime
     data: ActivityData
@@ -109,3 +110,4 @@ class NewActivity:
     status: str | None = None
     error_detail: str | None = None
     idempotency_key: str | None = None
+    protocol_version: str | None = None

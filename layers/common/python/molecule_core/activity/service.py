@@ -54,19 +54,26 @@ def message_text(body: Any) -> str:
         return ""
     if isinstance(body.get("result"), str):  # notify rows: {"result": message, "parts": [files]}
         return str(body["result"])
+    result = body.get("result") if isinstance(body.get("result"), dict) else None
     candidates = [
         (body.get("params") or {}).get("message") if isinstance(body.get("params"), dict) else None,
-        body.get("result") if isinstance(body.get("result"), dict) else None,
+        result,
+        result.get("message") if result else None,  # an A2A 1.0 result wraps it: {"message": {...}}
         body,
     ]
     for candidate in candidates:
         if isinstance(candidate, dict) and isinstance(candidate.get("parts"), list):
-            return "\n".join(
-                str(part.get("text", ""))
-                for part in candidate["parts"]
-                if isinstance(part, dict) and (part.get("kind") or part.get("type")) == "text"
-            )
+            return "\n".join(str(part["text"]) for part in candidate["parts"] if _is_text_part(part))
     return ""
+
+
+def _is_text_part(part: Any) -> bool:
+    """A text part of either A2A generation: 0.3 `{"kind": "text", "text"}` (older clients write
+    `type`), 1.0 `{"text"}` with no discriminator."""
+    if not isinstance(part, dict) or not isinstance(part.get("text"), str):
+        return False
+    kind = part.get("kind") or part.get("type")
+    return kind is None or kind == "text"
 
 
 def _to_row(record: dict[str, Any]) -> ActivityRow:
@@ -187,11 +194,11 @@ def prune_activity() -> int:
         return store.delete_older_than(conn, get_settings().activity_retention_days)
 
 
-def record_activity(row: NewActivity, *, touch_workspace: bool = False) -> None:
+def record_activity(row: NewActivity, *, touch_workspace: bool = False) -> UUID:
     """Record one row in its own statement (one round trip; never re-run on a dropped connection,
-    so a row is not written twice). With `touch_workspace` the same statement marks the workspace
-    active (an A2A message is activity: no hibernation)."""
-    db.single_statement(
+    so a row is not written twice); its id. With `touch_workspace` the same statement marks the
+    workspace active (an A2A message is activity: no hibernation)."""
+    return db.single_statement(
         lambda conn: store.insert_activity(conn, row, touch_workspace=touch_workspace), idempotent=False
     )
 

@@ -25,7 +25,7 @@ from molecule_core.platform.db import Connection
 _ROW_COLUMNS = """
     a.id, a.workspace_id, a.activity_type, a.source_id, a.target_id, a.method, a.summary,
     a.request_body, a.request_normalized, a.response_body, a.tool_trace, a.duration_ms, a.status,
-    a.error_detail, a.created_at, peer.name AS peer_name, peer.role AS peer_role
+    a.error_detail, a.protocol_version, a.created_at, peer.name AS peer_name, peer.role AS peer_role
 """
 
 
@@ -46,11 +46,12 @@ def insert_activity(conn: Connection, row: NewActivity, *, touch_workspace: bool
         + """
         INSERT INTO activity_logs (
             workspace_id, activity_type, source_id, target_id, method, summary, request_body,
-            request_normalized, response_body, tool_trace, duration_ms, status, error_detail, idempotency_key
+            request_normalized, response_body, tool_trace, duration_ms, status, error_detail, idempotency_key,
+            protocol_version
         ) VALUES (
             %(workspace_id)s, %(activity_type)s, %(source_id)s, %(target_id)s, %(method)s, %(summary)s,
             %(request_body)s, %(request_normalized)s, %(response_body)s, %(tool_trace)s, %(duration_ms)s,
-            %(status)s, %(error_detail)s, %(idempotency_key)s
+            %(status)s, %(error_detail)s, %(idempotency_key)s, %(protocol_version)s
         )
         RETURNING id
         """,

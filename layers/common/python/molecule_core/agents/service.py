@@ -11,8 +11,11 @@ warm invocations reuse connections, and failures classified by what they mean fo
 from __future__ import annotations
 
 import json
+import queue
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -129,6 +132,95 @@ def forward(
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
         raise AgentUnreachable(str(exc) or type(exc).__name__) from exc
     except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
+        raise AgentTimeout(str(exc) or type(exc).__name__) from exc
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+        raise AgentBusy(str(exc) or type(exc).__name__) from exc
+
+
+class AgentStream:
+    """An agent's answer read as it arrives (an SSE stream), within a deadline. The body is read by
+    a helper thread into a queue, so the reader waits on the deadline itself: httpx's read timeout
+    restarts with every chunk and could not bound the whole stream."""
+
+    def __init__(self, response: httpx.Response, deadline: float) -> None:
+        self.status = response.status_code
+        self.headers = {k.lower(): v for k, v in response.headers.items()}
+        self._response = response
+        self._deadline = deadline
+        self._chunks: queue.Queue[bytes | AgentCallError | None] = queue.Queue()
+        threading.Thread(target=self._pump, name="agent-stream", daemon=True).start()
+
+    def _pump(self) -> None:
+        try:
+            with _classified_failures():
+                for chunk in self._response.iter_bytes():
+                    self._chunks.put(chunk)
+        except AgentCallError as exc:  # handed to the reader
+            self._chunks.put(exc)
+            return
+        except Exception as exc:  # anything else broke the stream off as well
+            self._chunks.put(AgentBusy(str(exc) or type(exc).__name__))
+            return
+        self._chunks.put(None)
+
+    def chunks(self) -> Iterator[bytes]:
+        """The body as it comes; AgentTimeout once the deadline passes before the agent ends it,
+        AgentBusy when the agent breaks the connection."""
+        try:
+            while True:
+                remaining = self._deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AgentTimeout("the stream outlived its budget")
+                try:
+                    item = self._chunks.get(timeout=remaining)
+                except queue.Empty:
+                    raise AgentTimeout("the stream outlived its budget") from None
+                if item is None:
+                    return
+                if isinstance(item, AgentCallError):
+                    raise item
+                yield item
+        finally:
+            self.close()
+
+    def read(self, max_body_bytes: int = MAX_STORED_BODY * 4) -> bytes:
+        """The whole body (an answer that is not a stream), within the deadline."""
+        body = b""
+        for chunk in self.chunks():
+            body += chunk
+            if len(body) > max_body_bytes:
+                raise AgentAnswerTooLarge(f"agent sent more than {max_body_bytes} bytes")
+        return body
+
+    def close(self) -> None:
+        self._response.close()
+
+
+def open_stream(url: str, body: bytes, headers: Mapping[str, str], *, budget_seconds: float) -> AgentStream:
+    """POST `body` and return as soon as the agent's status and headers arrived; the body is read
+    from the returned stream. The same failures as `post_json` until the headers arrive."""
+    deadline = time.monotonic() + budget_seconds
+    timeout = httpx.Timeout(
+        connect=min(CONNECT_TIMEOUT_SECONDS, budget_seconds),
+        read=budget_seconds,
+        write=min(CONNECT_TIMEOUT_SECONDS, budget_seconds),
+        pool=min(5.0, budget_seconds),
+    )
+    client = _http()
+    request = client.build_request("POST", url, content=body, headers=dict(headers), timeout=timeout)
+    with _classified_failures():
+        response = client.send(request, stream=True)
+    return AgentStream(response, deadline)
+
+
+@contextmanager
+def _classified_failures() -> Iterator[None]:
+    """httpx's failures as what they mean for the message (see the module docstring)."""
+    try:
+        yield
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
+        raise AgentUnreachable(str(exc) or type(exc).__name__) from exc
+    except httpx.TimeoutException as exc:
         raise AgentTimeout(str(exc) or type(exc).__name__) from exc
     except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
         raise AgentBusy(str(exc) or type(exc).__name__) from exc

@@ -8,11 +8,20 @@ wrong is a domain exception mapped here.
 - Other request validation → 400 naming the field (Powertools' default is 422).
 - Datastore down → 503 `platform_unavailable`, on every route.
 - Anything else → 500 `{"error":"internal error"}`; the stack trace goes to the log only.
+
+Streamed answers (SSE relayed as it comes): a route returns `stream_response(...)`. Invoked the
+usual way (API Gateway, buffered) its chunks are joined into one body; invoked through
+`resolve_streaming` (a function URL in response-streaming mode, or the local stack) they go out
+one by one — the route is written once and serves both.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -109,3 +118,59 @@ def install_error_handlers(app: APIGatewayHttpResolver) -> None:
     @app.not_found
     def _not_found(exc: Exception) -> Response[str]:
         return json_response(404, {"error": "not found"})
+
+
+# --- streamed responses ---------------------------------------------------------------------------
+
+_invocation = threading.local()
+
+
+@dataclass(frozen=True)
+class StreamedResponse:
+    """What a streaming invocation answers: status and headers first, then the body as it comes."""
+
+    status_code: int
+    headers: dict[str, str]
+    body: Iterator[bytes]
+
+
+def is_streaming_invocation() -> bool:
+    """Whether this invocation relays streamed answers as they come (else they are buffered, and
+    must fit the buffered caller's time limit — API Gateway's 30 s)."""
+    return bool(getattr(_invocation, "streaming", False))
+
+
+def stream_response(
+    status_code: int, content_type: str, chunks: Iterator[bytes], headers: dict[str, str] | None = None
+) -> Response[bytes]:
+    if is_streaming_invocation():
+        _invocation.chunks = chunks
+        return Response(status_code=status_code, content_type=content_type, body=b"", headers=headers or None)
+    return Response(status_code=status_code, content_type=content_type, body=b"".join(chunks), headers=headers or None)
+
+
+def serve_streaming(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) -> StreamedResponse:
+    """`serve` for a streaming invocation: the same request line (status known before the first
+    chunk; the duration is the time to the answer's head) and metrics, around `resolve_streaming`."""
+    facts = observability.begin_request()
+    streamed = resolve_streaming(app, event, context)
+    observability.log_request(event, {"statusCode": streamed.status_code}, facts)
+    observability.flush_metrics()
+    return streamed
+
+
+def resolve_streaming(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) -> StreamedResponse:
+    """Resolve `event` with `app` for a streaming invocation: a route's `stream_response` chunks
+    are handed over unread; any other answer becomes a one-chunk body."""
+    _invocation.streaming, _invocation.chunks = True, None
+    try:
+        result = app.resolve(event, context)
+        chunks: Iterator[bytes] | None = _invocation.chunks
+    finally:
+        _invocation.streaming, _invocation.chunks = False, None
+    headers = {str(name).lower(): str(value) for name, value in (result.get("headers") or {}).items()}
+    if chunks is None:
+        raw = result.get("body") or ""
+        body = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode("utf-8")
+        chunks = iter([body])
+    return StreamedResponse(int(result["statusCode"]), headers, chunks)

@@ -45,6 +45,12 @@ class Settings(BaseModel):
     provision_timeout_seconds: int = Field(600, alias="PROVISION_TIMEOUT_SECONDS", ge=1)
     # How long a push dispatch may wait for the agent: under API Gateway's 30 s cut-off.
     a2a_push_timeout_seconds: float = Field(25.0, alias="A2A_PUSH_TIMEOUT_SECONDS", gt=0, le=28)
+    # How long a streamed A2A answer (SSE) may last when it is relayed as it comes (a function URL
+    # in response-streaming mode, or the local stack); capped by the function's own timeout.
+    a2a_stream_timeout_seconds: float = Field(280.0, alias="A2A_STREAM_TIMEOUT_SECONDS", gt=0, le=900)
+    # The base URL A2A clients reach the proxy at, written into each workspace's agent card
+    # (`<base>/workspaces/<id>/a2a`). On AWS: the proxy function's URL, which streams; unset = PLATFORM_URL.
+    a2a_endpoint_url: str | None = Field(None, alias="A2A_ENDPOINT_URL")
     # Provisioner backends (PROVISIONER_BACKEND picks one).
     process_agents_dir: str | None = Field(None, alias="PROCESS_AGENTS_DIR")  # process: config dirs
     # process: how long a stopped agent gets to exit after SIGTERM before it is killed.
@@ -89,6 +95,7 @@ class Settings(BaseModel):
         "a2a_queue_url",
         "database_host_override",
         "controlplane_token_secret_arn",
+        "a2a_endpoint_url",
     )
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:

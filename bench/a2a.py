@@ -35,7 +35,7 @@ from uuid import UUID
 
 import httpx
 import psycopg
-from molecule_core.agents import client as agent_client
+from molecule_core.agents import service as agent_client
 from molecule_core.auth.credentials import mint_token
 from molecule_core.platform import db
 from psycopg.abc import Params, Query

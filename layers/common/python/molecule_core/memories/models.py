@@ -58,17 +58,24 @@ def check_content(value: str) -> str:
     return check_no_nul(value)
 
 
+def check_label(value: str, max_chars: int) -> str:
+    """A namespace or a key: not empty, bounded, no control characters."""
+    if not value:
+        raise ValueError("must not be empty")
+    if len(value) > max_chars:
+        raise ValueError(f"must be at most {max_chars} characters")
+    if has_control_characters(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
 def check_namespace(value: object) -> str:
     """Blank or absent means "general"; at most 50 characters, no control characters."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return DEFAULT_NAMESPACE
     if not isinstance(value, str):
         raise ValueError("must be a string")
-    if len(value) > MAX_NAMESPACE_CHARS:
-        raise ValueError(f"must be at most {MAX_NAMESPACE_CHARS} characters")
-    if has_control_characters(value):
-        raise ValueError("must not contain control characters")
-    return value
+    return check_label(value, MAX_NAMESPACE_CHARS)
 
 
 def check_embedding(values: list[float] | None) -> list[float] | None:
@@ -94,21 +101,27 @@ def parse_embedding_text(raw: str) -> list[float]:
         raise ValueError("must be a comma-separated list of numbers") from None
 
 
-class CommitMemoryRequest(BaseModel):
-    """POST /workspaces/{id}/memories."""
+class _MemoryFields(BaseModel):
+    """What a memory is made of, on commit and on import: validated the same way on both."""
 
     model_config = ConfigDict(extra="ignore")
 
     content: str
     scope: Scope
     namespace: str = DEFAULT_NAMESPACE
-    embedding: list[float] | None = None
-    # The channel plugin repeats the path's workspace id in the body; when present it must match.
-    workspace_id: UUID | None = None
 
     _scope = field_validator("scope", mode="before")(parse_scope)
     _namespace = field_validator("namespace", mode="before")(check_namespace)
     _content = field_validator("content")(check_content)
+
+
+class CommitMemoryRequest(_MemoryFields):
+    """POST /workspaces/{id}/memories."""
+
+    embedding: list[float] | None = None
+    # The channel plugin repeats the path's workspace id in the body; when present it must match.
+    workspace_id: UUID | None = None
+
     _embedding = field_validator("embedding")(check_embedding)
 
 
@@ -186,13 +199,7 @@ class MemorySearch:
 
 
 def check_key(value: str) -> str:
-    if not value:
-        raise ValueError("must not be empty")
-    if len(value) > MAX_KEY_CHARS:
-        raise ValueError(f"must be at most {MAX_KEY_CHARS} characters")
-    if has_control_characters(value):
-        raise ValueError("must not contain control characters")
-    return value
+    return check_label(value, MAX_KEY_CHARS)
 
 
 def check_json_value(value: Any) -> Any:
@@ -257,21 +264,13 @@ class ExportedMemory(BaseModel):
     workspace_name: str
 
 
-class ImportedMemory(BaseModel):
+class ImportedMemory(_MemoryFields):
     """One entry of POST /admin/memories/import (the export's shape); a bad entry is counted in
     `errors`, it does not fail the import."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    content: str
-    scope: Scope
-    namespace: str = DEFAULT_NAMESPACE
     created_at: datetime | None = None
     workspace_name: str = Field(min_length=1, max_length=255)
 
-    _scope = field_validator("scope", mode="before")(parse_scope)
-    _namespace = field_validator("namespace", mode="before")(check_namespace)
-    _content = field_validator("content")(check_content)
     _name = field_validator("workspace_name")(check_no_nul)
 
 

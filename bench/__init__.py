@@ -8,6 +8,8 @@ timed assertion, always a comparison against a floor measured in the same run.
   `count(*)`, and 200 concurrent heartbeats against the local stack run as a process.
 - `a2a`: the proxy's added latency against calling the agent directly, SQL before dispatch, and
   the since_id poll on 1 000 000 activity rows against a primary-key lookup.
+- `memories`: ranked full-text, vector and hybrid search over 100 000 memories against a
+  primary-key lookup, with the plans.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""`python -m bench [coldstart] [statements] [registry] [a2a] [queue]` — run the named benchmarks (all by default)."""
+"""`python -m bench [coldstart] [statements] [registry] [a2a] [queue] [memories]` — run the named benchmarks
+(all by default)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from bench import a2a, a2a_queue, coldstart, registry, statements
+from bench import a2a, a2a_queue, coldstart, memories, registry, statements
 
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], int]] = {
     "coldstart": lambda args: coldstart.main(rounds=args.rounds),
@@ -14,6 +15,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], int]] = {
     "registry": lambda args: registry.main(),
     "a2a": lambda args: a2a.main(),
     "queue": lambda args: a2a_queue.main(),
+    "memories": lambda args: memories.main(),
 }
 
 

@@ -298,6 +298,23 @@ def drive_events(api: Client, fleet: Fleet) -> None:
     api.call("GET", f"/events?since_id={fleet_events[-1]['id']}", "fleet, since_id cursor")
 
 
+def drive_memories(api: Client, fleet: Fleet) -> None:
+    workspace, agent = f"/workspaces/{fleet.workspace_id}", fleet.workspace_token
+    fact = {"content": "deploys go through staging", "scope": "TEAM", "workspace_id": fleet.workspace_id}
+    memory = api.call("POST", f"{workspace}/memories", "TEAM fact", json_body=fact, token=agent, expect=201)
+    api.call("GET", f"{workspace}/memories?q=deploys&scope=team", "full text, TEAM", token=agent)
+    api.call("POST", f"{workspace}/memories/search", "full text, own", json_body={"q": "staging"}, token=agent)
+    exported = api.call("GET", "/admin/memories/export", "admin bearer")
+    api.call("POST", "/admin/memories/import", "1 duplicate", json_body=exported)
+    api.call("DELETE", f"{workspace}/memories/{memory['id']}", "own memory", token=agent)
+    api.call("POST", f"{workspace}/memory", "new key", json_body={"key": "plan", "value": [1]}, token=agent)
+    swap = {"key": "plan", "value": [1, 2], "if_match_version": 1}
+    api.call("POST", f"{workspace}/memory", "compare-and-swap", json_body=swap, token=agent)
+    api.call("GET", f"{workspace}/memory", "1 key", token=agent)
+    api.call("GET", f"{workspace}/memory/plan", "one key", token=agent)
+    api.call("DELETE", f"{workspace}/memory/plan", "one key", token=agent)
+
+
 def drive_deletes(api: Client, fleet: Fleet) -> None:
     api.call("DELETE", f"/workspaces/{fleet.peer_id}", "leaf")
     parent = api.call(
@@ -317,6 +334,7 @@ def drive(api: Client) -> None:
     drive_registry(api, fleet)
     drive_activity(api, fleet)
     drive_events(api, fleet)
+    drive_memories(api, fleet)
     drive_deletes(api, fleet)
     api.call("GET", "/openapi.json", "no auth", token=None)
     api.call("GET", "/docs", "no auth", token=None)

@@ -90,6 +90,9 @@ def platform_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch
     monkeypatch.setenv("MOLECULE_ENV", "test")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "MoleculeTest")
     monkeypatch.setenv("POWERTOOLS_DEV", "false")
+    # Tests drive one credential (the admin's) far past any per-credential rate; the limiter has
+    # tests of its own (test_rate_limit, test_operations) that turn it back on.
+    monkeypatch.setenv("RATE_LIMIT_PER_SECOND", "0")
     reset_settings()
     yield monkeypatch
     reset_settings()

@@ -1,14 +1,17 @@
-"""Activity retention on EventBridge Scheduler: delete rows older than ACTIVITY_RETENTION_DAYS."""
+"""Retention on EventBridge Scheduler: delete activity older than ACTIVITY_RETENTION_DAYS, and
+key-value memory whose TTL has passed (already invisible; this reclaims the rows)."""
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.activity.service import prune_activity
+from molecule_core.memories.service import sweep_expired_memory
 from molecule_core.platform.observability import logger
 
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     deleted = prune_activity()
-    logger.info("activity retention", extra={"deleted": deleted})
-    return {"deleted": deleted}
+    expired_memory = sweep_expired_memory()
+    logger.info("activity retention", extra={"deleted": deleted, "expired_memory": expired_memory})
+    return {"deleted": deleted, "expired_memory": expired_memory}

@@ -26,6 +26,8 @@ SPEC_TABLES = {
     "activity_logs",
     "structure_events",
     "a2a_queue",
+    "agent_memories",
+    "workspace_memory",
     "schema_migrations",
 }
 WORKSPACE_STATUSES = {

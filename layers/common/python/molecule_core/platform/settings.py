@@ -73,6 +73,9 @@ class Settings(BaseModel):
     # A restart claimed longer ago than this is presumed lost and may be claimed again.
     restart_lease_seconds: int = Field(300, alias="RESTART_LEASE_SECONDS", ge=10)
     activity_retention_days: int = Field(7, alias="ACTIVITY_RETENTION_DAYS", ge=1)
+    # Memories: the one embedding size the deployment's model produces (1536: OpenAI
+    # text-embedding-3-small / ada-002); another size is 400. pgvector's limit is 16 000.
+    memory_embedding_dimensions: int = Field(1536, alias="MEMORY_EMBEDDING_DIMENSIONS", ge=1, le=16000)
     # The A2A queue (SPEC §5.5): SQS FIFO for messages that wait for a busy or long-running target.
     a2a_queue_url: str | None = Field(None, alias="A2A_QUEUE_URL")
     # expires_at of a queued message without params.expires_in_seconds (capped by queue retention).

@@ -1,0 +1,1 @@
+"""Agent memories (scoped, searchable) and key-value memory."""

@@ -3,6 +3,7 @@ the request once (Powertools' headers are case-insensitive) and asks `auth.servi
 a refusal raises a domain error that the one error mapping answers (401/403/404).
 
 - `WorkspaceCaller`: WorkspaceAuth for the `{workspace_id}` in the path.
+- `OwnWorkspaceCaller`: only that workspace's own token (admin and org tokens are 401).
 - `AdminCaller`: AdminAuth (fleet-wide routes).
 - `AnyCaller`: any live credential (routes that show each caller what is theirs).
 - `A2ACaller`: the A2A proxy's caller — a workspace with its own token, or a user.
@@ -45,6 +46,10 @@ def _workspace_caller(request: Request) -> Caller:
     return service.authorize_workspace(request_bearer(request), _path_workspace_id(request))
 
 
+def _own_workspace_caller(request: Request) -> Caller:
+    return service.authorize_own_workspace(request_bearer(request), _path_workspace_id(request))
+
+
 def _admin_caller(request: Request) -> Caller:
     return service.authorize_admin(request_bearer(request))
 
@@ -71,6 +76,7 @@ def _test_token_issuer(request: Request) -> None:
 
 
 WorkspaceCaller = Annotated[Caller, Depends(_workspace_caller)]
+OwnWorkspaceCaller = Annotated[Caller, Depends(_own_workspace_caller)]
 AdminCaller = Annotated[Caller, Depends(_admin_caller)]
 AnyCaller = Annotated[Caller, Depends(_any_caller)]
 A2ACaller = Annotated[Caller, Depends(_a2a_caller)]

@@ -90,6 +90,21 @@ def authorize_workspace(bearer: str | None, workspace_id: UUID) -> Caller:
     return caller
 
 
+def authorize_own_workspace(bearer: str | None, workspace_id: UUID) -> Caller:
+    """Only a live token of the workspace in the path: no admin or org token, no fail-open (the
+    route hands out that workspace's secret values, SPEC §5.12)."""
+    if bearer is None:
+        raise Unauthorized("missing workspace auth token")
+    caller = identify(bearer)
+    if caller is None:
+        raise Unauthorized("invalid workspace auth token")
+    if caller.kind != "workspace":
+        raise Unauthorized("this route takes the workspace's own token; admin and org tokens are not accepted")
+    if caller.workspace_id != workspace_id:
+        raise Unauthorized("invalid workspace auth token")
+    return caller
+
+
 def authorize_admin(bearer: str | None) -> Caller:
     settings = get_settings()
     admin_token = configured_admin_token()

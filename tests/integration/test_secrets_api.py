@@ -68,7 +68,9 @@ def test_put_updates_a_secret_and_the_stored_row_holds_only_ciphertext_and_key_i
 ) -> None:
     workspace_id, token = _external(api, admin)
     _set(api, admin, workspace_id, "API_KEY", "first-value")
-    updated = _put(api, f"/workspaces/{workspace_id}/secrets", json_body={"key": "API_KEY", "value": "second-value"}, token=admin)
+    updated = _put(
+        api, f"/workspaces/{workspace_id}/secrets", json_body={"key": "API_KEY", "value": "second-value"}, token=admin
+    )
 
     with psycopg.connect(database) as conn:
         row = conn.execute(
@@ -256,7 +258,9 @@ def _managed(api: ApiClient, admin: str, database: str, name: str, status: str =
     """A platform-managed workspace in `status` (no backend here, so the state is set directly)."""
     workspace_id = create_workspace(api, admin, name=name)["id"]
     with psycopg.connect(database, autocommit=True) as conn:
-        conn.execute(f"UPDATE workspaces SET status = '{status}', restart_requested_at = NULL WHERE id = %s", (workspace_id,))
+        conn.execute(
+            f"UPDATE workspaces SET status = '{status}', restart_requested_at = NULL WHERE id = %s", (workspace_id,)
+        )
     return str(workspace_id)
 
 

@@ -205,7 +205,7 @@ def test_a_planted_value_appears_in_no_log_event_activity_or_answer_but_values(
             stored = [
                 json.dumps(row, default=str)
                 for table in ("structure_events", "activity_logs", "workspaces")
-                for row in conn.execute(f"SELECT * FROM {table}").fetchall()  # noqa: S608 - fixed names
+                for row in conn.execute(f"SELECT * FROM {table}").fetchall()
             ]
         captured = capfd.readouterr()
     finally:

@@ -37,6 +37,12 @@ def _set(api: ApiClient, token: str, workspace_id: str, key: str, value: str) ->
     assert saved.status == 200, saved.text
 
 
+def flip_first_byte(database: str, table: str, column: str = "ciphertext", where: str = "TRUE") -> None:
+    """Damage stored secrets as a broken disk or a meddling database writer would: one flipped bit."""
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(f"UPDATE {table} SET {column} = set_byte({column}, 0, get_byte({column}, 0) # 1) WHERE {where}")
+
+
 def _set_global(api: ApiClient, token: str, key: str, value: str) -> None:
     saved = api.post("/settings/secrets", json_body={"key": key, "value": value}, token=token)
     assert saved.status == 200, saved.text
@@ -154,11 +160,7 @@ def test_a_value_that_does_not_decrypt_is_500_naming_the_keys_and_nothing_else(
     workspace_id, token = _external(api, admin)
     _set_global(api, admin, "GOOD", "good-value")
     _set(api, admin, workspace_id, "BROKEN", "broken-value")
-    with psycopg.connect(database, autocommit=True) as conn:  # one flipped bit in the stored ciphertext
-        conn.execute(
-            "UPDATE workspace_secrets SET ciphertext = set_byte(ciphertext, 0, get_byte(ciphertext, 0) # 1) "
-            "WHERE key = 'BROKEN'"
-        )
+    flip_first_byte(database, "workspace_secrets", where="key = 'BROKEN'")
 
     answer = api.get(f"/workspaces/{workspace_id}/secrets/values", token=token)
 
@@ -176,8 +178,7 @@ def test_an_overridden_global_that_does_not_decrypt_does_not_fail_the_workspace(
     workspace_id, token = _external(api, admin)
     _set_global(api, admin, "KEY", "global-value")
     _set(api, admin, workspace_id, "KEY", "own-value")
-    with psycopg.connect(database, autocommit=True) as conn:
-        conn.execute("UPDATE global_secrets SET ciphertext = set_byte(ciphertext, 0, get_byte(ciphertext, 0) # 1)")
+    flip_first_byte(database, "global_secrets")
 
     assert api.get(f"/workspaces/{workspace_id}/secrets/values", token=token).json() == {"KEY": "own-value"}
 

@@ -9,55 +9,22 @@ from __future__ import annotations
 import io
 import json
 import logging
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 from molecule_core.platform.observability import logger
-from molecule_core.provisioning.backends.base import AgentSpec, use_provisioner
 from molecule_core.secrets import service as secrets
 
-from tests.conftest import ApiClient, InlineDispatcher, create_workspace, set_env
+from tests.conftest import ApiClient, create_workspace, set_env
+from tests.integration import test_workspace_lifecycle as lifecycle_tests
+from tests.integration.test_secrets_api import flip_first_byte
+
+# The lifecycle tests' backend double and its fixture: agents are recorded, lifecycle jobs run inline.
+RecordingBackend = lifecycle_tests.RecordingBackend
+backend = lifecycle_tests.backend
 
 PLANTED = "planted-Zq7-secret-value-4d1f"
-
-
-class RecordingBackend:
-    """A provisioner backend that records what it was asked to start."""
-
-    name = "recording"
-
-    def __init__(self) -> None:
-        self.started: list[AgentSpec] = []
-
-    def start(self, spec: AgentSpec) -> str:
-        self.started.append(spec)
-        return f"rec:{spec.workspace_id}"
-
-    def stop(self, workspace_id: uuid.UUID, instance_id: str | None) -> None:
-        pass
-
-    def is_running(self, workspace_id: uuid.UUID, instance_id: str | None) -> bool:
-        return True
-
-
-@pytest.fixture
-def backend() -> Iterator[RecordingBackend]:
-    recording = RecordingBackend()
-    use_provisioner(recording)
-    yield recording
-    use_provisioner(None)
-
-
-@pytest.fixture
-def inline_lifecycle() -> Iterator[None]:
-    from molecule_core.lifecycle import dispatch
-
-    dispatch.use_dispatcher(InlineDispatcher())
-    yield
-    dispatch.use_dispatcher(None)
 
 
 def _workspace_row(database: str, workspace_id: str) -> dict[str, Any]:
@@ -70,7 +37,7 @@ def _workspace_row(database: str, workspace_id: str) -> dict[str, Any]:
 
 
 def test_provisioning_injects_globals_overlaid_by_the_workspaces_own_under_the_platforms_variables(
-    api: ApiClient, admin: str, backend: RecordingBackend, inline_lifecycle: None
+    api: ApiClient, admin: str, backend: RecordingBackend
 ) -> None:
     api.post("/settings/secrets", json_body={"key": "SHARED", "value": "global-shared"}, token=admin)
     api.post("/settings/secrets", json_body={"key": "MODEL_API_KEY", "value": "global-model"}, token=admin)
@@ -92,7 +59,7 @@ def test_provisioning_injects_globals_overlaid_by_the_workspaces_own_under_the_p
 
 
 def test_a_restart_after_a_change_starts_the_agent_with_the_new_secrets(
-    api: ApiClient, admin: str, backend: RecordingBackend, inline_lifecycle: None, database: str
+    api: ApiClient, admin: str, backend: RecordingBackend, database: str
 ) -> None:
     workspace_id = create_workspace(api, admin, name="managed")["id"]
     with psycopg.connect(database, autocommit=True) as conn:
@@ -110,8 +77,7 @@ def test_an_undecryptable_secret_fails_provisioning_with_a_last_sample_error_nam
     api: ApiClient, admin: str, backend: RecordingBackend, database: str
 ) -> None:
     api.post("/settings/secrets", json_body={"key": "BROKEN_TOKEN", "value": "v"}, token=admin)
-    with psycopg.connect(database, autocommit=True) as conn:
-        conn.execute("UPDATE global_secrets SET nonce = set_byte(nonce, 0, get_byte(nonce, 0) # 1)")
+    flip_first_byte(database, "global_secrets", column="nonce")
     backend.started.clear()
 
     created = create_workspace(api, admin, name="managed")
@@ -132,7 +98,6 @@ def test_without_a_key_source_a_workspace_with_secrets_fails_provisioning_and_on
     backend: RecordingBackend,
     database: str,
     platform_env: pytest.MonkeyPatch,
-    inline_lifecycle: None,
 ) -> None:
     with_secret = create_workspace(api, admin, name="with")["id"]
     api.post(f"/workspaces/{with_secret}/secrets", json_body={"key": "K", "value": "v"}, token=admin)
@@ -150,7 +115,6 @@ def test_a_planted_value_appears_in_no_log_event_activity_or_answer_but_values(
     api: ApiClient,
     admin: str,
     backend: RecordingBackend,
-    inline_lifecycle: None,
     database: str,
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
@@ -189,10 +153,7 @@ def test_a_planted_value_appears_in_no_log_event_activity_or_answer_but_values(
             api.post(f"/workspaces/{workspace_id}/restart", token=admin),  # provisions with the value
         ]
         values = api.get(f"{path}/secrets/values", token=own)  # the one answer that carries it
-        with psycopg.connect(database, autocommit=True) as conn:
-            conn.execute(
-                "UPDATE workspace_secrets SET ciphertext = set_byte(ciphertext, 0, get_byte(ciphertext, 0) # 1)"
-            )
+        flip_first_byte(database, "workspace_secrets")
         answers += [
             api.get(f"{path}/secrets/values", token=own),
             api.post(f"/workspaces/{workspace_id}/restart", token=admin),

@@ -158,15 +158,11 @@ def reset_key_cache() -> None:
         _data_keys.clear()
 
 
-def _associated_data(scope: SecretScope, workspace_id: UUID | None, key: str, key_id: str) -> bytes:
-    return crypto.associated_data(scope, workspace_id, key, key_id)
-
-
 def _seal(
     conn: db.Connection, scope: SecretScope, workspace_id: UUID | None, key: str, plaintext: str
 ) -> crypto.SealedValue:
     key_id, data_key = _active_data_key(conn)
-    return crypto.seal(data_key, key_id, plaintext, _associated_data(scope, workspace_id, key, key_id))
+    return crypto.seal(data_key, key_id, plaintext, crypto.associated_data(scope, workspace_id, key, key_id))
 
 
 def _open_all(conn: db.Connection, sealed: list[StoredSecret]) -> dict[str, str]:
@@ -181,7 +177,7 @@ def _open_all(conn: db.Connection, sealed: list[StoredSecret]) -> dict[str, str]
     for secret in sealed:
         try:
             data_key = _unwrapped(source, secret.key_id, records.get(secret.key_id))
-            aad = _associated_data(secret.scope, secret.workspace_id, secret.key, secret.key_id)
+            aad = crypto.associated_data(secret.scope, secret.workspace_id, secret.key, secret.key_id)
             values[secret.key] = crypto.unseal(
                 data_key, crypto.SealedValue(secret.ciphertext, secret.nonce, secret.key_id), aad
             )

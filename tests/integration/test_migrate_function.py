@@ -169,6 +169,18 @@ def test_status_then_up_through_database_url_migrates_a_fresh_database(
     assert "workspaces" in _public_tables(fresh_database_url)
 
 
+def test_secrets_key_operations_rotate_the_data_key_and_check_it(database: str, functions: FunctionRegistry) -> None:
+    first = functions.invoke("MigrateFunction", {"action": "secrets_check"})
+    rotated = functions.invoke("MigrateFunction", {"action": "secrets_rotate"})
+    second = functions.invoke("MigrateFunction", {"action": "secrets_check"})
+    resealed = functions.invoke("MigrateFunction", {"action": "secrets_reencrypt"})
+
+    assert first["key_source"].startswith("local:")
+    assert rotated["active_data_key"] != first["active_data_key"]
+    assert second["active_data_key"] == rotated["active_data_key"]
+    assert resealed == {"action": "secrets_reencrypt", "resealed": 0, "undecryptable": 0}
+
+
 # --- CloudFormation custom resource ---------------------------------------------------------------
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import secrets as random_source
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from pydantic import SecretStr
@@ -355,3 +355,15 @@ def reencrypt_secrets(batch_size: int = 100) -> dict[str, int]:
         stuck = len(batch) - progress
         if progress == 0:
             return {"resealed": resealed, "undecryptable": stuck}
+
+
+def run_key_operation(operation: str) -> dict[str, Any]:
+    """The operator's key operations, for the migrate function (`{"action": "secrets_<operation>"}`)
+    and `python -m molecule_local secrets <operation>`: check, rotate, reencrypt."""
+    if operation == "check":
+        return check_key_source()
+    if operation == "rotate":
+        return {"active_data_key": rotate_data_key()}
+    if operation == "reencrypt":
+        return reencrypt_secrets()
+    raise ValueError(f"unknown secrets key operation {operation!r}; use check, rotate or reencrypt")

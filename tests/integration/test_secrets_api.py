@@ -29,7 +29,8 @@ def _external(api: ApiClient, admin: str, name: str = "remote") -> tuple[str, st
 def _org_token(api: ApiClient, admin: str) -> str:
     minted = api.post("/org/tokens", json_body={"name": "ops"}, token=admin)
     assert minted.status == 201, minted.text
-    return str(minted.json()["token"])
+    body = minted.json()
+    return str(body.get("auth_token") or body["token"])  # issue 11 names the field auth_token (SPEC §4.3)
 
 
 def _set(api: ApiClient, token: str, workspace_id: str, key: str, value: str) -> None:

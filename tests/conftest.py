@@ -36,8 +36,13 @@ _PLATFORM_ENV = (
     "PLATFORM_URL",
     "PROVISIONER_BACKEND",
     "MOLECULE_SAAS_MODE",
+    "SECRETS_KMS_KEY_ID",
+    "SECRETS_KEY_FILE",
 )
-_TABLES = "workspaces, workspace_auth_tokens, org_api_tokens, activity_logs, structure_events, a2a_queue"
+_TABLES = (
+    "workspaces, workspace_auth_tokens, org_api_tokens, activity_logs, structure_events, a2a_queue, "
+    "global_secrets, secret_data_keys"
+)
 
 
 def _server_database(base_url: str) -> Iterator[str]:
@@ -83,11 +88,18 @@ def database_url(postgres_base_url: str) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def secrets_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the tests' secrets key file is made on first use (as the local stack does)."""
+    return tmp_path_factory.mktemp("secrets") / "secrets.key"
+
+
 @pytest.fixture(autouse=True)
-def platform_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+def platform_env(monkeypatch: pytest.MonkeyPatch, secrets_key_file: Path) -> Iterator[pytest.MonkeyPatch]:
     for name in _PLATFORM_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MOLECULE_ENV", "test")
+    monkeypatch.setenv("SECRETS_KEY_FILE", str(secrets_key_file))
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "MoleculeTest")
     monkeypatch.setenv("POWERTOOLS_DEV", "false")
     # Tests drive one credential (the admin's) far past any per-credential rate; the limiter has

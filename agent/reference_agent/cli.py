@@ -1,8 +1,8 @@
 """`python -m reference_agent run …`: flags, with the environment the provision pipeline injects as
 fallbacks (WORKSPACE_ID, PLATFORM_URL, MOLECULE_AUTH_TOKEN, PLATFORM_INBOUND_SECRET, PARENT_ID,
 AGENT_PORT, AGENT_CONFIG_DIR, AGENT_HOST, AGENT_PUBLIC_URL, AGENT_DELIVERY_MODE; and AGENT_BEHAVIOUR,
-AGENT_DELAY_SECONDS, AGENT_STATUS_CODE for the test switches). The environment is read here and
-nowhere else."""
+AGENT_DELAY_SECONDS, AGENT_STATUS_CODE for the test switches; MOLECULE_SECRET_NAMES lists the
+operator's secrets among the variables, by name). The environment is read here and nowhere else."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from molecule_core.secrets.models import SECRET_NAMES_ENV
 from pydantic import ValidationError
 
 from reference_agent.config import AgentConfig
@@ -81,8 +82,16 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Ag
             "register_attempts": args.register_attempts,
             "register_backoff": args.register_backoff,
             "behaviour": {key: value for key, value in behaviour.items() if value is not None},
+            "secret_names": received_secret_names(environ),
         }
     )
+
+
+def received_secret_names(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The secrets the platform injected, by name: those listed in MOLECULE_SECRET_NAMES that are
+    really in the environment. Only names leave this function."""
+    listed = (name.strip() for name in environ.get(SECRET_NAMES_ENV, "").split(","))
+    return tuple(sorted(name for name in listed if name and name in environ))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

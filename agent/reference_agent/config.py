@@ -63,6 +63,8 @@ class AgentConfig(BaseModel):
     register_attempts: int = Field(default=10, ge=1)
     register_backoff: float = Field(default=1.0, gt=0)  # first retry delay; doubles up to a cap
     behaviour: Behaviour = Behaviour()
+    # Names of the operator's secrets the provision pipeline put in the environment (never values).
+    secret_names: tuple[str, ...] = ()
 
     @field_validator("platform_url")
     @classmethod

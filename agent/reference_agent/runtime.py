@@ -66,6 +66,9 @@ async def run_agent(config: AgentConfig) -> int:
         config.config_dir,
     )
 
+    # Names only, never values: operators (and the e2e tests) check what reached the agent.
+    log.info("secrets received: %s", ", ".join(config.secret_names) or "none")
+
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, living.cancel)

@@ -65,6 +65,24 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _secrets(args: argparse.Namespace) -> int:
+    from molecule_core.platform import db, migrations
+    from molecule_core.secrets import service as secrets
+
+    from molecule_local.stack import LocalStack
+
+    stack = LocalStack(default_template())
+    stack.prepare_environment()
+    db.configure(dsn=stack.database_url)
+    try:
+        migrations.up(stack.database_url)
+        print(json.dumps(secrets.run_key_operation(args.operation), indent=2))
+    finally:
+        db.configure(dsn=None)
+        stack.stop_database()
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from molecule_local.demo import run_demo, stack_is_up
     from molecule_local.stack import LocalStack, PortUnavailable
@@ -102,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     migrate = commands.add_parser("migrate", help="apply, revert or list schema migrations")
     migrate.add_argument("action", choices=["up", "down", "status"])
     migrate.set_defaults(func=_migrate)
+    keys = commands.add_parser("secrets", help="the secrets key: check it, rotate the data key, re-encrypt under it")
+    keys.add_argument("operation", choices=["check", "rotate", "reencrypt"])
+    keys.set_defaults(func=_secrets)
     demo = commands.add_parser("demo", help="show the whole system working (on a running stack, or its own)")
     demo.add_argument("--url", default=os.environ.get("MOLECULE_URL", "http://127.0.0.1:8080"))
     demo.set_defaults(func=_demo)

@@ -14,6 +14,7 @@ from typing import Protocol
 from molecule_core.platform import db, migrations
 from molecule_core.platform.settings import reset_settings
 from molecule_core.provisioning.backends import get_provisioner
+from molecule_core.secrets import service as secrets_service
 
 from molecule_local.concurrency import isolate_powertools_invocations
 from molecule_local.embedded import start_embedded_postgres
@@ -96,6 +97,7 @@ class LocalStack:
     services: list[Service] = field(default_factory=list)
     database_url: str = ""
     _stop_database: Callable[[], None] | None = None
+    secrets_key: dict[str, str] = field(default_factory=dict)
 
     def prepare_environment(self) -> None:
         """The embedded defaults: development mode, this stack's URL, an embedded database."""
@@ -106,6 +108,8 @@ class LocalStack:
         # Managed workspaces run as reference-agent child processes, their files beside the database.
         os.environ.setdefault("PROVISIONER_BACKEND", "process")
         os.environ.setdefault("PROCESS_AGENTS_DIR", str(self.data_dir / "agents"))
+        # Secrets at rest: a 32-byte key made on first start, beside the database (mode 0600).
+        os.environ.setdefault("SECRETS_KEY_FILE", str(self.data_dir / "secrets.key"))
         if not os.environ.get("DATABASE_URL"):
             self.database_url, self._stop_database = start_embedded_postgres(self.data_dir / "pgdata")
             os.environ["DATABASE_URL"] = self.database_url
@@ -126,6 +130,7 @@ class LocalStack:
             http.server.server_close()
             raise
         db.use_pool(db.make_pool(self.database_url))
+        self.secrets_key = secrets_service.check_key_source()  # makes the key file on first start
         sqs = LocalSqs(self.template)
         # Started in this order: SQS first, because it exports the queue URLs and endpoint that
         # functions read through their settings; nothing serves before that.
@@ -156,4 +161,6 @@ class LocalStack:
             *(s.describe() for s in self.services),
             f"Database   {database}: {self.database_url}",
             f"Agents     provisioner backend {backend}{agents}",
+            f"Secrets    {self.secrets_key.get('key_source')} (file {os.environ.get('SECRETS_KEY_FILE')}), "
+            f"data key {self.secrets_key.get('active_data_key')}",
         ]

@@ -85,6 +85,7 @@ def stack_env(**extra: str) -> dict[str, str]:
     }
     env.pop("PLATFORM_URL", None)
     env.pop("PROVISIONER_BACKEND", None)
+    env.pop("SECRETS_KMS_KEY_ID", None)
     env.update(extra)
     return env
 
@@ -95,7 +96,7 @@ def empty_database(database_url: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(
             "TRUNCATE workspaces, workspace_auth_tokens, org_api_tokens, activity_logs, structure_events, "
-            "a2a_queue RESTART IDENTITY CASCADE"
+            "a2a_queue, global_secrets, secret_data_keys RESTART IDENTITY CASCADE"
         )
 
 
@@ -103,6 +104,7 @@ def start_local_stack(database_url: str, workdir: Path, **env: str) -> LocalStac
     """`make run` on the session's database, emptied first; agents and the log under `workdir`."""
     empty_database(database_url)
     env.setdefault("PROCESS_AGENTS_DIR", str(workdir / "agents"))
+    env.setdefault("SECRETS_KEY_FILE", str(workdir / "secrets.key"))
     return LocalStackProcess(stack_env(DATABASE_URL=database_url, **env), workdir / "stack.log")
 
 

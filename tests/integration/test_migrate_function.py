@@ -169,6 +169,18 @@ def test_status_then_up_through_database_url_migrates_a_fresh_database(
     assert "workspaces" in _public_tables(fresh_database_url)
 
 
+def test_secrets_key_operations_rotate_the_data_key_and_check_it(database: str, functions: FunctionRegistry) -> None:
+    first = functions.invoke("MigrateFunction", {"action": "secrets_check"})
+    rotated = functions.invoke("MigrateFunction", {"action": "secrets_rotate"})
+    second = functions.invoke("MigrateFunction", {"action": "secrets_check"})
+    resealed = functions.invoke("MigrateFunction", {"action": "secrets_reencrypt"})
+
+    assert first["key_source"].startswith("local:")
+    assert rotated["active_data_key"] != first["active_data_key"]
+    assert second["active_data_key"] == rotated["active_data_key"]
+    assert resealed == {"action": "secrets_reencrypt", "resealed": 0, "undecryptable": 0}
+
+
 # --- CloudFormation custom resource ---------------------------------------------------------------
 
 
@@ -185,9 +197,26 @@ def test_create_event_migrates_and_puts_success(
     assert put.headers.get("Content-Type", "") == ""
     assert put.body["Status"] == "SUCCESS"
     _assert_echoes_the_request(put.body, event)
-    assert put.body["Data"] == {"Applied": ",".join(ALL_VERSIONS)}
+    assert put.body["Data"]["Applied"] == ",".join(ALL_VERSIONS)
+    assert put.body["Data"]["key_source"].startswith("local:")  # the secrets key source was checked
+    assert put.body["Data"]["active_data_key"].startswith("dk-")
     assert returned == put.body
     assert _recorded_versions(fresh_database_url) == ALL_VERSIONS
+
+
+def test_create_event_without_a_secrets_key_source_puts_failed_naming_what_to_set(
+    fresh_database_url: str, functions: FunctionRegistry, collector: ResponseCollector, platform_env: pytest.MonkeyPatch
+) -> None:
+    set_env(platform_env, SECRETS_KEY_FILE=None, SECRETS_KMS_KEY_ID=None)
+    event = _custom_resource_event("Create", collector.response_url)
+
+    functions.invoke("MigrateFunction", event)
+
+    put = collector.wait_for_put()
+    assert put.body["Status"] == "FAILED"
+    assert "no encryption key source is configured" in put.body["Reason"]
+    assert "SECRETS_KMS_KEY_ID" in put.body["Reason"]
+    assert _recorded_versions(fresh_database_url) == ALL_VERSIONS  # migrated; the deploy still fails
 
 
 def test_update_event_on_a_migrated_database_puts_success_and_keeps_the_physical_id(
@@ -201,7 +230,7 @@ def test_update_event_on_a_migrated_database_puts_success_and_keeps_the_physical
     assert put.body["Status"] == "SUCCESS"
     _assert_echoes_the_request(put.body, event)
     assert put.body["PhysicalResourceId"] == "molecule-schema-1"
-    assert put.body["Data"] == {"Applied": ""}
+    assert put.body["Data"]["Applied"] == ""
 
 
 def test_delete_event_puts_success_and_changes_nothing(

@@ -29,6 +29,9 @@ SPEC_TABLES = {
     "agent_memories",
     "workspace_memory",
     "schema_migrations",
+    "workspace_secrets",
+    "global_secrets",
+    "secret_data_keys",
 }
 WORKSPACE_STATUSES = {
     "provisioning",

@@ -134,7 +134,11 @@ def http_functions_without_reserved_concurrency_parameter(template: Template) ->
 def iam_statements_with_wildcard_resource(template: Template) -> list[str]:
     problems = []
     for name, resource in template["Resources"].items():
-        for statement in _walk(resource.get("Properties") or {}):
+        properties = dict(resource.get("Properties") or {})
+        if resource.get("Type") == "AWS::KMS::Key":
+            # In a key policy, Resource "*" is the key itself; who may use it is the Principal.
+            properties.pop("KeyPolicy", None)
+        for statement in _walk(properties):
             if not (isinstance(statement, dict) and "Action" in statement and statement.get("Effect") == "Allow"):
                 continue
             services = {action.split(":")[0].lower() for action in _strings(statement["Action"])}
@@ -337,6 +341,10 @@ def _inline_sqs_on_every_resource(t: Template) -> None:
     _resource(t, "HealthFunction")["Policies"].append({"Statement": [statement]})
 
 
+def _kms_decrypt_on_every_key(t: Template) -> None:
+    _resource(t, "SecretsKeyDecryptPolicy")["PolicyDocument"]["Statement"][0]["Resource"] = "*"
+
+
 def _drop_throttling(t: Template) -> None:
     del _resource(t, "HttpApi")["DefaultRouteSettings"]
 
@@ -392,6 +400,7 @@ VIOLATIONS: list[tuple[Callable[[Template], list[str]], Callable[[Template], Non
     (http_functions_without_reserved_concurrency_parameter, _drop_concurrency),
     (iam_statements_with_wildcard_resource, _ecs_on_every_resource),
     (iam_statements_with_wildcard_resource, _inline_sqs_on_every_resource),
+    (iam_statements_with_wildcard_resource, _kms_decrypt_on_every_key),
     (apis_without_throttling_and_access_logs, _drop_throttling),
     (apis_without_throttling_and_access_logs, _drop_access_logs),
     (apis_without_throttling_and_access_logs, _plain_text_access_log),

@@ -5,6 +5,7 @@ a refusal raises a domain error that the one error mapping answers (401/403/404)
 - `WorkspaceCaller`: WorkspaceAuth for the `{workspace_id}` in the path.
 - `WorkspaceStateCaller`: WorkspaceAuth for GET /workspaces/{id}/state, where a deleted
   workspace's own revoked token learns 404 `{"deleted":true}` instead of 401.
+- `OwnWorkspaceCaller`: only that workspace's own token (admin and org tokens are 401).
 - `AdminCaller`: AdminAuth (fleet-wide routes).
 - `AnyCaller`: any live credential (routes that show each caller what is theirs).
 - `A2ACaller`: the A2A proxy's caller — a workspace with its own token, or a user.
@@ -62,6 +63,13 @@ def _workspace_state_caller(request: Request) -> Caller:
     return _noted(service.authorize_workspace_state(request_bearer(request), _path_workspace_id(request)))
 
 
+def _own_workspace_caller(request: Request) -> Caller:
+    refusal = "this route takes the workspace's own token; admin, org and other workspaces' tokens are not accepted"
+    return _noted(
+        service.authorize_own_workspace(request_bearer(request), _path_workspace_id(request), refusal=refusal)
+    )
+
+
 def _admin_caller(request: Request) -> Caller:
     return _noted(service.authorize_admin(request_bearer(request)))
 
@@ -95,6 +103,7 @@ def _test_token_issuer(request: Request) -> None:
 
 WorkspaceCaller = Annotated[Caller, Depends(_workspace_caller)]
 WorkspaceStateCaller = Annotated[Caller, Depends(_workspace_state_caller)]
+OwnWorkspaceCaller = Annotated[Caller, Depends(_own_workspace_caller)]
 AdminCaller = Annotated[Caller, Depends(_admin_caller)]
 AnyCaller = Annotated[Caller, Depends(_any_caller)]
 A2ACaller = Annotated[Caller, Depends(_a2a_caller)]

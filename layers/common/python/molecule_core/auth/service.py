@@ -157,17 +157,21 @@ def authorize_a2a_caller(bearer: str | None, claimed: str | None) -> Caller:
     return caller
 
 
-def authorize_own_workspace(bearer: str | None, workspace_id: UUID) -> Caller:
-    """A caller header names `workspace_id`: only that workspace's own live token proves it, in
-    every mode — dev fail-open included, where a header alone would otherwise let anyone speak as
-    any workspace (SPEC §4.3). Admin and org tokens act for users, never as a workspace."""
+def authorize_own_workspace(
+    bearer: str | None, workspace_id: UUID, *, refusal: str = "a caller workspace must present its own token"
+) -> Caller:
+    """Only a live token of `workspace_id` itself, in every mode — no admin or org token (they act
+    for users, never as a workspace) and no dev fail-open. Two uses: a caller header naming a
+    workspace (SPEC §4.3: a header alone would let anyone speak as any workspace) and a route that
+    hands out the workspace's own secret values (SPEC §5.12). `refusal` is what any other live
+    credential is told."""
     if bearer is None:
         raise Unauthorized("missing workspace auth token")
     caller = identify(bearer)
     if caller is None:
         raise Unauthorized("invalid workspace auth token")
     if caller.kind != "workspace" or caller.workspace_id != workspace_id:
-        raise Unauthorized("a caller workspace must present its own token")
+        raise Unauthorized(refusal)
     return caller
 
 

@@ -60,6 +60,14 @@ def restart_workspace(workspace_id: UUID) -> dict[str, Any]:
     return {"status": "restart_requested", "workspace_id": str(state.id)}
 
 
+def record_restart_requests(conn: db.Connection, workspace_ids: list[UUID]) -> list[UUID]:
+    """Restart bookkeeping for a configuration change (e.g. secrets), in the caller's transaction:
+    the managed, running-or-starting workspaces among `workspace_ids` get a pending restart (the
+    same record the restart endpoint writes) and are returned; external, paused and hibernated
+    ones are left alone. After commit the caller sends them with `request_lifecycle`."""
+    return lifecycle_store.request_restarts_of_running(conn, workspace_ids) if workspace_ids else []
+
+
 def pause_workspace(workspace_id: UUID) -> dict[str, Any]:
     with db.transaction() as conn:
         state = _state(conn, workspace_id)

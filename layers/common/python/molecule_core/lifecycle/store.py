@@ -36,6 +36,22 @@ def request_restart(conn: Connection, workspace_id: UUID) -> None:
     )
 
 
+def request_restarts_of_running(conn: Connection, workspace_ids: list[UUID]) -> list[UUID]:
+    """Record a pending restart for those of `workspace_ids` whose agent the platform runs and
+    should keep running: not external, not removed, paused or hibernated (those start later with
+    the configuration of that moment anyway). One statement whatever the count."""
+    rows = conn.execute(
+        """
+        UPDATE workspaces SET restart_requested_at = coalesce(restart_requested_at, now())
+        WHERE id = ANY(%(ids)s) AND NOT external
+          AND status NOT IN ('removed', 'paused', 'hibernating', 'hibernated')
+        RETURNING id
+        """,
+        {"ids": workspace_ids},
+    ).fetchall()
+    return [row["id"] for row in rows]
+
+
 def pending_restarts(conn: Connection, older_than_seconds: int, lease_seconds: int) -> list[UUID]:
     """Restarts requested a while ago that no job has claimed (their message was lost, or its send
     failed): the liveness sweep requests them again. One statement whatever the fleet size."""

@@ -5,6 +5,7 @@ protocol so a deploy migrates before traffic arrives."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import httpx
@@ -42,16 +43,22 @@ def is_custom_resource_event(event: dict[str, Any]) -> bool:
     return "RequestType" in event and "ResponseURL" in event
 
 
-def handle_custom_resource(event: dict[str, Any]) -> dict[str, Any]:
-    """Create/Update → migrate up; Delete → nothing (a stack delete must never drop data).
-    The outcome is PUT to the pre-signed ResponseURL, as CloudFormation expects."""
+def handle_custom_resource(
+    event: dict[str, Any], checks: Sequence[Callable[[], dict[str, str]]] = ()
+) -> dict[str, Any]:
+    """Create/Update → migrate up, then run `checks` (what the new code needs before it takes
+    traffic, e.g. the secrets key source); Delete → nothing (a stack delete must never drop data).
+    A failed migration or check fails the deploy. The outcome is PUT to the pre-signed ResponseURL,
+    as CloudFormation expects."""
     status, reason, data = "SUCCESS", "", {}
     try:
         if event["RequestType"] in ("Create", "Update"):
             data = {"Applied": ",".join(migrations.up())}
+            for check in checks:
+                data |= check()
     except Exception as exc:  # every failure must reach CloudFormation or the deploy hangs
         logger.exception("migration failed")
-        status, reason = "FAILED", f"migration failed: {exc}"[:1000]
+        status, reason = "FAILED", f"migration failed: {getattr(exc, 'message', exc)}"[:1000]
     response = {
         "Status": status,
         "Reason": reason or "ok",

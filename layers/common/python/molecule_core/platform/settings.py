@@ -84,6 +84,10 @@ class Settings(BaseModel):
     a2a_queue_max_attempts: int = Field(5, alias="A2A_QUEUE_MAX_ATTEMPTS", ge=1)
     # The drain function's timeout; one delivery may take it minus a margin.
     a2a_drain_timeout_seconds: int = Field(300, alias="A2A_DRAIN_TIMEOUT_SECONDS", ge=60, le=900)
+    # Secrets at rest (SPEC §5.12): the key source that wraps their data keys. A KMS key (AWS), else
+    # a local 32-byte key file (the local stack sets one under .molecule/); neither = no key source.
+    secrets_kms_key_id: str | None = Field(None, alias="SECRETS_KMS_KEY_ID")
+    secrets_key_file: str | None = Field(None, alias="SECRETS_KEY_FILE")
 
     @field_validator("molecule_env")
     @classmethod
@@ -99,6 +103,8 @@ class Settings(BaseModel):
         "database_host_override",
         "controlplane_token_secret_arn",
         "a2a_endpoint_url",
+        "secrets_kms_key_id",
+        "secrets_key_file",
     )
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:

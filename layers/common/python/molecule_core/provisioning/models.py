@@ -5,8 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from molecule_core.provisioning.backends.base import AgentSpec
+from molecule_core.secrets.models import SECRET_NAMES_ENV
 
-__all__ = ["AgentSpec", "ProvisionOutcome", "WorkspaceSecrets"]
+__all__ = ["PLATFORM_AGENT_ENV", "AgentSpec", "ProvisionOutcome", "WorkspaceSecrets"]
+
+# What the provision pipeline sets in every agent's environment. Operator secrets are injected
+# under these (the platform's values win), and none may be stored under these names.
+PLATFORM_AGENT_ENV = frozenset(
+    {"WORKSPACE_ID", "PLATFORM_URL", "MOLECULE_AUTH_TOKEN", "PLATFORM_INBOUND_SECRET", "PARENT_ID", SECRET_NAMES_ENV}
+)
 
 
 @dataclass(frozen=True)

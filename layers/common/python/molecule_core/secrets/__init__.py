@@ -1,0 +1,1 @@
+"""Secrets: encrypted workspace and global secrets, delivered to the agents that need them."""

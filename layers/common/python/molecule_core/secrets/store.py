@@ -1,0 +1,244 @@
+"""SQL of secrets: workspace and global secrets (ciphertext, nonce and key id — never a plaintext),
+the wrapped data keys, and which workspaces a change affects. The ciphertexts are read only by the
+paths that decrypt them; listings select names and timestamps only."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from molecule_core.platform.db import Connection
+from molecule_core.secrets.crypto import SealedValue
+from molecule_core.secrets.models import DataKeyRecord, SecretEntry, SecretScope, StoredSecret
+
+_STORED = "key, ciphertext, nonce, key_id, created_at, updated_at"
+
+
+def _stored(scope: SecretScope, workspace_id: UUID | None, row: dict[str, Any]) -> StoredSecret:
+    return StoredSecret(
+        scope=scope,
+        workspace_id=workspace_id,
+        key=str(row["key"]),
+        ciphertext=bytes(row["ciphertext"]),
+        nonce=bytes(row["nonce"]),
+        key_id=str(row["key_id"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+# --- workspaces ---------------------------------------------------------------------------------
+
+
+def workspace_status(conn: Connection, workspace_id: UUID) -> str | None:
+    """The workspace's status (None: no such workspace); FOR SHARE keeps it from being purged
+    while a secret is written for it."""
+    row = conn.execute(
+        "SELECT status::text AS status FROM workspaces WHERE id = %(id)s FOR SHARE", {"id": workspace_id}
+    ).fetchone()
+    return str(row["status"]) if row else None
+
+
+def workspaces_inheriting(conn: Connection, key: str) -> list[UUID]:
+    """Workspaces that receive the global secret `key`: every workspace without its own value of it
+    (lifecycle decides which of them it restarts)."""
+    rows = conn.execute(
+        """
+        SELECT w.id FROM workspaces w
+        WHERE w.status <> 'removed' AND NOT w.external
+          AND NOT EXISTS (SELECT 1 FROM workspace_secrets s WHERE s.workspace_id = w.id AND s.key = %(key)s)
+        """,
+        {"key": key},
+    ).fetchall()
+    return [row["id"] for row in rows]
+
+
+# --- names --------------------------------------------------------------------------------------
+
+
+def list_merged_names(conn: Connection, workspace_id: UUID) -> list[SecretEntry]:
+    """The workspace's own names, then the globals it inherits (those it does not override), each
+    group by name."""
+    rows = conn.execute(
+        """
+        SELECT key, 'workspace' AS scope, created_at, updated_at, 0 AS rank
+        FROM workspace_secrets WHERE workspace_id = %(id)s
+        UNION ALL
+        SELECT g.key, 'global', g.created_at, g.updated_at, 1
+        FROM global_secrets g
+        WHERE NOT EXISTS (SELECT 1 FROM workspace_secrets s WHERE s.workspace_id = %(id)s AND s.key = g.key)
+        ORDER BY rank, key
+        """,
+        {"id": workspace_id},
+    ).fetchall()
+    return [
+        SecretEntry(key=r["key"], scope=r["scope"], created_at=r["created_at"], updated_at=r["updated_at"])
+        for r in rows
+    ]
+
+
+def list_global_names(conn: Connection) -> list[SecretEntry]:
+    rows = conn.execute("SELECT key, created_at, updated_at FROM global_secrets ORDER BY key").fetchall()
+    return [
+        SecretEntry(key=r["key"], scope="global", created_at=r["created_at"], updated_at=r["updated_at"]) for r in rows
+    ]
+
+
+# --- ciphertexts --------------------------------------------------------------------------------
+
+
+def merged_sealed(conn: Connection, workspace_id: UUID) -> list[StoredSecret]:
+    """Every sealed value the workspace receives: globals first, then its own (which override)."""
+    rows = conn.execute(
+        f"""
+        SELECT 'global' AS scope, {_STORED} FROM global_secrets
+        UNION ALL
+        SELECT 'workspace', {_STORED} FROM workspace_secrets WHERE workspace_id = %(id)s
+        ORDER BY scope, key
+        """,
+        {"id": workspace_id},
+    ).fetchall()
+    return [_stored(row["scope"], workspace_id if row["scope"] == "workspace" else None, row) for row in rows]
+
+
+def sealed_secret(conn: Connection, workspace_id: UUID | None, key: str) -> StoredSecret | None:
+    """One sealed value: the workspace's own (workspace_id set) or the global one (None)."""
+    if workspace_id is None:
+        row = conn.execute(f"SELECT {_STORED} FROM global_secrets WHERE key = %(key)s", {"key": key}).fetchone()
+        return _stored("global", None, row) if row else None
+    row = conn.execute(
+        f"SELECT {_STORED} FROM workspace_secrets WHERE workspace_id = %(id)s AND key = %(key)s",
+        {"id": workspace_id, "key": key},
+    ).fetchone()
+    return _stored("workspace", workspace_id, row) if row else None
+
+
+def upsert_workspace_secret(conn: Connection, workspace_id: UUID, key: str, sealed: SealedValue) -> None:
+    conn.execute(
+        """
+        INSERT INTO workspace_secrets (workspace_id, key, ciphertext, nonce, key_id)
+        VALUES (%(id)s, %(key)s, %(ciphertext)s, %(nonce)s, %(key_id)s)
+        ON CONFLICT (workspace_id, key) DO UPDATE
+        SET ciphertext = excluded.ciphertext, nonce = excluded.nonce, key_id = excluded.key_id, updated_at = now()
+        """,
+        {
+            "id": workspace_id,
+            "key": key,
+            "ciphertext": sealed.ciphertext,
+            "nonce": sealed.nonce,
+            "key_id": sealed.key_id,
+        },
+    )
+
+
+def upsert_global_secret(conn: Connection, key: str, sealed: SealedValue) -> None:
+    conn.execute(
+        """
+        INSERT INTO global_secrets (key, ciphertext, nonce, key_id)
+        VALUES (%(key)s, %(ciphertext)s, %(nonce)s, %(key_id)s)
+        ON CONFLICT (key) DO UPDATE
+        SET ciphertext = excluded.ciphertext, nonce = excluded.nonce, key_id = excluded.key_id, updated_at = now()
+        """,
+        {"key": key, "ciphertext": sealed.ciphertext, "nonce": sealed.nonce, "key_id": sealed.key_id},
+    )
+
+
+def delete_workspace_secret(conn: Connection, workspace_id: UUID, key: str) -> bool:
+    row = conn.execute(
+        "DELETE FROM workspace_secrets WHERE workspace_id = %(id)s AND key = %(key)s RETURNING key",
+        {"id": workspace_id, "key": key},
+    ).fetchone()
+    return row is not None
+
+
+def delete_global_secret(conn: Connection, key: str) -> bool:
+    row = conn.execute("DELETE FROM global_secrets WHERE key = %(key)s RETURNING key", {"key": key}).fetchone()
+    return row is not None
+
+
+def sealed_not_under(conn: Connection, key_id: str, limit: int) -> list[StoredSecret]:
+    """Up to `limit` values sealed with another data key than `key_id`, locked for re-encryption
+    (rows another transaction holds are left for the next batch)."""
+    params = {"key_id": key_id, "limit": limit}
+    global_rows = conn.execute(
+        f"""
+        SELECT {_STORED} FROM global_secrets WHERE key_id <> %(key_id)s
+        ORDER BY key LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+        """,
+        params,
+    ).fetchall()
+    workspace_rows = conn.execute(
+        f"""
+        SELECT workspace_id, {_STORED} FROM workspace_secrets WHERE key_id <> %(key_id)s
+        ORDER BY workspace_id, key LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+        """,
+        params,
+    ).fetchall()
+    found = [_stored("global", None, row) for row in global_rows]
+    found += [_stored("workspace", row["workspace_id"], row) for row in workspace_rows]
+    return found[:limit]
+
+
+def replace_sealed(conn: Connection, secret: StoredSecret, sealed: SealedValue) -> None:
+    """Re-encryption: the same value under another data key; `updated_at` stays (the value did not change)."""
+    params = {"key": secret.key, "ciphertext": sealed.ciphertext, "nonce": sealed.nonce, "key_id": sealed.key_id}
+    if secret.workspace_id is None:
+        conn.execute(
+            """
+            UPDATE global_secrets SET ciphertext = %(ciphertext)s, nonce = %(nonce)s, key_id = %(key_id)s
+            WHERE key = %(key)s
+            """,
+            params,
+        )
+    else:
+        conn.execute(
+            """
+            UPDATE workspace_secrets SET ciphertext = %(ciphertext)s, nonce = %(nonce)s, key_id = %(key_id)s
+            WHERE workspace_id = %(id)s AND key = %(key)s
+            """,
+            {**params, "id": secret.workspace_id},
+        )
+
+
+# --- data keys ----------------------------------------------------------------------------------
+
+
+def newest_data_key(conn: Connection, wrapped_by: str) -> DataKeyRecord | None:
+    """The active data key of a key source: the newest one it wrapped."""
+    row = conn.execute(
+        """
+        SELECT key_id, wrapped_key, wrapped_by, created_at FROM secret_data_keys
+        WHERE wrapped_by = %(source)s ORDER BY created_at DESC, key_id DESC LIMIT 1
+        """,
+        {"source": wrapped_by},
+    ).fetchone()
+    return _data_key(row) if row else None
+
+
+def data_keys(conn: Connection, key_ids: list[str]) -> dict[str, DataKeyRecord]:
+    rows = conn.execute(
+        "SELECT key_id, wrapped_key, wrapped_by, created_at FROM secret_data_keys WHERE key_id = ANY(%(ids)s)",
+        {"ids": key_ids},
+    ).fetchall()
+    return {row["key_id"]: _data_key(row) for row in rows}
+
+
+def insert_data_key(conn: Connection, key_id: str, wrapped_key: bytes, wrapped_by: str) -> DataKeyRecord:
+    row = conn.execute(
+        """
+        INSERT INTO secret_data_keys (key_id, wrapped_key, wrapped_by) VALUES (%(id)s, %(wrapped)s, %(by)s)
+        RETURNING key_id, wrapped_key, wrapped_by, created_at
+        """,
+        {"id": key_id, "wrapped": wrapped_key, "by": wrapped_by},
+    ).fetchone()
+    assert row is not None
+    return _data_key(row)
+
+
+def _data_key(row: dict[str, Any]) -> DataKeyRecord:
+    return DataKeyRecord(
+        key_id=str(row["key_id"]),
+        wrapped_key=bytes(row["wrapped_key"]),
+        wrapped_by=str(row["wrapped_by"]),
+        created_at=row["created_at"],
+    )

@@ -64,13 +64,24 @@ class Settings(BaseModel):
     a2a_queue_max_attempts: int = Field(5, alias="A2A_QUEUE_MAX_ATTEMPTS", ge=1)
     # The drain function's timeout; one delivery may take it minus a margin.
     a2a_drain_timeout_seconds: int = Field(300, alias="A2A_DRAIN_TIMEOUT_SECONDS", ge=60, le=900)
+    # Files staged by the platform (SPEC §5.13): the S3 bucket (unset = staging off), how long a
+    # staged file lives (the bucket's lifecycle rule matches it), the largest presigned upload
+    # (5 GiB is one S3 PUT's own limit), how long a presigned URL works, and up to what size a
+    # read answers the bytes itself instead of a redirect (at most what fits a Lambda response).
+    files_bucket: str | None = Field(None, alias="FILES_BUCKET")
+    files_retention_days: int = Field(7, alias="FILES_RETENTION_DAYS", ge=1, le=3650)
+    files_max_upload_bytes: int = Field(100 * 1024 * 1024, alias="FILES_MAX_UPLOAD_BYTES", ge=1, le=5 * 1024**3)
+    files_url_expiry_seconds: int = Field(900, alias="FILES_URL_EXPIRY_SECONDS", ge=60, le=3600)
+    files_inline_max_bytes: int = Field(1024 * 1024, alias="FILES_INLINE_MAX_BYTES", ge=0, le=4_718_592)
 
     @field_validator("molecule_env")
     @classmethod
     def _normalise_env(cls, value: str) -> str:
         return value.strip().lower() or "production"
 
-    @field_validator("admin_token", "database_url", "admin_token_secret_arn", "database_secret_arn", "a2a_queue_url")
+    @field_validator(
+        "admin_token", "database_url", "admin_token_secret_arn", "database_secret_arn", "a2a_queue_url", "files_bucket"
+    )
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None

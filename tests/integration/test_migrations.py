@@ -26,6 +26,7 @@ SPEC_TABLES = {
     "activity_logs",
     "structure_events",
     "a2a_queue",
+    "staged_files",
     "schema_migrations",
 }
 WORKSPACE_STATUSES = {

@@ -1,8 +1,9 @@
 """`python -m reference_agent run …`: flags, with the environment the provision pipeline injects as
 fallbacks (WORKSPACE_ID, PLATFORM_URL, MOLECULE_AUTH_TOKEN, PLATFORM_INBOUND_SECRET, PARENT_ID,
 AGENT_PORT, AGENT_CONFIG_DIR, AGENT_HOST, AGENT_PUBLIC_URL, AGENT_DELIVERY_MODE; and AGENT_BEHAVIOUR,
-AGENT_DELAY_SECONDS, AGENT_STATUS_CODE for the test switches). The environment is read here and
-nowhere else."""
+AGENT_DELAY_SECONDS, AGENT_STATUS_CODE for the test switches). `send-file PATH` sends the user a
+file: staged on the platform, then a notify that carries it (the token is the one the running agent
+keeps in its config dir unless given). The environment is read here and nowhere else."""
 
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from pydantic import ValidationError
 
 from reference_agent.config import AgentConfig
-from reference_agent.runtime import run_agent
+from reference_agent.credentials import CredentialStore
+from reference_agent.platform import PlatformError
+from reference_agent.runtime import run_agent, send_file
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--delay", type=float, metavar="SECONDS", help="for slow [AGENT_DELAY_SECONDS]")
     run.add_argument("--status-code", type=int, help="for status [AGENT_STATUS_CODE]")
+    send = commands.add_parser("send-file", help="send the user a file: stage it on the platform, then notify")
+    send.add_argument("path", type=Path, help="the file to send")
+    send.add_argument("--message", default="", help="the notify text that carries the file")
+    send.add_argument("--platform-url", help="platform base URL [PLATFORM_URL]")
+    send.add_argument("--workspace-id", help="this workspace's id [WORKSPACE_ID]")
+    send.add_argument("--token", help="as --token=VALUE [MOLECULE_AUTH_TOKEN]; else the one stored in the config dir")
+    send.add_argument("--config-dir", help="where the running agent keeps its credentials [AGENT_CONFIG_DIR]")
     return parser
 
 
@@ -85,9 +96,35 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Ag
     )
 
 
+def send_file_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    def env(name: str) -> str | None:
+        return environ.get(name, "").strip() or None
+
+    workspace_id = args.workspace_id or env("WORKSPACE_ID")
+    platform_url = args.platform_url or env("PLATFORM_URL")
+    if not workspace_id or not platform_url:
+        raise ValueError("--workspace-id (or WORKSPACE_ID) and --platform-url (or PLATFORM_URL) are required")
+    if not args.path.is_file():
+        raise ValueError(f"{args.path}: not a file")
+    config_dir = args.config_dir or env("AGENT_CONFIG_DIR") or Path.home() / ".molecule" / "agents" / workspace_id
+    token = args.token or env("MOLECULE_AUTH_TOKEN") or CredentialStore(Path(config_dir).expanduser()).auth_token
+    try:
+        entry = asyncio.run(send_file(platform_url.rstrip("/"), UUID(workspace_id), token, args.path, args.message))
+    except PlatformError as exc:
+        print(f"send-file failed: {exc}", file=sys.stderr)
+        return 1
+    print(entry.model_dump_json())
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "send-file":
+        try:
+            return send_file_from_args(args, os.environ)
+        except ValueError as exc:
+            parser.error(str(exc))
     try:
         config = config_from_args(args, os.environ)
     except (ValueError, ValidationError) as exc:  # pydantic's ValidationError is a ValueError too

@@ -18,7 +18,6 @@ import uuid
 from urllib.parse import quote
 from uuid import UUID
 
-from molecule_core.agents import service as agent_client
 from molecule_core.auth.models import Caller
 from molecule_core.files import bucket
 from molecule_core.files import store as files_store
@@ -126,6 +125,10 @@ def relay_agent_response(
 ) -> RelayedAnswer:
     """Call the agent and answer what it answered (status, `relay_headers`, bytes) — its 4xx
     included, unchanged. Unreachable → 502; an answer too big for a Lambda response → 413."""
+    # Imported here, not at the top: the activity function uses this domain (the notify check) and
+    # must not pay for httpx at every cold start.
+    from molecule_core.agents import service as agent_client
+
     outgoing = {"Authorization": f"Bearer {secret}", "Accept-Encoding": "identity"}
     if content_type is not None:
         outgoing["Content-Type"] = content_type

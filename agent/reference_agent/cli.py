@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -60,15 +60,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> AgentConfig:
+def _environment(environ: Mapping[str, str]) -> Callable[[str], str | None]:
     def env(name: str) -> str | None:
         return environ.get(name, "").strip() or None
 
+    return env
+
+
+def _workspace(args: argparse.Namespace, env: Callable[[str], str | None]) -> tuple[str, str, str | Path]:
+    """(workspace id, platform URL, config dir), from the flags every command shares."""
     workspace_id = args.workspace_id or env("WORKSPACE_ID")
     platform_url = args.platform_url or env("PLATFORM_URL")
     if not workspace_id or not platform_url:
         raise ValueError("--workspace-id (or WORKSPACE_ID) and --platform-url (or PLATFORM_URL) are required")
     config_dir = args.config_dir or env("AGENT_CONFIG_DIR") or Path.home() / ".molecule" / "agents" / workspace_id
+    return workspace_id, platform_url, config_dir
+
+
+def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> AgentConfig:
+    env = _environment(environ)
+    workspace_id, platform_url, config_dir = _workspace(args, env)
     behaviour: dict[str, Any] = {
         "behaviour": args.behaviour or env("AGENT_BEHAVIOUR"),
         "delay": args.delay if args.delay is not None else env("AGENT_DELAY_SECONDS"),
@@ -97,16 +108,10 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Ag
 
 
 def send_file_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    def env(name: str) -> str | None:
-        return environ.get(name, "").strip() or None
-
-    workspace_id = args.workspace_id or env("WORKSPACE_ID")
-    platform_url = args.platform_url or env("PLATFORM_URL")
-    if not workspace_id or not platform_url:
-        raise ValueError("--workspace-id (or WORKSPACE_ID) and --platform-url (or PLATFORM_URL) are required")
+    env = _environment(environ)
+    workspace_id, platform_url, config_dir = _workspace(args, env)
     if not args.path.is_file():
         raise ValueError(f"{args.path}: not a file")
-    config_dir = args.config_dir or env("AGENT_CONFIG_DIR") or Path.home() / ".molecule" / "agents" / workspace_id
     token = args.token or env("MOLECULE_AUTH_TOKEN") or CredentialStore(Path(config_dir).expanduser()).auth_token
     try:
         entry = asyncio.run(send_file(platform_url.rstrip("/"), UUID(workspace_id), token, args.path, args.message))

@@ -28,10 +28,17 @@ class MotoEndpoint:
     port_variable = ""  # fixes the port (default: any free one)
 
     def __init__(
-        self, template: Template, *, host: str = "127.0.0.1", port: int | None = None, region: str | None = None
-    ):
+        self,
+        template: Template,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        name_prefix: str = "molecule-",
+        region: str | None = None,
+    ) -> None:
         self.template = template
         self.host = host
+        self.name_prefix = name_prefix  # of every resource created, so that tests can share a server
         self.port = int(os.environ.get(self.port_variable) or 0) if port is None else port
         self.region = region or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
         self._server: Any = None

@@ -6,6 +6,8 @@ bucket in front of an IP address). MOLECULE_S3_PORT fixes its port (default: any
 
 from __future__ import annotations
 
+from typing import Any
+
 from molecule_local.moto_endpoint import MotoEndpoint
 from molecule_local.template import Template
 
@@ -14,17 +16,8 @@ class LocalS3(MotoEndpoint):
     name = "s3"
     port_variable = "MOLECULE_S3_PORT"
 
-    def __init__(
-        self,
-        template: Template,
-        *,
-        host: str = "127.0.0.1",
-        port: int | None = None,
-        name_prefix: str = "molecule-",
-        region: str | None = None,
-    ) -> None:
-        super().__init__(template, host=host, port=port, region=region)
-        self.name_prefix = name_prefix
+    def __init__(self, template: Template, **options: Any) -> None:
+        super().__init__(template, **options)
         self.bucket_names: dict[str, str] = {}  # logical id → bucket name
 
     def describe(self) -> str:

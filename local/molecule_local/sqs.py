@@ -30,17 +30,8 @@ class LocalSqs(MotoEndpoint):
     name = "sqs"
     port_variable = "MOLECULE_SQS_PORT"
 
-    def __init__(
-        self,
-        template: Template,
-        *,
-        host: str = "127.0.0.1",
-        port: int | None = None,
-        name_prefix: str = "molecule-",
-        region: str | None = None,
-    ) -> None:
-        super().__init__(template, host=host, port=port, region=region)
-        self.name_prefix = name_prefix
+    def __init__(self, template: Template, **options: Any) -> None:
+        super().__init__(template, **options)
         self.queue_urls: dict[str, str] = {}  # logical id → URL
         self.queue_arns: dict[str, str] = {}  # logical id → ARN
 

@@ -23,23 +23,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import REPO, AgentProcess, LocalStackProcess, wait_for
-
-MIB = 1024 * 1024
-
-
-def write_random(path: Path, size: int) -> Path:
-    with path.open("wb") as target:
-        for _ in range(size // MIB):
-            target.write(os.urandom(MIB))
-    return path
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as source:
-        while chunk := source.read(MIB):
-            digest.update(chunk)
-    return digest.hexdigest()
+from tests.file_helpers import MIB, sha256_of, write_random
 
 
 def file_chunks(path: Path) -> Iterator[bytes]:

@@ -15,39 +15,27 @@ from pathlib import Path
 import httpx
 import pytest
 from molecule_core.files.models import FileEntry
-from molecule_core.platform import db
-from molecule_local.gateway import Gateway, RouteTable
-from molecule_local.lambdas import FunctionRegistry
 from molecule_local.s3 import LocalS3
-from molecule_local.stack import HttpService
 from molecule_local.template import default_template
 from reference_agent.platform import CHAT_UPLOAD_MAX_BYTES, PlatformClient, PlatformError
 from reference_agent.runtime import send_file
 
-from tests.conftest import ADMIN, set_env
+from tests.conftest import ADMIN
+from tests.integration import test_reference_agent_platform as agent_platform
+
+platform_url = agent_platform.platform_url  # the functions behind a local HTTP server (a fixture)
 
 
 @pytest.fixture
-def platform_url(
-    database: str, functions: FunctionRegistry, routes: RouteTable, platform_env: pytest.MonkeyPatch
-) -> Iterator[str]:
-    set_env(platform_env, MOLECULE_ENV="development", ADMIN_TOKEN=ADMIN)
+def bucket(platform_url: str) -> Iterator[LocalS3]:
     s3 = LocalS3(default_template(), port=0, name_prefix=f"t{uuid.uuid4().hex[:8]}-")
     s3.start()
-    try:
-        with db.pooled(database):
-            http = HttpService(Gateway(routes, functions), "127.0.0.1", 0)
-            http.start()
-            try:
-                yield http.url
-            finally:
-                http.stop()
-    finally:
-        s3.stop()
+    yield s3
+    s3.stop()
 
 
 @pytest.fixture
-def laptop(platform_url: str) -> tuple[uuid.UUID, str]:
+def laptop(platform_url: str, bucket: LocalS3) -> tuple[uuid.UUID, str]:
     created = httpx.post(
         f"{platform_url}/workspaces",
         json={"name": "laptop", "external": True},

@@ -190,6 +190,21 @@ def test_staging_without_a_configured_bucket_is_503_and_stores_nothing(api: ApiC
         assert conn.execute("SELECT count(*) FROM staged_files").fetchone() == (0,)
 
 
+def test_a_bucket_s3_cannot_write_to_is_503_never_a_silent_success(
+    api: ApiClient, dev: str, bucket: LocalS3, database: str, platform_env: pytest.MonkeyPatch
+) -> None:
+    workspace_id, token = poll_workspace(api, dev)
+    set_env(platform_env, FILES_BUCKET="no-such-bucket-anywhere")
+
+    result = upload(api, token, workspace_id, multipart(("a.txt", b"hi", "text/plain")))
+
+    assert result.status == 503
+    assert result.json()["error"] == "file storage unavailable — retry shortly"
+    assert result.headers["retry-after"] == "5"
+    with psycopg.connect(database) as conn:
+        assert conn.execute("SELECT count(*) FROM staged_files").fetchone() == (0,)
+
+
 # --- presigned uploads and downloads -----------------------------------------------------------------
 
 

@@ -9,8 +9,6 @@ file, so the measurement is one that sees a held file."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import os
 import socket
 import subprocess
 import sys
@@ -26,8 +24,8 @@ import pytest
 from molecule_core.platform.aws import reset_clients
 
 from tests.conftest import ApiClient, create_workspace, set_env
+from tests.file_helpers import MIB, sha256_of, write_random
 
-MIB = 1024 * 1024
 FILE_SIZE = 20 * MIB
 BUCKET = "molecule-memory-test"
 T = TypeVar("T")
@@ -71,14 +69,6 @@ def s3_process(platform_env: pytest.MonkeyPatch) -> Iterator[str]:
         reset_clients()
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as source:
-        while chunk := source.read(MIB):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def curl(*args: str) -> None:
     subprocess.run(["curl", "--silent", "--show-error", "--fail", *args], check=True, timeout=120)
 
@@ -88,10 +78,7 @@ def test_a_20_mib_presigned_round_trip_never_holds_the_file_in_the_function(
 ) -> None:
     workspace = create_workspace(api, dev, name="laptop", external=True)
     workspace_id, token = str(workspace["id"]), workspace["connection"]["auth_token"]
-    original, fetched = tmp_path / "big.bin", tmp_path / "fetched.bin"
-    with original.open("wb") as target:
-        for _ in range(FILE_SIZE // MIB):
-            target.write(os.urandom(MIB))
+    original, fetched = write_random(tmp_path / "big.bin", FILE_SIZE), tmp_path / "fetched.bin"
     api.get(f"/workspaces/{workspace_id}/files/00000000-0000-4000-8000-000000000000", token=token)  # warm up
 
     peaks: dict[str, int] = {}  # step → high-water mark, bytes traced since the round trip began

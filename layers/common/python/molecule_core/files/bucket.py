@@ -7,7 +7,8 @@ stack trace."""
 from __future__ import annotations
 
 import base64
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from uuid import UUID
 
 from molecule_core.platform import aws
@@ -23,6 +24,7 @@ STAGED_PREFIX = "staged/"
 # stack's moto server) get path-style URLs either way.
 S3_CLIENT_CONFIG: dict[str, Any] = {"signature_version": "s3v4", "s3": {"addressing_style": "virtual"}}
 RETRY_AFTER_SECONDS = 5
+T = TypeVar("T")
 
 
 class StagingUnavailable(ServiceUnavailable):
@@ -44,51 +46,40 @@ def _s3() -> Any:
     return aws.client("s3", config=S3_CLIENT_CONFIG)
 
 
-def _unavailable(op: str, key: str, exc: Exception) -> StagingUnavailable:
-    logger.warning(f"staged files: S3 {op} failed", extra={"key": key, "detail": repr(exc)[:300]})
-    return StagingUnavailable("file storage unavailable — retry shortly", retry_after=RETRY_AFTER_SECONDS)
-
-
 def _is_missing(exc: Exception) -> bool:
     response = getattr(exc, "response", None) or {}
-    code = str(response.get("Error", {}).get("Code", ""))
-    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return code in ("404", "NoSuchKey", "NotFound") or status == 404
+    # HEAD answers a bare 404 (no body, so no code but the status); GET says NoSuchKey.
+    return str(response.get("Error", {}).get("Code", "")) in ("404", "NoSuchKey", "NotFound")
+
+
+def _call(op: str, key: str, action: Callable[[Any, str], T], *, missing_is_none: bool = False) -> T | None:
+    """`action(client, bucket)`; with `missing_is_none`, None when S3 says there is no such object;
+    any other failure is a 503 (logged with the key, never a URL or a credential)."""
+    bucket = _bucket()
+    try:
+        return action(_s3(), bucket)
+    except Exception as exc:
+        if missing_is_none and _is_missing(exc):
+            return None
+        logger.warning(f"staged files: S3 {op} failed", extra={"key": key, "detail": repr(exc)[:300]})
+        raise StagingUnavailable("file storage unavailable — retry shortly", retry_after=RETRY_AFTER_SECONDS) from exc
 
 
 def put_object(key: str, content: bytes, content_type: str) -> None:
-    try:
-        _s3().put_object(Bucket=_bucket(), Key=key, Body=content, ContentType=content_type)
-    except StagingUnavailable:
-        raise
-    except Exception as exc:
-        raise _unavailable("put", key, exc) from exc
+    _call("put", key, lambda s3, bucket: s3.put_object(Bucket=bucket, Key=key, Body=content, ContentType=content_type))
 
 
 def stored_size(key: str) -> int | None:
     """The size of the object at `key`, or None when there is none (not uploaded yet)."""
-    try:
-        head = _s3().head_object(Bucket=_bucket(), Key=key)
-    except StagingUnavailable:
-        raise
-    except Exception as exc:
-        if _is_missing(exc):
-            return None
-        raise _unavailable("head", key, exc) from exc
-    return int(head["ContentLength"])
+    head = _call("head", key, lambda s3, bucket: s3.head_object(Bucket=bucket, Key=key), missing_is_none=True)
+    return None if head is None else int(head["ContentLength"])
 
 
 def read_object(key: str) -> bytes | None:
     """The object's bytes (small files only: the caller has checked the size), None when missing."""
-    try:
-        answer = _s3().get_object(Bucket=_bucket(), Key=key)
-        return bytes(answer["Body"].read())
-    except StagingUnavailable:
-        raise
-    except Exception as exc:
-        if _is_missing(exc):
-            return None
-        raise _unavailable("get", key, exc) from exc
+    return _call(
+        "get", key, lambda s3, bucket: bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read()), missing_is_none=True
+    )
 
 
 def sha256_checksum(sha256_hex: str) -> str:
@@ -99,25 +90,26 @@ def sha256_checksum(sha256_hex: str) -> str:
 def presigned_put(key: str, *, size: int, content_type: str, sha256: str | None, expires_in: int) -> str:
     """A URL that accepts one PUT of exactly `size` bytes of `content_type` (and, with `sha256`,
     exactly those bytes): all of it is part of the signature."""
-    params: dict[str, Any] = {"Bucket": _bucket(), "Key": key, "ContentLength": size, "ContentType": content_type}
+    params: dict[str, Any] = {"Key": key, "ContentLength": size, "ContentType": content_type}
     if sha256 is not None:
         params["ChecksumSHA256"] = sha256_checksum(sha256)
-    try:
-        return str(_s3().generate_presigned_url("put_object", Params=params, ExpiresIn=expires_in))
-    except Exception as exc:
-        raise _unavailable("presign put", key, exc) from exc
+    return _presign("put_object", params, expires_in)
 
 
 def presigned_get(key: str, *, content_type: str, content_disposition: str, expires_in: int) -> str:
     """A URL that serves the object with the recorded type and an attachment disposition (both
     signed, so S3 answers them instead of whatever the uploader sent)."""
-    params = {
-        "Bucket": _bucket(),
-        "Key": key,
-        "ResponseContentType": content_type,
-        "ResponseContentDisposition": content_disposition,
-    }
-    try:
-        return str(_s3().generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in))
-    except Exception as exc:
-        raise _unavailable("presign get", key, exc) from exc
+    params = {"Key": key, "ResponseContentType": content_type, "ResponseContentDisposition": content_disposition}
+    return _presign("get_object", params, expires_in)
+
+
+def _presign(operation: str, params: dict[str, Any], expires_in: int) -> str:
+    """Signing is computed here: no request goes to S3."""
+    url = _call(
+        f"presign {operation}",
+        params["Key"],
+        lambda s3, bucket: s3.generate_presigned_url(
+            operation, Params={"Bucket": bucket, **params}, ExpiresIn=expires_in
+        ),
+    )
+    return str(url)

@@ -66,8 +66,9 @@ class Settings(BaseModel):
     a2a_drain_timeout_seconds: int = Field(300, alias="A2A_DRAIN_TIMEOUT_SECONDS", ge=60, le=900)
     # Files staged by the platform (SPEC §5.13): the S3 bucket (unset = staging off), how long a
     # staged file lives (the bucket's lifecycle rule matches it), the largest presigned upload
-    # (5 GiB is one S3 PUT's own limit), how long a presigned URL works, and up to what size a
-    # read answers the bytes itself instead of a redirect (at most what fits a Lambda response).
+    # (5 GiB is one S3 PUT's own limit), how long a presigned URL works (kept short: a URL also
+    # dies with the temporary role credentials that signed it), and up to what size a read
+    # answers the bytes itself instead of a redirect (at most what fits a Lambda response).
     files_bucket: str | None = Field(None, alias="FILES_BUCKET")
     files_retention_days: int = Field(7, alias="FILES_RETENTION_DAYS", ge=1, le=3650)
     files_max_upload_bytes: int = Field(100 * 1024 * 1024, alias="FILES_MAX_UPLOAD_BYTES", ge=1, le=5 * 1024**3)

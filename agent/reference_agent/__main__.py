@@ -1,4 +1,4 @@
-"""`python -m reference_agent run …`"""
+"""`python -m reference_agent run …` / `send-file PATH`"""
 
 import sys
 

@@ -61,6 +61,22 @@ def message_text(message: dict[str, Any]) -> str:
     return " ".join(texts)
 
 
+def file_parts(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The `file` objects of an A2A message's file parts that carry a `uri` (parts may say `type`
+    instead of `kind`)."""
+    parts = message.get("parts")
+    if not isinstance(parts, list):
+        return []
+    return [
+        part["file"]
+        for part in parts
+        if isinstance(part, dict)
+        and (part.get("kind") or part.get("type")) == "file"
+        and isinstance(part.get("file"), dict)
+        and isinstance(part["file"].get("uri"), str)
+    ]
+
+
 def is_echo(text: str) -> bool:
     """Whether a text is already an echo. Such messages are never answered through the platform:
     two reference agents in poll mode would otherwise echo each other forever."""

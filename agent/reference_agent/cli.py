@@ -2,7 +2,9 @@
 fallbacks (WORKSPACE_ID, PLATFORM_URL, MOLECULE_AUTH_TOKEN, PLATFORM_INBOUND_SECRET, PARENT_ID,
 AGENT_PORT, AGENT_CONFIG_DIR, AGENT_HOST, AGENT_PUBLIC_URL, AGENT_DELIVERY_MODE; and AGENT_BEHAVIOUR,
 AGENT_DELAY_SECONDS, AGENT_STATUS_CODE for the test switches; MOLECULE_SECRET_NAMES lists the
-operator's secrets among the variables, by name). The environment is read here and nowhere else."""
+operator's secrets among the variables, by name). `send-file PATH` sends the user a file: staged on
+the platform, then a notify that carries it (the token is the one the running agent keeps in its
+config dir unless given). The environment is read here and nowhere else."""
 
 from __future__ import annotations
 
@@ -11,15 +13,18 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from molecule_core.secrets.models import SECRET_NAMES_ENV
 from pydantic import ValidationError
 
 from reference_agent.config import AgentConfig
-from reference_agent.runtime import run_agent
+from reference_agent.credentials import CredentialStore
+from reference_agent.platform import PlatformError
+from reference_agent.runtime import run_agent, send_file
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,18 +52,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--delay", type=float, metavar="SECONDS", help="for slow [AGENT_DELAY_SECONDS]")
     run.add_argument("--status-code", type=int, help="for status [AGENT_STATUS_CODE]")
+    send = commands.add_parser("send-file", help="send the user a file: stage it on the platform, then notify")
+    send.add_argument("path", type=Path, help="the file to send")
+    send.add_argument("--message", default="", help="the notify text that carries the file")
+    send.add_argument("--platform-url", help="platform base URL [PLATFORM_URL]")
+    send.add_argument("--workspace-id", help="this workspace's id [WORKSPACE_ID]")
+    send.add_argument("--token", help="as --token=VALUE [MOLECULE_AUTH_TOKEN]; else the one stored in the config dir")
+    send.add_argument("--config-dir", help="where the running agent keeps its credentials [AGENT_CONFIG_DIR]")
     return parser
 
 
-def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> AgentConfig:
+def _environment(environ: Mapping[str, str]) -> Callable[[str], str | None]:
     def env(name: str) -> str | None:
         return environ.get(name, "").strip() or None
 
+    return env
+
+
+def _workspace(args: argparse.Namespace, env: Callable[[str], str | None]) -> tuple[str, str, str | Path]:
+    """(workspace id, platform URL, config dir), from the flags every command shares."""
     workspace_id = args.workspace_id or env("WORKSPACE_ID")
     platform_url = args.platform_url or env("PLATFORM_URL")
     if not workspace_id or not platform_url:
         raise ValueError("--workspace-id (or WORKSPACE_ID) and --platform-url (or PLATFORM_URL) are required")
     config_dir = args.config_dir or env("AGENT_CONFIG_DIR") or Path.home() / ".molecule" / "agents" / workspace_id
+    return workspace_id, platform_url, config_dir
+
+
+def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> AgentConfig:
+    env = _environment(environ)
+    workspace_id, platform_url, config_dir = _workspace(args, env)
     behaviour: dict[str, Any] = {
         "behaviour": args.behaviour or env("AGENT_BEHAVIOUR"),
         "delay": args.delay if args.delay is not None else env("AGENT_DELAY_SECONDS"),
@@ -94,9 +117,29 @@ def received_secret_names(environ: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(sorted(name for name in listed if name and name in environ))
 
 
+def send_file_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    env = _environment(environ)
+    workspace_id, platform_url, config_dir = _workspace(args, env)
+    if not args.path.is_file():
+        raise ValueError(f"{args.path}: not a file")
+    token = args.token or env("MOLECULE_AUTH_TOKEN") or CredentialStore(Path(config_dir).expanduser()).auth_token
+    try:
+        entry = asyncio.run(send_file(platform_url.rstrip("/"), UUID(workspace_id), token, args.path, args.message))
+    except PlatformError as exc:
+        print(f"send-file failed: {exc}", file=sys.stderr)
+        return 1
+    print(entry.model_dump_json())
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "send-file":
+        try:
+            return send_file_from_args(args, os.environ)
+        except ValueError as exc:
+            parser.error(str(exc))
     try:
         config = config_from_args(args, os.environ)
     except (ValueError, ValidationError) as exc:  # pydantic's ValidationError is a ValueError too

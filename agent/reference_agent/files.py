@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import mimetypes
 import os
 import re
 import stat
@@ -26,9 +25,9 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import quote
 
 import anyio.to_thread
+from molecule_core.files.models import content_disposition, guess_mime_type, sanitize_filename, upload_mime_type
 from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
@@ -41,8 +40,6 @@ from reference_agent.config import FileSettings
 
 ALLOWED_ROOTS = ("/configs", "/workspace", "/home", "/plugins")
 CHAT_UPLOADS_DIR = "/workspace/.molecule/chat-uploads"
-UPLOAD_FALLBACK_NAME = "upload"
-MAX_NAME_BYTES = 200  # leaves room under NAME_MAX (255) for a collision suffix
 MAX_PATH_CHARS = 4096  # PATH_MAX
 MAX_SEGMENT_BYTES = 255  # NAME_MAX
 MAX_FILES_PER_UPLOAD = 100
@@ -50,7 +47,6 @@ CHUNK_BYTES = 1024 * 1024
 _MAX_COLLISION_SUFFIX = 10_000
 _DIR_MODE = 0o700
 _FILE_MODE = 0o600
-_MIME_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
 _ENCODED_SEPARATOR = re.compile(r"%(2e|2f|5c|00)", re.IGNORECASE)
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -173,49 +169,7 @@ def _read_chunks(file: BinaryIO, size: int) -> Iterator[bytes]:
             yield chunk
 
 
-def content_disposition(name: str) -> str:
-    """`attachment; filename="<ASCII fallback>"; filename*=UTF-8''<percent-encoded>` (RFC 6266)."""
-    fallback = "".join(
-        char if " " <= char <= "~" else "_"
-        for char in unicodedata.normalize("NFKD", name)
-        if not unicodedata.combining(char)
-    )
-    fallback = fallback.replace("\\", "\\\\").replace('"', '\\"')
-    encoded = quote(name.encode("utf-8", "surrogatepass"), safe="!#$&+^`|")
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
-
-
-def guess_mime_type(name: str) -> str:
-    return mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
-
-
-# --- upload names ----------------------------------------------------------------------------------
-
-
-def _truncate_utf8(text: str, limit: int) -> str:
-    while len(text.encode("utf-8")) > limit:
-        text = text[:-1]
-    return text
-
-
-def sanitize_filename(raw: str | None) -> str:
-    """A safe basename for a client-supplied upload name: the last path segment (either slash),
-    NFC-normalised, without NUL/control/format characters, without leading dots or surrounding
-    whitespace (no hidden files, no `.`/`..`), at most MAX_NAME_BYTES of UTF-8 (the extension is
-    kept when short); empty → "upload"."""
-    name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
-    name = unicodedata.normalize("NFC", name)
-    name = "".join(char for char in name if unicodedata.category(char) not in ("Cc", "Cf", "Cs", "Zl", "Zp"))
-    name = name.strip().lstrip(".").strip()
-    if not name:
-        return UPLOAD_FALLBACK_NAME
-    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
-        stem, dot, extension = name.rpartition(".")
-        if dot and stem and 0 < len(extension.encode("utf-8")) <= 16:
-            name = _truncate_utf8(stem, MAX_NAME_BYTES - len(extension.encode("utf-8")) - 1).rstrip() + "." + extension
-        else:
-            name = _truncate_utf8(name, MAX_NAME_BYTES).rstrip()
-    return name or UPLOAD_FALLBACK_NAME
+# --- storing uploads (names: molecule_core.files.models.sanitize_filename) -----------------------
 
 
 def _candidate_names(name: str) -> Iterator[str]:
@@ -293,19 +247,22 @@ def _store_all(root: Path, uploads: list[tuple[str, UploadFile]], limit: int) ->
     return stored
 
 
+def store_received_file(root: Path, raw_name: str | None, source: BinaryIO, limit: int) -> tuple[str, int]:
+    """Keep a file the agent fetched from the platform where uploads go, by the same rules (a
+    sanitised name, never overwriting, never through a symlink): (agent-side path, size)."""
+    dir_fd = _open_uploads_dir(root)
+    try:
+        stored_name, size = _store(dir_fd, sanitize_filename(raw_name), source, limit)
+    finally:
+        os.close(dir_fd)
+    return f"{CHAT_UPLOADS_DIR}/{stored_name}", size
+
+
 def _upload_size(upload: UploadFile) -> int:
     if upload.size is not None:
         return upload.size
     upload.file.seek(0, os.SEEK_END)
     return upload.file.tell()
-
-
-def _upload_mime_type(name: str, declared: str | None) -> str:
-    guessed = mimetypes.guess_type(name, strict=False)[0]
-    if guessed:
-        return guessed
-    declared = (declared or "").split(";", 1)[0].strip()
-    return declared if _MIME_TYPE.match(declared) else "application/octet-stream"
 
 
 # --- routes ----------------------------------------------------------------------------------------
@@ -346,7 +303,7 @@ def routes(settings: FileSettings, default_root: Path, authorised: Callable[[Req
                     {
                         "uri": f"{CHAT_UPLOADS_DIR}/{stored_name}",
                         "name": stored_name,
-                        "mimeType": _upload_mime_type(stored_name, upload.content_type),
+                        "mimeType": upload_mime_type(stored_name, upload.content_type),
                         "size": size,
                     }
                     for (stored_name, size), (_, upload) in zip(stored, named, strict=True)

@@ -1,20 +1,28 @@
 """The agent's life (SPEC §6): adopt injected credentials, serve HTTP, register (retrying with
 backoff while the platform is unreachable), heartbeat on an interval, follow the inbox in poll
-mode, and stop cleanly on SIGTERM/SIGINT."""
+mode — fetching the `platform:` files a message carries (SPEC §5.13) — and stop cleanly on
+SIGTERM/SIGINT. `send_file` is the other direction: a file staged for the user, then a notify."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
+import tempfile
+from pathlib import Path
+from typing import Any
+from uuid import UUID
 
+import anyio.to_thread
 from molecule_core.activity.models import ActivityRow, NotifyRequest
+from molecule_core.files.models import FileEntry, is_staged_file_uri
 from molecule_core.registry.models import RegisterRequest, RegisterResponse
 
 from reference_agent import a2a
 from reference_agent.app import create_app
-from reference_agent.config import AgentConfig
+from reference_agent.config import AgentConfig, FileSettings
 from reference_agent.credentials import CredentialStore
+from reference_agent.files import store_received_file
 from reference_agent.platform import (
     CursorGone,
     PlatformClient,
@@ -248,6 +256,7 @@ class AgentLifecycle:
         with self.state.track_task() as task:
             task.summary = text
             try:
+                text += await self.receive_files(message)
                 if row.source_id is None:
                     await self.platform.notify(NotifyRequest(message=a2a.ECHO_PREFIX + text, attachments=None))
                     log.info("inbox %s: answered the user", row.id)
@@ -257,3 +266,45 @@ class AgentLifecycle:
                     log.info("inbox %s: answered %s (%d)", row.id, row.source_id, response.status_code)
             except PlatformError as exc:
                 log.warning("inbox %s: reply failed: %s", row.id, exc)
+
+    # --- files sent to the agent (SPEC §5.13) ---------------------------------------------------
+
+    async def receive_files(self, message: dict[str, Any]) -> str:
+        """Fetch every `platform:` file of a message into the chat-uploads dir, as an upload would
+        land; a note for the reply saying what arrived (empty when nothing was attached)."""
+        notes = []
+        for file in a2a.file_parts(message):
+            if not is_staged_file_uri(file["uri"]):
+                continue  # a file on someone else's disk: not ours to fetch
+            try:
+                path, size = await self.fetch_file(file["uri"], file.get("name"))
+            except (PlatformError, ValueError, OSError) as exc:
+                log.warning("file %s not received: %s", file["uri"], exc)
+                notes.append(f"{file.get('name')}: not received")
+                continue
+            log.info("received %s (%d bytes) as %s", file["uri"], size, path)
+            notes.append(f"{path} ({size} bytes)")
+        return f" [received {', '.join(notes)}]" if notes else ""
+
+    async def fetch_file(self, uri: str, name: str | None) -> tuple[str, int]:
+        """Download to a spool file on disk (never the whole file in memory), then keep it."""
+        files = FileSettings()
+        root = files.root or self.config.config_dir / "files"
+        with tempfile.TemporaryFile(dir=self.config.config_dir) as spool:
+            await self.platform.download_file(uri, spool)
+            return await anyio.to_thread.run_sync(
+                store_received_file, root, name or uri.rsplit("/", 1)[-1], spool, files.max_upload_bytes
+            )
+
+
+async def send_file(
+    platform_url: str, workspace_id: UUID, auth_token: str | None, path: Path, message: str
+) -> FileEntry:
+    """Stage `path` for this workspace's user and tell them with a notify that carries it."""
+    platform = PlatformClient(platform_url, workspace_id, auth_token=auth_token)
+    try:
+        entry = await platform.upload_file(path)
+        await platform.notify(NotifyRequest(message=message, attachments=[entry.model_dump()]))
+        return entry
+    finally:
+        await platform.aclose()

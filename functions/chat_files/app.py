@@ -1,16 +1,17 @@
-"""Chat files: uploads to and downloads from the workspace's agent, forwarded over HTTP (SPEC §5.7)."""
+"""Chat files: uploads to and downloads from the workspace's agent, forwarded over HTTP (SPEC §5.7),
+or staged by the platform in S3 when it cannot call the agent; large files by presigned URLs (§5.13)."""
 
 import base64
 from typing import Annotated
 from uuid import UUID
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.auth.callers import WorkspaceCaller
 from molecule_core.files import service
-from molecule_core.files.models import RelayedAnswer
+from molecule_core.files.models import RelayedAnswer, UploadUrl, UploadUrlRequest
 from molecule_core.platform.http import compact_json, install_error_handlers, serve
 from molecule_core.platform.observability import logger
 
@@ -50,7 +51,17 @@ def upload(
 def download(
     workspace_id: UUID, caller: WorkspaceCaller, path: Annotated[str | None, Query()] = None
 ):  # no return type: see _relay
-    return _relay(service.download_chat_file(workspace_id, path, budget_seconds=_budget_seconds()))
+    return _relay(service.download_chat_file(workspace_id, path, caller, budget_seconds=_budget_seconds()))
+
+
+@app.post("/workspaces/<workspace_id>/files/upload-url")
+def upload_url(workspace_id: UUID, caller: WorkspaceCaller, body: UploadUrlRequest) -> Response[UploadUrl]:
+    return Response(201, content_types.APPLICATION_JSON, service.create_upload_url(workspace_id, body))
+
+
+@app.get("/workspaces/<workspace_id>/files/<file_id>")
+def read_file(workspace_id: UUID, file_id: UUID, caller: WorkspaceCaller):  # no return type: see _relay
+    return _relay(service.read_staged_file(workspace_id, file_id, caller))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -1,7 +1,7 @@
 """SQS and Lambda's SQS event source in miniature. `LocalSqs` runs a moto server on 127.0.0.1 with
 every queue of template.yaml (dead-letter redrive wired with the real ARN) and points the in-process
-functions at it; `SqsPollerService` does what an event source mapping does: long-poll each queue a
-function is subscribed to, invoke the function with the exact SQS event Lambda sends, and delete
+functions at it (a `MotoEndpoint`); `SqsPollerService` does what an event source mapping does:
+long-poll each queue a function is subscribed to, invoke the function with the exact SQS event Lambda sends, and delete
 what the function processed — honouring ReportBatchItemFailures — so the rest comes back after its
 visibility timeout and, after maxReceiveCount receives, moves to the dead-letter queue."""
 
@@ -9,90 +9,38 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
-import os
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from molecule_core.platform.aws import reset_clients
-from molecule_core.platform.settings import reset_settings
-
 from molecule_local.lambdas import FunctionRegistry
+from molecule_local.moto_endpoint import MotoEndpoint
 from molecule_local.template import QueueTriggerSpec, Template
 
-# moto accepts any credentials; botocore only needs some to sign with.
-DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "molecule-local", "AWS_SECRET_ACCESS_KEY": "molecule-local"}
-DEFAULT_REGION = "us-east-1"
 SQS_BATCH_LIMIT = 10  # ReceiveMessage / DeleteMessageBatch maximum
 STOP_TIMEOUT_SECONDS = 30
 
 Message = Mapping[str, Any]  # one message as ReceiveMessage returns it
 
 
-class LocalSqs:
+class LocalSqs(MotoEndpoint):
     """A moto SQS endpoint with the template's queues. MOLECULE_SQS_PORT fixes its port (default:
     any free one)."""
 
     name = "sqs"
+    port_variable = "MOLECULE_SQS_PORT"
 
-    def __init__(
-        self,
-        template: Template,
-        *,
-        host: str = "127.0.0.1",
-        port: int | None = None,
-        name_prefix: str = "molecule-",
-        region: str | None = None,
-    ) -> None:
-        self.template = template
-        self.host = host
-        self.port = int(os.environ.get("MOLECULE_SQS_PORT") or 0) if port is None else port
-        self.name_prefix = name_prefix
-        self.region = region or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+    def __init__(self, template: Template, **options: Any) -> None:
+        super().__init__(template, **options)
         self.queue_urls: dict[str, str] = {}  # logical id → URL
         self.queue_arns: dict[str, str] = {}  # logical id → ARN
-        self._server: Any = None
-        self._saved_environment: dict[str, str | None] = {}
-
-    @property
-    def endpoint_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("LocalSqs is not started")
-        host, port = self._server.get_host_and_port()
-        return f"http://{host}:{port}"
-
-    def start(self) -> None:
-        from moto.server import ThreadedMotoServer  # heavy; only the local stack and tests need it
-
-        # werkzeug logs every request at INFO: one line per long poll otherwise.
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
-        self._server.start()
-        self.create_queues()
-        self._export_environment()
-
-    def stop(self) -> None:
-        self._restore_environment()
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
 
     def describe(self) -> str:
         queues = ", ".join(self.queue_urls) or "none"
         return f"SQS        {self.endpoint_url}  (moto; queues: {queues})"
 
-    def client(self) -> Any:
-        """A boto3 SQS client for this endpoint (one per thread: creating clients is not thread-safe)."""
-        import boto3
-
-        return boto3.client(
-            "sqs",
-            endpoint_url=self.endpoint_url,
-            region_name=self.region,
-            aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        )
+    def create_resources(self) -> None:
+        self.create_queues()
 
     def create_queues(self) -> None:
         client = self.client()
@@ -125,31 +73,6 @@ class LocalSqs:
         for name, logical_id in self.template.queue_url_environment().items():
             environment[name] = self.queue_urls[logical_id]
         return environment
-
-    def _environment_defaults(self) -> dict[str, str]:
-        """Region and credentials, only where the developer has not configured their own (a real
-        profile keeps working for other AWS clients; moto accepts any credentials)."""
-        defaults = {"AWS_DEFAULT_REGION": self.region}
-        if not os.environ.get("AWS_ACCESS_KEY_ID") and not os.environ.get("AWS_PROFILE"):
-            defaults.update(DUMMY_CREDENTIALS)
-        return {name: value for name, value in defaults.items() if not os.environ.get(name)}
-
-    def _export_environment(self) -> None:
-        for name, value in {**self._environment_defaults(), **self.environment()}.items():
-            self._saved_environment.setdefault(name, os.environ.get(name))
-            os.environ[name] = value
-        reset_settings()  # settings read LIFECYCLE_QUEUE_URL & co. on next use
-        reset_clients()  # AWS clients were made for the previous endpoint
-
-    def _restore_environment(self) -> None:
-        for name, value in self._saved_environment.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self._saved_environment.clear()
-        reset_settings()
-        reset_clients()
 
 
 def lambda_message_attributes(attributes: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

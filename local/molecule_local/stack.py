@@ -1,5 +1,6 @@
 """The local stack runner: embedded PostgreSQL, migrations, and a set of services that all read
-template.yaml — the SQS endpoint and its pollers, the HTTP gateway and the scheduler."""
+template.yaml — the SQS endpoint and its pollers, the S3 endpoint, the HTTP gateway and the
+scheduler."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from molecule_local.embedded import start_embedded_postgres
 from molecule_local.gateway import Gateway, Route, RouteTable
 from molecule_local.http_server import make_handler
 from molecule_local.lambdas import FunctionRegistry
+from molecule_local.s3 import LocalS3
 from molecule_local.scheduler import SchedulerService
 from molecule_local.sqs import LocalSqs, SqsPollerService
 from molecule_local.template import REPO_ROOT, Template
@@ -132,9 +134,15 @@ class LocalStack:
         db.use_pool(db.make_pool(self.database_url))
         self.secrets_key = secrets_service.check_key_source()  # makes the key file on first start
         sqs = LocalSqs(self.template)
-        # Started in this order: SQS first, because it exports the queue URLs and endpoint that
-        # functions read through their settings; nothing serves before that.
-        self.services[:0] = [sqs, SqsPollerService(functions, sqs), http, SchedulerService(functions)]
+        # Started in this order: SQS and S3 first, because they export the queue URLs, bucket names
+        # and endpoints that functions read through their settings; nothing serves before that.
+        self.services[:0] = [
+            sqs,
+            LocalS3(self.template),
+            SqsPollerService(functions, sqs),
+            http,
+            SchedulerService(functions),
+        ]
         for service in self.services:
             service.start()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -161,19 +162,32 @@ class Template:
         }
         return dict(sorted(specs.items(), key=lambda item: item[1].dead_letter_queue is not None))
 
-    def queue_url_environment(self) -> dict[str, str]:
-        """Environment variable → queue logical id, for every `NAME: !Ref <queue>` in the Globals or
-        a function's environment (a queue's Ref is its URL)."""
+    @property
+    def buckets(self) -> list[str]:
+        """Logical ids of every AWS::S3::Bucket."""
+        return [logical_id for logical_id, r in self.resources.items() if r.get("Type") == "AWS::S3::Bucket"]
+
+    def _ref_environment(self, targets: Iterable[str]) -> dict[str, str]:
+        """Environment variable → logical id, for every `NAME: !Ref <target>` in the Globals or a
+        function's environment."""
         globals_env = (
             (self.raw.get("Globals", {}).get("Function", {}).get("Environment") or {}).get("Variables")
         ) or {}
-        queues = self.queues
+        wanted = set(targets)
         wired: dict[str, str] = {}
         for environment in (globals_env, *(spec.environment for spec in self.functions.values())):
             for name, value in environment.items():
-                if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in queues:
+                if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in wanted:
                     wired[name] = value["Ref"]
         return wired
+
+    def queue_url_environment(self) -> dict[str, str]:
+        """Environment variable → queue logical id (a queue's Ref is its URL)."""
+        return self._ref_environment(self.queues)
+
+    def bucket_name_environment(self) -> dict[str, str]:
+        """Environment variable → bucket logical id (a bucket's Ref is its name)."""
+        return self._ref_environment(self.buckets)
 
     def literal_environment(self) -> dict[str, str]:
         """Function-level environment values that are plain strings (no intrinsics). The local

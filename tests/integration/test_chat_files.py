@@ -398,10 +398,10 @@ def test_failed_mint_is_503_with_the_reprovision_hint(
     assert file_agent.seen == []
 
 
-@BOTH
-def test_workspace_without_url_is_503(op: str, api: ApiClient, dev: str, database: str) -> None:
+def test_download_of_an_agent_path_from_a_workspace_without_url_is_503(api: ApiClient, dev: str, database: str) -> None:
+    # (an upload for such a workspace is staged by the platform: tests/integration/test_staged_files.py)
     workspace_id = str(create_workspace(api, dev, name="poll", external=True)["id"])
-    result = _call(op, api, dev, workspace_id)
+    result = _call("download", api, dev, workspace_id)
     assert result.status == 503
     assert result.json()["error"].startswith("workspace has no URL")
     assert _secret(database, workspace_id) is None  # nothing to heal for: no agent to call

@@ -28,6 +28,7 @@ SPEC_TABLES = {
     "a2a_queue",
     "agent_memories",
     "workspace_memory",
+    "staged_files",
     "schema_migrations",
     "workspace_secrets",
     "global_secrets",

@@ -18,6 +18,7 @@ from molecule_core.activity.models import (
 )
 from molecule_core.activity.store import ActivityFilter
 from molecule_core.auth.models import Caller
+from molecule_core.files import service as files
 from molecule_core.platform import db
 from molecule_core.platform.errors import AccessDenied, Gone, InvalidInput, WorkspaceNotFound
 from molecule_core.platform.settings import get_settings
@@ -168,6 +169,7 @@ def notify(workspace_id: UUID, request: NotifyRequest) -> None:
         uri, name = attachment.get("uri"), attachment.get("name")
         if not isinstance(uri, str) or not uri or not isinstance(name, str) or not name:
             raise InvalidInput(f"attachment[{index}]: uri and name are required", field=f"attachments[{index}]")
+        files.check_notify_attachment(workspace_id, index, uri)  # a platform: URI must be its own file
         file_part: dict[str, Any] = {"uri": uri, "name": name}
         for optional in ("mimeType", "size"):
             if attachment.get(optional) is not None:

@@ -1,28 +1,34 @@
-"""AWS clients, created once per execution environment and per (service, region). boto3 is
+"""AWS clients, created once per execution environment and per (service, region, config). boto3 is
 imported here on first use, never at module load, so functions that never call AWS (and every cold
 start) do not pay for it (SPEC §2). boto3 clients are thread-safe once made; making them is not,
 hence the lock."""
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
-_clients: dict[tuple[str, str | None], Any] = {}
+_clients: dict[tuple[str, str | None, str | None], Any] = {}
 _lock = threading.Lock()
 
 
-def client(service: str, *, region: str | None = None) -> Any:
-    """The cached boto3 client for `service` (endpoint and credentials from the environment)."""
-    key = (service, region)
+def client(service: str, *, region: str | None = None, config: dict[str, Any] | None = None) -> Any:
+    """The cached boto3 client for `service` (endpoint and credentials from the environment);
+    `config` is botocore's Config as keyword arguments (e.g. the S3 signature version)."""
+    key = (service, region, json.dumps(config, sort_keys=True) if config else None)
     found = _clients.get(key)
     if found is not None:
         return found
     with _lock:
         if key not in _clients:
             import boto3  # type: ignore[import-untyped]
+            from botocore.config import Config  # type: ignore[import-untyped]
 
-            _clients[key] = boto3.client(service, region_name=region) if region else boto3.client(service)
+            options: dict[str, Any] = {"config": Config(**config)} if config else {}
+            if region:
+                options["region_name"] = region
+            _clients[key] = boto3.client(service, **options)
         return _clients[key]
 
 

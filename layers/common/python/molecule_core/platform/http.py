@@ -33,7 +33,13 @@ from molecule_core.platform.errors import DatastoreUnavailable, DomainError
 from molecule_core.platform.observability import logger
 
 # What a malformed path id is reported as (it cannot exist): the noun of each path parameter.
-_PATH_NOUNS = {"memory_id": "memory", "queue_id": "queued message", "token_id": "token", "workspace_id": "workspace"}
+_PATH_NOUNS = {
+    "file_id": "file",
+    "memory_id": "memory",
+    "queue_id": "queued message",
+    "token_id": "token",
+    "workspace_id": "workspace",
+}
 
 
 def compact_json(value: Any) -> str:

@@ -88,6 +88,16 @@ class Settings(BaseModel):
     # a local 32-byte key file (the local stack sets one under .molecule/); neither = no key source.
     secrets_kms_key_id: str | None = Field(None, alias="SECRETS_KMS_KEY_ID")
     secrets_key_file: str | None = Field(None, alias="SECRETS_KEY_FILE")
+    # Files staged by the platform (SPEC §5.13): the S3 bucket (unset = staging off), how long a
+    # staged file lives (the bucket's lifecycle rule matches it), the largest presigned upload
+    # (5 GiB is one S3 PUT's own limit), how long a presigned URL works (kept short: a URL also
+    # dies with the temporary role credentials that signed it), and up to what size a read
+    # answers the bytes itself instead of a redirect (at most what fits a Lambda response).
+    files_bucket: str | None = Field(None, alias="FILES_BUCKET")
+    files_retention_days: int = Field(7, alias="FILES_RETENTION_DAYS", ge=1, le=3650)
+    files_max_upload_bytes: int = Field(100 * 1024 * 1024, alias="FILES_MAX_UPLOAD_BYTES", ge=1, le=5 * 1024**3)
+    files_url_expiry_seconds: int = Field(900, alias="FILES_URL_EXPIRY_SECONDS", ge=60, le=3600)
+    files_inline_max_bytes: int = Field(1024 * 1024, alias="FILES_INLINE_MAX_BYTES", ge=0, le=4_718_592)
 
     @field_validator("molecule_env")
     @classmethod
@@ -105,6 +115,7 @@ class Settings(BaseModel):
         "a2a_endpoint_url",
         "secrets_kms_key_id",
         "secrets_key_file",
+        "files_bucket",
     )
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:

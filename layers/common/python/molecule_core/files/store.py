@@ -1,0 +1,57 @@
+"""SQL for `staged_files`: the record of every file the platform stages in S3 (SPEC §5.13). A row
+past its `expires_at` is never returned: the bucket's lifecycle rule deletes the object some time
+later, the row hides it at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from molecule_core.files.models import StagedFile
+from molecule_core.platform.db import Connection
+
+
+@dataclass(frozen=True)
+class NewStagedFile:
+    id: UUID
+    workspace_id: UUID
+    name: str
+    size: int
+    mime_type: str
+    sha256: str | None
+    object_key: str
+    stored: bool  # the bytes are in the bucket already (the platform put them there itself)
+    retention_days: int
+
+
+def insert_staged_file(conn: Connection, file: NewStagedFile) -> StagedFile | None:
+    """The new row, or None when the workspace is unknown or removed (one statement checks both)."""
+    row = conn.execute(
+        """
+        INSERT INTO staged_files (id, workspace_id, name, size, mime_type, sha256, object_key, stored_at, expires_at)
+        SELECT %(id)s, w.id, %(name)s, %(size)s, %(mime_type)s, %(sha256)s, %(object_key)s,
+               CASE WHEN %(stored)s THEN now() END,
+               now() + make_interval(days => %(retention_days)s)
+        FROM workspaces w
+        WHERE w.id = %(workspace_id)s AND w.status <> 'removed'
+        RETURNING *
+        """,
+        file.__dict__,
+    ).fetchone()
+    return StagedFile.model_validate(row) if row else None
+
+
+def find_live_staged_file(conn: Connection, file_id: UUID) -> StagedFile | None:
+    row = conn.execute(
+        "SELECT * FROM staged_files WHERE id = %(id)s AND expires_at > now()",
+        {"id": file_id},
+    ).fetchone()
+    return StagedFile.model_validate(row) if row else None
+
+
+def mark_stored(conn: Connection, file_id: UUID) -> None:
+    """The bytes of a presigned upload were found in the bucket with the declared size."""
+    conn.execute(
+        "UPDATE staged_files SET stored_at = now() WHERE id = %(id)s AND stored_at IS NULL",
+        {"id": file_id},
+    )

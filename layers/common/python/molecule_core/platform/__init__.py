@@ -1,1 +1,2 @@
-"""The plumbing under every domain: connections, settings, errors and their one HTTP mapping, logging, AWS clients, migrations. Imports no domain."""
+"""The plumbing under every domain: connections, settings, errors and their one HTTP mapping,
+logging, AWS clients, migrations. Imports no domain."""

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from molecule_core.platform.validation import check_display_name
+from molecule_core.platform.validation import StorableText, check_display_name
 
 CallerKind = Literal["admin", "org", "workspace", "anonymous"]
 
@@ -55,8 +55,8 @@ class CreateOrgTokenRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     name: str = Field(min_length=1, max_length=255)
-    org_id: str | None = Field(None, max_length=255)
-    created_by: str | None = Field(None, max_length=255)
+    org_id: StorableText | None = Field(None, max_length=255)
+    created_by: StorableText | None = Field(None, max_length=255)
 
     _name = field_validator("name")(check_display_name)
 

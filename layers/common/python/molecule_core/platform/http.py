@@ -3,6 +3,9 @@ thin: a route reads its typed input (path ids as `UUID`, bodies as models, the c
 dependency from `auth.callers`), calls one service function and returns; everything that goes
 wrong is a domain exception mapped here.
 
+- The edge (SPEC §8): every JSON body is parsed by `validation.parse_json_body` (size, depth,
+  NaN/Infinity, NUL and unpaired surrogates → 400/413 naming the field), a body that is not UTF-8
+  is a 400, and a NUL in a query or path parameter is a 400 naming it — before any logic runs.
 - Domain errors → their status, body and headers (`Retry-After` included).
 - A malformed path id → 404, once, here: it cannot name anything that exists.
 - Other request validation → 400 naming the field (Powertools' default is 422).
@@ -12,15 +15,19 @@ wrong is a domain exception mapped here.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from pydantic_core import to_jsonable_python
 
-from molecule_core.platform.errors import DatastoreUnavailable, DomainError
+from molecule_core.platform.errors import DatastoreUnavailable, DomainError, InvalidInput
 from molecule_core.platform.observability import logger
+from molecule_core.platform.validation import parse_json_body, unstorable_reason
 
 # What a malformed path id is reported as (it cannot exist): the noun of each path parameter.
 _PATH_NOUNS = {"queue_id": "queued message", "token_id": "token", "workspace_id": "workspace"}
@@ -66,8 +73,46 @@ def _malformed_path_id(errors: list[Any]) -> str | None:
     return None
 
 
+def _is_invalid_utf8_body(app: APIGatewayHttpResolver) -> bool:
+    event = app.current_event
+    if not event.is_base64_encoded or not event.body:
+        return False
+    try:
+        base64.b64decode(event.body).decode("utf-8")
+    except (UnicodeDecodeError, binascii.Error):
+        return True
+    return False
+
+
+def _check_parameters(app: APIGatewayHttpResolver, next_middleware: Callable[..., Response[Any]]) -> Response[Any]:
+    """A NUL in a query or path parameter would reach PostgreSQL as an unstorable string."""
+    event = app.current_event
+    for kind, values in (("query", event.query_string_parameters), ("path", event.path_parameters)):
+        for name, value in (values or {}).items():
+            reason = unstorable_reason(str(value))
+            if reason:
+                raise InvalidInput(f"{name}: {reason}", field=name, location=kind)
+    return next_middleware(app)
+
+
+def _internal_error() -> Response[str]:
+    logger.exception("unhandled error")  # the stack trace goes to the log, never to the client
+    return json_response(500, {"error": "internal error"})
+
+
 def install_error_handlers(app: APIGatewayHttpResolver) -> None:
-    """Map every failure to the platform's error shape; call once per resolver."""
+    """The edge checks and the one error mapping; call once per resolver."""
+    # Powertools takes the body parser only as a constructor argument; setting it here keeps the
+    # edge in one place for every function (tests/integration/test_bad_input.py sends every
+    # documented JSON route the bodies it must refuse).
+    app._json_body_deserializer = parse_json_body
+    app.use([_check_parameters])
+
+    @app.exception_handler(UnicodeDecodeError)
+    def _invalid_utf8(exc: UnicodeDecodeError) -> Response[str]:
+        if not _is_invalid_utf8_body(app):
+            return _internal_error()
+        return json_response(400, {"error": "request body is not valid UTF-8", "field": "body"})
 
     @app.exception_handler(RequestValidationError)
     def _invalid_request(exc: RequestValidationError) -> Response[str]:
@@ -92,8 +137,7 @@ def install_error_handlers(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response[str]:
-        logger.exception("unhandled error")
-        return json_response(500, {"error": "internal error"})
+        return _internal_error()
 
     @app.not_found
     def _not_found(exc: Exception) -> Response[str]:

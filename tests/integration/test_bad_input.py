@@ -294,3 +294,16 @@ def test_a_nul_in_a_query_parameter_is_a_400_naming_it(
 
     assert result.status == 400, result.text
     assert result.json()["field"] == parameter and "NUL" in result.json()["error"]
+
+
+def test_a_removed_workspaces_activity_feed_is_410_like_its_other_routes(
+    api: ApiClient, workspace: dict[str, Any], dev: str
+) -> None:
+    assert api.delete(f"/workspaces/{workspace['id']}", token=dev).status == 200
+    feed = f"/workspaces/{workspace['id']}/activity"
+
+    assert api.get(f"/workspaces/{workspace['id']}", token=dev).status == 410
+    assert api.get(feed, token=dev).status == 410
+    assert api.post(feed, json_body={"activity_type": "agent_log"}, token=dev).status == 410
+    assert api.post(f"/workspaces/{workspace['id']}/notify", json_body={"message": "hi"}, token=dev).status == 410
+    assert api.get(f"/workspaces/{uuid.uuid4()}/activity", token=dev).status == 404

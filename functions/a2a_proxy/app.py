@@ -1,5 +1,6 @@
 """POST /workspaces/{id}/a2a — the A2A proxy (SPEC §5.4)."""
 
+import base64
 from typing import Annotated
 from uuid import UUID
 
@@ -29,7 +30,8 @@ def a2a(
 ) -> Response[bytes]:
     remaining = app.lambda_context.get_remaining_time_in_millis() / 1000 - MARGIN_SECONDS
     event = app.current_event
-    raw = event.decoded_body.encode("utf-8") if event.body else b""
+    # The bytes as sent: the normaliser answers a body that is not UTF-8 with a JSON-RPC parse error.
+    raw = (base64.b64decode(event.body) if event.is_base64_encoded else event.body.encode()) if event.body else b""
     answer = service.proxy_a2a(
         workspace_id,
         caller,

@@ -32,7 +32,7 @@ from molecule_core.a2a.queue import (
     queue_status,
     republish_unpublished,
 )
-from molecule_core.a2a.receipt import ProxyFailure, Receipt, open_receipt
+from molecule_core.a2a.receipt import ProxyFailure, Receipt, open_receipt, refuse_unstorable
 from molecule_core.agents import service as agent_client
 from molecule_core.auth.models import Caller
 from molecule_core.lifecycle import service as lifecycle
@@ -82,6 +82,7 @@ def proxy_a2a(
             "workspace budget exhausted", monthly_spend=context.monthly_spend, budget_limit=context.budget_limit
         )
     message = normalize_a2a_payload(raw)
+    refuse_unstorable(message)
 
     with open_receipt(context, caller_id, message, raw) as receipt:
         mode = resolve_delivery_mode(None, context.delivery_mode, context.runtime, context.url)

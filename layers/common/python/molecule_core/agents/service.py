@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from molecule_core.agents.models import AgentResponse
+from molecule_core.platform.validation import storable_json
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 
@@ -43,11 +44,13 @@ MAX_STORED_BODY = 256 * 1024
 
 
 def stored_response_body(raw: bytes) -> Any:
-    """What goes into response_body: the agent's JSON when it is JSON, else its text (capped)."""
+    """What goes into response_body: the agent's JSON when it is JSON, else its text (capped) —
+    storable either way (the agent's bytes reach the caller unchanged; only the record is
+    repaired), because a record that fails after delivery must not turn into a redelivery."""
     try:
-        return json.loads(raw) if raw else None
-    except ValueError:
-        return {"raw": raw[:MAX_STORED_BODY].decode("utf-8", errors="replace")}
+        return storable_json(json.loads(raw)) if raw else None
+    except (ValueError, RecursionError):
+        return storable_json({"raw": raw[:MAX_STORED_BODY].decode("utf-8", errors="replace")})
 
 
 _client: httpx.Client | None = None

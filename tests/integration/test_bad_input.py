@@ -41,12 +41,21 @@ def send_raw(api: ApiClient, method: str, path: str, body: bytes | str, token: s
     return api.request(method, path, body=body, headers=JSON, token=token)
 
 
-def test_the_json_body_routes_are_found_in_the_schema(api: ApiClient, dev: str) -> None:
+def test_the_schema_documents_invalid_input_as_the_400_it_is(api: ApiClient, dev: str) -> None:
+    spec = api.get("/openapi.json").json()
     operations = json_body_operations(api)
 
     # the edge checks below run on each of these; the list must not silently be empty
     assert ("POST", "/workspaces") in operations and ("PATCH", "/workspaces/{workspace_id}") in operations
     assert ("POST", "/registry/heartbeat") in operations and len(operations) >= 10
+    documented = {
+        f"{method.upper()} {path}": sorted(operation["responses"])
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+    }
+    assert [name for name, statuses in documented.items() if "422" in statuses] == []
+    assert all("400" in documented[f"{method} {path}"] for method, path in operations)
+    assert spec["components"]["schemas"]["Error"]["required"] == ["error"]
 
 
 @pytest.mark.parametrize(

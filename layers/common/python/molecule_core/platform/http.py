@@ -124,9 +124,9 @@ def document_request_errors(schema: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(responses, dict):
                 continue
             # Powertools keys responses by int; a document read back from JSON, by str
-            if responses.pop(422, None) is not None or responses.pop("422", None) is not None:
-                if 400 not in responses and "400" not in responses:
-                    responses[400] = invalid
+            documented_422 = responses.pop(422, None) is not None or responses.pop("422", None) is not None
+            if documented_422 and 400 not in responses and "400" not in responses:
+                responses[400] = invalid
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     return schema

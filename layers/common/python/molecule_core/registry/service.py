@@ -68,6 +68,7 @@ def register(request: RegisterRequest, bearer: str | None) -> RegisterResponse:
         lambda conn: registry_store.mark_registered(
             conn,
             request.id,
+            bearer_hash=bearer_hash,
             url=request.url,
             agent_card=request.agent_card,
             delivery_mode=mode,
@@ -77,6 +78,9 @@ def register(request: RegisterRequest, bearer: str | None) -> RegisterResponse:
     )
     if registered is None:
         raise _removed()
+    if not registered.accepted:
+        # another register minted the first token between the check above and the row lock
+        raise _refuse_bearer(bearer)
     inbound = read_or_heal_inbound_secret(request.id, known=target.platform_inbound_secret)
     return RegisterResponse(
         workspace_id=request.id,

@@ -109,3 +109,13 @@ def test_register_under_a_paused_parent_leaves_the_child_paused(api: ApiClient, 
     assert result.status == 200
     assert workspace_row(database, child["id"])["status"] == "paused"
     assert api.post(f"/workspaces/{child['id']}/resume", token=dev).status == 409  # the parent is still paused
+
+
+def test_a_workspace_created_with_a_url_has_its_inbound_secret_at_once(api: ApiClient, dev: str, database: str) -> None:
+    created = create_workspace(api, dev, name="with-url", external=True, url="http://127.0.0.1:9/")
+
+    secret = workspace_row(database, created["id"])["platform_inbound_secret"]
+
+    assert secret and len(secret) >= 32
+    registered = api.post("/registry/register", json_body={"id": created["id"], "agent_card": {}})
+    assert registered.status == 200 and registered.json()["platform_inbound_secret"] == secret

@@ -18,7 +18,7 @@ from molecule_core.provisioning.backends import get_provisioner
 from molecule_local.concurrency import isolate_powertools_invocations
 from molecule_local.embedded import start_embedded_postgres
 from molecule_local.gateway import Gateway, Route, RouteTable
-from molecule_local.http_server import make_handler
+from molecule_local.http_server import READ_TIMEOUT_SECONDS, make_handler
 from molecule_local.lambdas import FunctionRegistry
 from molecule_local.scheduler import SchedulerService
 from molecule_local.sqs import LocalSqs, SqsPollerService
@@ -52,8 +52,8 @@ class _Server(ThreadingHTTPServer):
 class HttpService:
     name = "http"
 
-    def __init__(self, gateway: Gateway, host: str, port: int) -> None:
-        self.server = _Server((host, port), make_handler(gateway, MAX_BODY_BYTES))
+    def __init__(self, gateway: Gateway, host: str, port: int, *, read_timeout: float = READ_TIMEOUT_SECONDS) -> None:
+        self.server = _Server((host, port), make_handler(gateway, MAX_BODY_BYTES, read_timeout))
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, name="http", daemon=True)
 

@@ -30,7 +30,9 @@ from molecule_core.a2a.queue import (
     drop_stale,
     expire_due,
     queue_status,
+    republish_active,
     republish_unpublished,
+    rescue_dead_letters,
 )
 from molecule_core.a2a.receipt import ProxyFailure, Receipt, open_receipt, refuse_unstorable
 from molecule_core.agents import service as agent_client
@@ -54,7 +56,9 @@ __all__ = [
     "expire_due",
     "proxy_a2a",
     "queue_status",
+    "republish_active",
     "republish_unpublished",
+    "rescue_dead_letters",
 ]
 
 RETRY_AFTER_SECONDS = 15

@@ -58,6 +58,8 @@ class Settings(BaseModel):
     activity_retention_days: int = Field(7, alias="ACTIVITY_RETENTION_DAYS", ge=1)
     # The A2A queue (SPEC §5.5): SQS FIFO for messages that wait for a busy or long-running target.
     a2a_queue_url: str | None = Field(None, alias="A2A_QUEUE_URL")
+    # Its dead-letter queue, which the outbox sweep reads to take back messages of active rows.
+    a2a_dead_letter_queue_url: str | None = Field(None, alias="A2A_DEAD_LETTER_QUEUE_URL")
     # expires_at of a queued message without params.expires_in_seconds (capped by queue retention).
     a2a_queue_default_ttl_seconds: int = Field(86400, alias="A2A_QUEUE_DEFAULT_TTL_SECONDS", ge=1)
     # Deliveries tried before a queued message is marked failed (matches the queue's maxReceiveCount).
@@ -70,7 +72,14 @@ class Settings(BaseModel):
     def _normalise_env(cls, value: str) -> str:
         return value.strip().lower() or "production"
 
-    @field_validator("admin_token", "database_url", "admin_token_secret_arn", "database_secret_arn", "a2a_queue_url")
+    @field_validator(
+        "admin_token",
+        "database_url",
+        "admin_token_secret_arn",
+        "database_secret_arn",
+        "a2a_queue_url",
+        "a2a_dead_letter_queue_url",
+    )
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None

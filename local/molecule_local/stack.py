@@ -11,6 +11,7 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Protocol
 
+from molecule_core.a2a import service as a2a
 from molecule_core.platform import db, migrations
 from molecule_core.platform.settings import reset_settings
 from molecule_core.provisioning.backends import get_provisioner
@@ -113,6 +114,16 @@ class LocalStack:
         self.services[:0] = [sqs, SqsPollerService(functions, sqs), http, SchedulerService(functions)]
         for service in self.services:
             service.start()
+            if service is sqs:
+                self.republish_queued_messages()
+
+    def republish_queued_messages(self) -> None:
+        """The SQS endpoint keeps its messages in memory, and the drains ran in this process: whatever
+        was queued or being delivered when the stack stopped (Ctrl-C or kill -9) is published again
+        from the a2a_queue rows, before anything drains."""
+        republished = a2a.recover_after_restart()
+        if republished:
+            print(f"Queue      {republished} queued A2A message(s) published again after the restart", flush=True)
 
     def stop(self) -> None:
         for service in reversed(self.services):

@@ -233,10 +233,19 @@ def republish_unpublished(older_than_seconds: int = 30) -> int:
     return total
 
 
+def recover_after_restart() -> int:
+    """For a platform whose queue lost its messages wholesale and whose drains all died with it (the
+    local stack's in-memory SQS after Ctrl-C or kill -9): every lease is released — a delivery cut
+    short is made again, with the same messageId — and every active row published again."""
+    released = db.single_statement(store.release_all_leases)
+    if released:
+        logger.warning("a2a deliveries interrupted by a restart are queued again", extra={"count": released})
+    return republish_active()
+
+
 def republish_active() -> int:
-    """Publish every active row again, whatever its `published_at`: for a queue that lost its
-    messages wholesale (the local stack's in-memory SQS after a restart). Duplicates are harmless:
-    the claim is conditional, and a message meeting a leased row is acknowledged."""
+    """Publish every active row again, whatever its `published_at`. Duplicates are harmless: the
+    claim is conditional, and a message meeting a leased row is acknowledged."""
     total, after = 0, None
     while True:
         rows = db.single_statement(partial(store.list_active, after=after, limit=REPUBLISH_BATCH))

@@ -30,7 +30,7 @@ from molecule_core.a2a.queue import (
     drop_stale,
     expire_due,
     queue_status,
-    republish_active,
+    recover_after_restart,
     republish_unpublished,
     rescue_dead_letters,
 )
@@ -56,7 +56,7 @@ __all__ = [
     "expire_due",
     "proxy_a2a",
     "queue_status",
-    "republish_active",
+    "recover_after_restart",
     "republish_unpublished",
     "rescue_dead_letters",
 ]

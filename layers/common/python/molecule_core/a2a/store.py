@@ -192,6 +192,18 @@ def list_active(conn: Connection, after: UUID | None, limit: int) -> list[Unpubl
     return [Unpublished(UUID(str(r["id"])), UUID(str(r["workspace_id"]))) for r in rows]
 
 
+def release_all_leases(conn: Connection) -> int:
+    """Every `dispatched` row back to `queued`: for a restart after which no drain can still hold
+    a lease (the local stack runs its drains in its own process)."""
+    cursor = conn.execute(
+        """
+        UPDATE a2a_queue SET status = 'queued', last_error = 'interrupted by a restart of the platform'
+        WHERE status = 'dispatched'
+        """
+    )
+    return cursor.rowcount
+
+
 def forget_messages(conn: Connection, queue_ids: list[UUID]) -> list[UUID]:
     """These rows' messages are gone (found in the dead-letter queue): the active ones are marked as
     having no live message, for the outbox sweep to publish again."""

@@ -169,6 +169,11 @@ def _dispatch(receipt: Receipt, a2a_version: str | None, budget_seconds: float) 
         raise ProxyFailure(
             502, "agent unreachable", log_detail=f"connection failed: {exc}", detail=str(exc)[:300]
         ) from exc
+    except agent_client.AgentAddressRefused as exc:
+        # the URL passed at register; its host now resolves somewhere the platform does not call
+        raise ProxyFailure(
+            502, "agent unreachable: its host resolves to an address the platform does not call", log_detail=str(exc)
+        ) from exc
     except agent_client.AgentBusy:
         # The agent took the request and hung up without answering: it is busy. Queue the same
         # message (same messageId, so a retry by the caller finds the same queue row).

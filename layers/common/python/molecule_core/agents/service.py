@@ -2,6 +2,14 @@
 reads bounded by the caller's budget — never unbounded), one client per execution environment so
 warm invocations reuse connections, and failures classified by what they mean for the message:
 
+Pinned resolution (SPEC §5.4 step 6): the agent's URL was checked at register, but a name can
+resolve elsewhere later (DNS rebinding: public at register, 127.0.0.1 or the metadata address at
+delivery). So every new connection resolves the host once through the registry's URL-safety rule,
+checks every address, and connects to the checked address itself — httpx never resolves the name
+again. The URL is untouched, so the Host header, TLS SNI and certificate verification still use the
+host name. Proxies from the environment are ignored: a proxy would resolve the name on its own.
+
+- `AgentAddressRefused`: the host resolves (now) to an address the platform must not call.
 - `AgentUnreachable`: the connection was never made (refused, DNS, connect timeout): not delivered.
 - `AgentBusy`: the agent accepted the request, then reset or closed the connection without
   answering: it is alive but will not take this message now.
@@ -12,13 +20,16 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+import httpcore
 import httpx
 
 from molecule_core.agents.models import AgentResponse
+from molecule_core.platform.errors import InvalidInput
 from molecule_core.platform.validation import storable_json
+from molecule_core.registry import service as registry
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 
@@ -39,6 +50,10 @@ class AgentTimeout(AgentCallError):
     pass
 
 
+class AgentAddressRefused(AgentCallError):
+    """The agent's host resolves to a blocked address (checked at connect time); nothing was sent."""
+
+
 # An agent's answer is kept in the activity log as JSON; text that is not JSON is kept capped.
 MAX_STORED_BODY = 256 * 1024
 
@@ -53,6 +68,46 @@ def stored_response_body(raw: bytes) -> Any:
         return storable_json({"raw": raw[:MAX_STORED_BODY].decode("utf-8", errors="replace")})
 
 
+class _PinnedBackend(httpcore.SyncBackend):
+    """Opens each connection to an address the URL-safety rule checked for this connection."""
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        try:
+            addresses = registry.resolve_agent_host(host)
+        except registry.UnsafeAgentAddress as exc:
+            raise AgentAddressRefused(exc.message) from None
+        except InvalidInput as exc:
+            raise httpcore.ConnectError(exc.message) from None
+        failure: Exception | None = None
+        for address in addresses:  # in the resolver's order, as the C library would try them
+            try:
+                return super().connect_tcp(str(address), port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
+
+
+class _PinnedTransport(httpx.HTTPTransport):
+    def __init__(self, limits: httpx.Limits) -> None:
+        super().__init__(limits=limits, trust_env=False)
+        # httpx takes no network backend; its connection pool does (httpcore's public API).
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_PinnedBackend(),
+        )
+
+
 _client: httpx.Client | None = None
 _client_lock = threading.Lock()
 
@@ -63,8 +118,9 @@ def _http() -> httpx.Client:
         with _client_lock:
             if _client is None:
                 _client = httpx.Client(
+                    transport=_PinnedTransport(httpx.Limits(max_connections=100, max_keepalive_connections=20)),
                     follow_redirects=False,  # a redirect could point anywhere: URL safety was checked on this URL
-                    limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                    trust_env=False,
                 )
     return _client
 

@@ -30,7 +30,7 @@ from molecule_local.template import default_template
 from psycopg.rows import dict_row
 
 from tests.agents import ScriptedAgent, scripted_agent
-from tests.conftest import ApiClient, create_workspace, eventually, set_env
+from tests.conftest import ApiClient, create_workspace, database_trigger, eventually, set_env
 from tests.integration.test_datastore_down import ThrowawayDatastore
 from tests.integration.test_datastore_down import throwaway_datastore as throwaway_datastore
 
@@ -252,19 +252,16 @@ def test_many_messages_through_a_database_outage_are_all_delivered(
 
 @pytest.fixture
 def database_lost_after_publish(outage_db: ThrowawayDatastore) -> Iterator[None]:
-    """The connection dies exactly when the enqueue records its publish (a trigger terminates the
+    """The connection dies exactly when the enqueue records its publish (the trigger terminates the
     session: what a client sees when the database goes away at that moment)."""
-    sql(
-        outage_db,
-        """
-        CREATE FUNCTION lose_connection() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NEW; END $$;
-        CREATE TRIGGER lose_connection BEFORE UPDATE OF published_at ON a2a_queue
-            FOR EACH ROW WHEN (NEW.published_at IS NOT NULL) EXECUTE FUNCTION lose_connection();
-        """,
-    )
-    yield
-    sql(outage_db, "DROP TRIGGER lose_connection ON a2a_queue; DROP FUNCTION lose_connection();")
+    with database_trigger(
+        outage_db.uri,
+        "lose_connection",
+        "UPDATE OF published_at ON a2a_queue",
+        "PERFORM pg_terminate_backend(pg_backend_pid());",
+        when="NEW.published_at IS NOT NULL",
+    ):
+        yield
 
 
 def test_an_enqueue_whose_bookkeeping_fails_after_the_publish_tells_the_truth(

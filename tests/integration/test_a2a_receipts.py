@@ -16,7 +16,7 @@ from molecule_core.a2a import queue
 from psycopg.rows import dict_row
 
 from tests.agents import ScriptedAgent
-from tests.conftest import ApiClient, create_workspace
+from tests.conftest import ApiClient, create_workspace, database_trigger
 
 
 def send(text: str, message_id: str = "msg-1") -> dict[str, Any]:
@@ -43,19 +43,11 @@ def receipts(database: str, workspace_id: str) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def refuse_activity_writes(database: str) -> Iterator[None]:
-    """A real PostgreSQL failure on every activity insert (a trigger), not a mock."""
-    with psycopg.connect(database, autocommit=True) as conn:
-        conn.execute(
-            """
-            CREATE FUNCTION refuse_activity() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN RAISE EXCEPTION 'activity writes refused by test'; END $$;
-            CREATE TRIGGER refuse_activity BEFORE INSERT ON activity_logs
-                FOR EACH ROW EXECUTE FUNCTION refuse_activity();
-            """
-        )
-    yield
-    with psycopg.connect(database, autocommit=True) as conn:
-        conn.execute("DROP TRIGGER refuse_activity ON activity_logs; DROP FUNCTION refuse_activity();")
+    """A real PostgreSQL failure on every activity insert."""
+    with database_trigger(
+        database, "refuse_activity", "INSERT ON activity_logs", "RAISE EXCEPTION 'activity writes refused by test';"
+    ):
+        yield
 
 
 @pytest.mark.parametrize(

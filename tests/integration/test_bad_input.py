@@ -41,6 +41,15 @@ def send_raw(api: ApiClient, method: str, path: str, body: bytes | str, token: s
     return api.request(method, path, body=body, headers=JSON, token=token)
 
 
+def send_case(
+    api: ApiClient, workspace: dict[str, Any], admin: str, method: str, path: str, body: dict[str, Any]
+) -> Any:
+    """`body` to `path` ({id} = the workspace), as the workspace's agent for registry routes."""
+    wire = json.dumps(body).replace("{id}", workspace["id"])
+    token = admin if "registry" not in path else workspace["connection"]["auth_token"]
+    return send_raw(api, method, path.replace("{id}", workspace["id"]), wire, token)
+
+
 def test_the_schema_documents_invalid_input_as_the_400_it_is(api: ApiClient, dev: str) -> None:
     spec = api.get("/openapi.json").json()
     operations = json_body_operations(api)
@@ -176,10 +185,7 @@ def test_a2a_refuses_invalid_utf8_and_deep_nesting_with_a_json_rpc_error(
 def test_a_nul_character_in_any_stored_field_is_a_400_naming_it(
     api: ApiClient, workspace: dict[str, Any], dev: str, method: str, path: str, body: dict[str, Any], field: str
 ) -> None:
-    wire = json.dumps(body).replace("{id}", workspace["id"])
-    token = dev if "registry" not in path else workspace["connection"]["auth_token"]
-
-    result = send_raw(api, method, path.replace("{id}", workspace["id"]), wire, token)
+    result = send_case(api, workspace, dev, method, path, body)
 
     assert result.status == 400, result.text
     assert result.json() == {"error": f"{field}: NUL characters are not allowed", "field": field}
@@ -256,10 +262,7 @@ def test_an_integer_beyond_the_columns_range_is_a_400_naming_the_field(
     field: str,
     limit: int,
 ) -> None:
-    wire = json.dumps(body).replace("{id}", workspace["id"])
-    token = dev if "registry" not in path else workspace["connection"]["auth_token"]
-
-    result = send_raw(api, method, path.replace("{id}", workspace["id"]), wire, token)
+    result = send_case(api, workspace, dev, method, path, body)
 
     assert result.status == 400, result.text
     assert result.json() == {"error": f"{field}: Input should be less than or equal to {limit}", "field": field}

@@ -13,7 +13,7 @@ import psycopg
 from molecule_core.platform import db
 from psycopg.rows import dict_row
 
-from tests.conftest import ApiClient, create_workspace
+from tests.conftest import ApiClient, create_workspace, live_workspace_tokens
 
 CONCURRENT_REGISTERS = 30
 
@@ -25,19 +25,10 @@ def workspace_row(database: str, workspace_id: str) -> dict[str, Any]:
     return row
 
 
-def live_tokens(database: str, workspace_id: str) -> int:
-    with psycopg.connect(database) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM workspace_auth_tokens WHERE workspace_id = %s AND revoked_at IS NULL",
-            (workspace_id,),
-        ).fetchone()
-    return int(row[0]) if row else 0
-
-
 def test_of_concurrent_first_registers_exactly_one_is_accepted(api: ApiClient, dev: str, database: str) -> None:
     # Given: a workspace with no token yet (created with its URL)
     created = create_workspace(api, dev, name="raced", external=True, url="http://127.0.0.1:9/")
-    assert live_tokens(database, created["id"]) == 0
+    assert live_workspace_tokens(database, created["id"]) == 0
     start = threading.Barrier(CONCURRENT_REGISTERS)
 
     def first_register(n: int) -> tuple[int, dict[str, Any], str]:
@@ -61,7 +52,7 @@ def test_of_concurrent_first_registers_exactly_one_is_accepted(api: ApiClient, d
     assert not any("platform_inbound_secret" in body or "auth_token" in body for body in refused)
     row = workspace_row(database, created["id"])
     assert row["url"] == winner_url
-    assert live_tokens(database, created["id"]) == 1
+    assert live_workspace_tokens(database, created["id"]) == 1
 
 
 def test_a_register_that_comes_after_the_token_exists_changes_nothing(api: ApiClient, dev: str, database: str) -> None:

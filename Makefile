@@ -1,6 +1,7 @@
 # Molecule serverless — developer entry points.
 #   make run    the local stack on 127.0.0.1:8080 (embedded PostgreSQL, no cloud account)
 #   make test   the whole suite (unit, integration, e2e, browser) against real PostgreSQL
+#   make fuzz   schemathesis against every operation of /openapi.json, far longer than in make test
 #   make deploy ENV=dev|prod   sam build + sam deploy with samconfig.toml's [ENV] settings
 # Each target bootstraps .venv itself from any Python 3.11+.
 
@@ -16,7 +17,7 @@ ENV ?= dev
 # (pyenv shims do not count: they refuse to run a version that is not selected.)
 LAMBDA_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13))
 
-.PHONY: run test lint bench sam-check deploy migrate-status clean venv demo lambda-python
+.PHONY: run test fuzz lint bench sam-check deploy migrate-status clean venv demo lambda-python
 
 venv: $(STAMP)
 
@@ -45,6 +46,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The suite's schemathesis test with ~25x the examples and a 30-minute budget.
+fuzz: $(STAMP)
+	SCHEMATHESIS_MAX_EXAMPLES=$${SCHEMATHESIS_MAX_EXAMPLES:-200} SCHEMATHESIS_TIME_BUDGET=$${SCHEMATHESIS_TIME_BUDGET:-1800} \
+		$(BIN)/python -m pytest tests/integration/test_schemathesis.py -p no:cacheprovider -s
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

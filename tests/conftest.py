@@ -5,6 +5,7 @@ and API Gateway v2 events as the local stack."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -285,20 +286,45 @@ def agent() -> Iterator[Any]:
         yield running
 
 
-@pytest.fixture
-def refuse_secret_writes(database: str) -> Iterator[None]:
-    """A real PostgreSQL failure on any write of platform_inbound_secret (a trigger), not a mock."""
+@contextlib.contextmanager
+def database_trigger(dsn: str, name: str, event: str, body: str, *, when: str = "true") -> Iterator[None]:
+    """A real PostgreSQL trigger for the duration of the block (a failure the code cannot tell from
+    a real one, not a mock): `body` (plpgsql) runs BEFORE `event` ("INSERT ON activity_logs") for
+    each row where `when` holds."""
     import psycopg as pg
 
-    with pg.connect(database, autocommit=True) as conn:
+    with pg.connect(dsn, autocommit=True) as conn:
         conn.execute(
-            """
-            CREATE FUNCTION refuse_secret() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN RAISE EXCEPTION 'secret writes refused by test'; END $$;
-            CREATE TRIGGER refuse_secret BEFORE UPDATE OF platform_inbound_secret ON workspaces
-                FOR EACH ROW EXECUTE FUNCTION refuse_secret();
+            f"""
+            CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body} RETURN NEW; END $$;
+            CREATE TRIGGER {name} BEFORE {event} FOR EACH ROW WHEN ({when}) EXECUTE FUNCTION {name}();
             """
         )
-    yield
-    with pg.connect(database, autocommit=True) as conn:
-        conn.execute("DROP TRIGGER refuse_secret ON workspaces; DROP FUNCTION refuse_secret();")
+    try:
+        yield
+    finally:
+        with pg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"DROP TRIGGER {name} ON {event.rsplit(' ON ', 1)[1]}; DROP FUNCTION {name}();")
+
+
+@pytest.fixture
+def refuse_secret_writes(database: str) -> Iterator[None]:
+    """A real PostgreSQL failure on any write of platform_inbound_secret."""
+    with database_trigger(
+        database,
+        "refuse_secret",
+        "UPDATE OF platform_inbound_secret ON workspaces",
+        "RAISE EXCEPTION 'secret writes refused by test';",
+    ):
+        yield
+
+
+def live_workspace_tokens(dsn: str, workspace_id: str) -> int:
+    import psycopg as pg
+
+    with pg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM workspace_auth_tokens WHERE workspace_id = %s AND revoked_at IS NULL",
+            (workspace_id,),
+        ).fetchone()
+    return int(row[0]) if row else 0

@@ -1,5 +1,7 @@
 """The A2A queue's outbox sweep on EventBridge Scheduler (SPEC §5.5): queued messages past their
-expiry become `expired`; messages whose publish failed (SQS down at enqueue) are published again."""
+expiry become `expired`; messages of active rows found in the dead-letter queue are taken back;
+every active row without a live message (publish failed, acknowledged while leased, rescued) is
+published again."""
 
 from typing import Any
 
@@ -11,6 +13,7 @@ from molecule_core.platform.observability import logger
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     expired = queue.expire_due()
+    rescued = queue.rescue_dead_letters()
     republished = queue.republish_unpublished()
-    logger.info("a2a outbox sweep", extra={"expired": expired, "republished": republished})
-    return {"expired": expired, "republished": republished}
+    logger.info("a2a outbox sweep", extra={"expired": expired, "rescued": rescued, "republished": republished})
+    return {"expired": expired, "rescued": rescued, "republished": republished}

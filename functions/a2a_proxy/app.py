@@ -4,6 +4,7 @@ Two entry points, one set of routes: `lambda_handler` for API Gateway (buffered:
 arrives in one piece), `lambda_stream_handler` for the function URL in response-streaming mode and
 the local stack (a streamed answer is relayed as it comes; README "Deploying")."""
 
+import base64
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -43,7 +44,8 @@ def a2a(
 ) -> Response[bytes]:
     remaining = app.lambda_context.get_remaining_time_in_millis() / 1000 - MARGIN_SECONDS
     event = app.current_event
-    raw = event.decoded_body.encode("utf-8") if event.body else b""
+    # The bytes as sent: the normaliser answers a body that is not UTF-8 with a JSON-RPC parse error.
+    raw = (base64.b64decode(event.body) if event.is_base64_encoded else event.body.encode()) if event.body else b""
     settings = get_settings()
     budget = max(0.1, min(settings.a2a_push_timeout_seconds, remaining))
     # A streamed answer may last longer only where it is relayed as it comes (else it is buffered).

@@ -6,7 +6,7 @@ from pathlib import Path
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from molecule_core.platform.http import compact_json, install_error_handlers, serve
+from molecule_core.platform.http import compact_json, document_request_errors, install_error_handlers, serve
 from molecule_core.platform.observability import logger
 
 app = APIGatewayHttpResolver(enable_validation=True, serializer=compact_json)
@@ -26,7 +26,9 @@ app.enable_swagger(path="/docs", title="Molecule control plane")
 
 @app.get("/openapi.json", include_in_schema=False)
 def openapi_json() -> Response[str]:
-    return Response(200, content_types.APPLICATION_JSON, compact_json(app.get_openapi_merge_schema()))
+    # validation failures are documented as the 400 they are (not Powertools' default 422)
+    schema = document_request_errors(app.get_openapi_merge_schema())
+    return Response(200, content_types.APPLICATION_JSON, compact_json(schema))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

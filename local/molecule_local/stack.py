@@ -12,6 +12,7 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Protocol
 
+from molecule_core.a2a import service as a2a
 from molecule_core.platform import db, migrations
 from molecule_core.platform.settings import reset_settings
 from molecule_core.provisioning.backends import get_provisioner
@@ -20,7 +21,7 @@ from molecule_core.secrets import service as secrets_service
 from molecule_local.concurrency import isolate_powertools_invocations
 from molecule_local.embedded import start_embedded_postgres
 from molecule_local.gateway import Gateway, Route, RouteTable
-from molecule_local.http_server import make_handler
+from molecule_local.http_server import READ_TIMEOUT_SECONDS, make_handler
 from molecule_local.lambdas import FunctionRegistry
 from molecule_local.s3 import LocalS3
 from molecule_local.scheduler import SchedulerService
@@ -65,9 +66,9 @@ class PortUnavailable(Exception):
 class HttpService:
     name = "http"
 
-    def __init__(self, gateway: Gateway, host: str, port: int) -> None:
+    def __init__(self, gateway: Gateway, host: str, port: int, *, read_timeout: float = READ_TIMEOUT_SECONDS) -> None:
         try:
-            self.server = _Server((host, port), make_handler(gateway, MAX_BODY_BYTES))
+            self.server = _Server((host, port), make_handler(gateway, MAX_BODY_BYTES, read_timeout))
         except OSError as exc:
             raise PortUnavailable(host, port, exc.strerror or str(exc)) from exc
         self.server.daemon_threads = True
@@ -145,6 +146,16 @@ class LocalStack:
         ]
         for service in self.services:
             service.start()
+            if service is sqs:
+                self.republish_queued_messages()
+
+    def republish_queued_messages(self) -> None:
+        """The SQS endpoint keeps its messages in memory, and the drains ran in this process: whatever
+        was queued or being delivered when the stack stopped (Ctrl-C or kill -9) is published again
+        from the a2a_queue rows, before anything drains."""
+        republished = a2a.recover_after_restart()
+        if republished:
+            print(f"Queue      {republished} queued A2A message(s) published again after the restart", flush=True)
 
     def stop(self) -> None:
         for service in reversed(self.services):

@@ -84,6 +84,8 @@ def test_user_message_returns_the_agents_bytes_unchanged(
     api: ApiClient, dev: str, agent: ScriptedAgent, database: str
 ) -> None:
     target = _external_push(api, dev, agent.url)
+    with psycopg.connect(database) as conn:  # a row without an inbound secret (minted at create since)
+        conn.execute("UPDATE workspaces SET platform_inbound_secret = NULL WHERE id = %s", (target["id"],))
     agent.raw_body = b'{"jsonrpc":"2.0","id":"req-1",  "result":{"kind":"message","parts":[]}}'
     result = api.post(
         f"/workspaces/{target['id']}/a2a", json_body=send("hi"), token=dev, headers={"A2A-Version": "0.3"}

@@ -371,7 +371,7 @@ def test_missing_secret_is_minted_and_the_caller_told_to_retry_in_30s(
     op: str, api: ApiClient, dev: str, file_agent: FileAgent, database: str
 ) -> None:
     workspace_id = _external_push(api, dev, file_agent.url)
-    assert _secret(database, workspace_id) is None
+    _set_secret(database, workspace_id, None)  # a row from before inbound secrets, or whose mint failed
     result = _call(op, api, dev, workspace_id)
     assert result.status == 503
     assert result.json()["retry_after_seconds"] == 30
@@ -387,9 +387,11 @@ def test_missing_secret_is_minted_and_the_caller_told_to_retry_in_30s(
 
 @BOTH
 def test_failed_mint_is_503_with_the_reprovision_hint(
-    op: str, api: ApiClient, dev: str, file_agent: FileAgent, database: str, refuse_secret_writes: None
+    op: str, api: ApiClient, dev: str, file_agent: FileAgent, database: str, request: pytest.FixtureRequest
 ) -> None:
     workspace_id = _external_push(api, dev, file_agent.url)
+    _set_secret(database, workspace_id, None)  # a row without a secret...
+    request.getfixturevalue("refuse_secret_writes")  # ...that cannot get one now
     result = _call(op, api, dev, workspace_id)
     assert result.status == 503
     assert result.json()["hint"] == REPROVISION_HINT

@@ -76,7 +76,11 @@ def test_lifecycle_function_consumes_the_lifecycle_queue_in_batches_of_five() ->
 def test_lifecycle_queue_url_is_wired_to_every_function_through_globals() -> None:
     template = default_template()
 
-    assert template.queue_url_environment() == {"LIFECYCLE_QUEUE_URL": "LifecycleQueue", "A2A_QUEUE_URL": "A2aQueue"}
+    assert template.queue_url_environment() == {
+        "LIFECYCLE_QUEUE_URL": "LifecycleQueue",
+        "A2A_QUEUE_URL": "A2aQueue",
+        "A2A_DEAD_LETTER_QUEUE_URL": "A2aDeadLetterQueue",  # the outbox sweep's own (it rescues dead letters)
+    }
     assert template.raw["Globals"]["Function"]["Environment"]["Variables"]["LIFECYCLE_QUEUE_URL"] == {
         "Ref": "LifecycleQueue"
     }

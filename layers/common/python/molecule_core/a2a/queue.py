@@ -8,6 +8,16 @@ target gets its messages in order while targets drain in parallel; deduplication
 - `drain_record` is one SQS record: claim (one conditional UPDATE), deliver, store the answer and
   log activity; a failure puts the row back and raises so SQS retries; after the attempt limit the
   row is `failed`. A record whose row is already final is acknowledged, never delivered twice.
+
+Nothing acknowledged is stranded (SPEC §5.5). `published_at` says whether a row has a live SQS
+message: set when one is sent, NULL when none is known to exist. SQS counts every receive, so a
+message that kept meeting a row leased by another drain (the drain that delivered it lost the
+database before its bookkeeping, or died) would spend its five receives before the lease ends and
+land in the dead-letter queue. Instead, such a record is acknowledged and the row marked NULL in
+the same statement that saw the lease; the outbox sweep (`republish_unpublished`) publishes every
+`queued` row, and every `dispatched` row past its lease, that has none — and first takes back what
+did reach the dead-letter queue (`rescue_dead_letters`: a database outage spends receives too). The
+redelivery carries the same messageId (agents deduplicate on it); `attempts` counts it.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -186,7 +197,14 @@ def enqueue(
     if row is None:
         raise DomainError("could not queue the message")
     if row.created and _publish(row.id, target_id):
-        _mark_published([row.id])
+        try:
+            _mark_published([row.id])
+        except DomainError:
+            # The row is written and its message sent: that is the truth the caller gets (202). A
+            # 503 here would make it send again — a second row once this one completed. Left
+            # unmarked, the row is published once more by the outbox sweep (a duplicate message
+            # the conditional claim absorbs).
+            logger.warning("a2a queue publish not recorded", extra={"queue_id": str(row.id)})
     logger.info(
         "a2a message queued",
         extra={"queue_id": str(row.id), "target_id": str(target_id), "new_row": row.created, "depth": row.queue_depth},
@@ -198,11 +216,22 @@ def _mark_published(ids: list[UUID]) -> None:
     db.single_statement(lambda conn: store.mark_published(conn, ids))
 
 
+def lease_seconds() -> int:
+    """How long a claim holds a row: longer than the drain's timeout, so only a drain that died
+    (or lost the database) leaves one to lapse."""
+    return get_settings().a2a_drain_timeout_seconds + LEASE_MARGIN_SECONDS
+
+
 def republish_unpublished(older_than_seconds: int = 30) -> int:
-    """The outbox sweep: queued rows never published (SQS was down at enqueue) are published now."""
+    """The outbox sweep: every active row without a live message — never published (SQS was down at
+    enqueue), acknowledged while leased, or rescued from the dead-letter queue — is published now
+    (`dispatched` ones once their lease has passed)."""
+    lease = lease_seconds()
     total = 0
     for _ in range(REPUBLISH_MAX_BATCHES):
-        rows = db.single_statement(lambda conn: store.list_unpublished(conn, older_than_seconds, REPUBLISH_BATCH))
+        rows = db.single_statement(
+            lambda conn: store.list_unpublished(conn, older_than_seconds, lease, REPUBLISH_BATCH)
+        )
         if not rows:
             break
         sent = _publish_batch(rows)
@@ -212,6 +241,74 @@ def republish_unpublished(older_than_seconds: int = 30) -> int:
         if len(sent) < len(rows) or len(rows) < REPUBLISH_BATCH:
             break
     return total
+
+
+def recover_after_restart() -> int:
+    """For a platform whose queue lost its messages wholesale and whose drains all died with it (the
+    local stack's in-memory SQS after Ctrl-C or kill -9): every lease is released — a delivery cut
+    short is made again, with the same messageId — and every active row published again."""
+    released = db.single_statement(store.release_all_leases)
+    if released:
+        logger.warning("a2a deliveries interrupted by a restart are queued again", extra={"count": released})
+    return republish_active()
+
+
+def republish_active() -> int:
+    """Publish every active row again, whatever its `published_at`. Duplicates are harmless: the
+    claim is conditional, and a message meeting a leased row is acknowledged."""
+    total, after = 0, None
+    while True:
+        rows = db.single_statement(partial(store.list_active, after=after, limit=REPUBLISH_BATCH))
+        if not rows:
+            return total
+        sent = _publish_batch(rows)
+        if sent:
+            _mark_published(sent)
+        total += len(sent)
+        if len(sent) < len(rows):
+            logger.error("a2a queue republish incomplete", extra={"sent": total})
+            return total
+        after = rows[-1].id
+
+
+DEAD_LETTER_BATCHES = 10
+
+
+def rescue_dead_letters() -> int:
+    """Messages that reached the dead-letter queue while their row is still active (their receives
+    were spent while the database was down) are taken back: the row is marked as having no live
+    message, for `republish_unpublished`; messages of rows already final are dropped with them.
+    Returns how many active rows were rescued."""
+    queue_url = get_settings().a2a_dead_letter_queue_url
+    if not queue_url:
+        return 0
+    rescued = 0
+    for _ in range(DEAD_LETTER_BATCHES):
+        messages = (
+            _sqs()
+            .receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=SQS_BATCH_LIMIT, WaitTimeSeconds=0, VisibilityTimeout=60
+            )
+            .get("Messages", [])
+        )
+        if not messages:
+            break
+        ids = []
+        for message in messages:
+            try:
+                ids.append(UUID(json.loads(message["Body"])["queue_id"]))
+            except (ValueError, KeyError, TypeError):
+                logger.error("unreadable a2a dead letter dropped", extra={"message_id": message.get("MessageId")})
+        forgotten = db.single_statement(partial(store.forget_messages, queue_ids=ids)) if ids else []
+        for queue_id in forgotten:
+            logger.warning("a2a message rescued from the dead-letter queue", extra={"queue_id": str(queue_id)})
+        rescued += len(forgotten)
+        # deleted only once the rows are marked: a failure above leaves them to come back
+        _sqs().delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+        )
+    return rescued
 
 
 def expire_due() -> int:
@@ -266,13 +363,17 @@ def drain_record(queue_id: UUID) -> None:
     """Deliver one queued message. Returns when the record is done (delivered, final, expired or
     failed for good); raises `DrainRetry` when SQS should bring it back later."""
     settings = get_settings()
-    lease = settings.a2a_drain_timeout_seconds + LEASE_MARGIN_SECONDS
+    lease = lease_seconds()
     # Not re-run on a dropped connection: a claim that did commit would count an attempt twice.
     claim = db.single_statement(lambda conn: store.claim(conn, queue_id, lease), idempotent=False)
     if not claim.claimed:
-        if claim.previous_status == "dispatched":
-            # Another drain holds it (its lease runs): come back once it finished or its lease lapsed.
-            raise DrainRetry("message is being delivered by another drain")
+        if claim.leased:
+            # Another drain's lease runs. Failing this record would spend one of its receives each
+            # time it came back; acknowledged instead, with the row marked as having no live
+            # message in the same statement: the lease holder finishes it, or the outbox sweep
+            # publishes it again once the lease has passed.
+            logger.info("a2a queue record acknowledged while leased", extra={"queue_id": str(queue_id)})
+            return
         logger.info("a2a queue record acknowledged", extra={"queue_id": str(queue_id), "status": claim.previous_status})
         return
     if claim.status == "expired":

@@ -18,12 +18,25 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from molecule_core.a2a.normalize import NormalizedA2A
+from molecule_core.a2a.normalize import INVALID_PARAMS, A2AError, NormalizedA2A
 from molecule_core.a2a.store import DispatchContext
 from molecule_core.activity import service as activity
 from molecule_core.activity.models import NewActivity
 from molecule_core.platform.errors import DomainError
 from molecule_core.platform.observability import logger
+from molecule_core.platform.validation import json_problem
+
+
+def refuse_unstorable(message: NormalizedA2A) -> None:
+    """The request is kept as it was sent (the receipt's request_body, a queue row's body: jsonb),
+    so text PostgreSQL cannot store — a NUL, an unpaired surrogate — is refused before delivery,
+    with a JSON-RPC invalid-params error naming where it is, instead of reaching the agent and then
+    leaving no receipt. (An agent's answer cannot be refused once delivered: it is stored with those
+    characters replaced, by `agents.service.stored_response_body`.)"""
+    problem = json_problem(message.payload)
+    if problem:
+        path, reason = problem
+        raise A2AError(INVALID_PARAMS, f"{path}: {reason}", message.request_id)
 
 
 class ProxyFailure(DomainError):

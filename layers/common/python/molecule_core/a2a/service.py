@@ -43,9 +43,11 @@ from molecule_core.a2a.queue import (
     expire_due,
     list_queue,
     queue_status,
+    recover_after_restart,
     republish_unpublished,
+    rescue_dead_letters,
 )
-from molecule_core.a2a.receipt import ProxyFailure, Receipt, open_receipt
+from molecule_core.a2a.receipt import ProxyFailure, Receipt, open_receipt, refuse_unstorable
 from molecule_core.a2a.sse import CONTENT_TYPE as SSE_CONTENT_TYPE
 from molecule_core.a2a.sse import SseEvent, SseReader, format_event
 from molecule_core.a2a.submitted import submitted_answer
@@ -76,7 +78,9 @@ __all__ = [
     "list_queue",
     "proxy_a2a",
     "queue_status",
+    "recover_after_restart",
     "republish_unpublished",
+    "rescue_dead_letters",
     "workspace_agent_card",
 ]
 
@@ -119,6 +123,7 @@ def proxy_a2a(
         )
     caller_headers = forwarded_headers(headers)
     message = normalize_a2a_payload(raw, caller_headers.get(VERSION_HEADER))
+    refuse_unstorable(message)
 
     with open_receipt(context, caller_id, message, raw) as receipt:
         mode = resolve_delivery_mode(None, context.delivery_mode, context.runtime, context.url)
@@ -237,6 +242,11 @@ def _dispatch(receipt: Receipt, delivery: Delivery, budget_seconds: float, calle
             answer = agent_client.post_json(url, delivery.body, delivery.headers, budget_seconds=budget_seconds)
     except agent_client.AgentUnreachable as exc:
         raise _unreachable(receipt, exc) from exc
+    except agent_client.AgentAddressRefused as exc:
+        # the URL passed at register; its host now resolves somewhere the platform does not call
+        raise ProxyFailure(
+            502, "agent unreachable: its host resolves to an address the platform does not call", log_detail=str(exc)
+        ) from exc
     except agent_client.AgentBusy:
         # The agent took the request and hung up without answering: it is busy. Queue the same
         # message (same messageId, so a retry by the caller finds the same queue row).

@@ -146,7 +146,7 @@ def insert_queued(
 
 def mark_published(conn: Connection, queue_ids: list[UUID]) -> int:
     cursor = conn.execute(
-        "UPDATE a2a_queue SET published_at = now() WHERE id = ANY(%(ids)s) AND status = 'queued'",
+        "UPDATE a2a_queue SET published_at = now() WHERE id = ANY(%(ids)s) AND status IN ('queued', 'dispatched')",
         {"ids": queue_ids},
     )
     return cursor.rowcount
@@ -158,35 +158,81 @@ class Unpublished:
     workspace_id: UUID
 
 
-# A queued row whose message was published this long ago and never claimed to completion has lost
-# its message (e.g. it went to the dead-letter queue while a lease kept it from being claimed):
-# publish it again. Far longer than any legitimate retry path (5 receives, backoff ≤ 15 min).
+# An active row whose message was published this long ago and never claimed to completion has lost
+# its message some way the platform could not record (e.g. it reached the dead-letter queue while
+# the database was down, and the dead-letter rescue could not run): publish it again. Far longer
+# than any legitimate retry path (5 receives, backoff <= 15 min).
 STALE_PUBLISH_SECONDS = 2 * 3600
 
 
-def list_unpublished(conn: Connection, older_than_seconds: int, limit: int) -> list[Unpublished]:
-    """Queued rows whose publish failed (or has not happened yet, older than N s), and queued rows
-    whose message was lost long ago, oldest first."""
+def list_unpublished(conn: Connection, older_than_seconds: int, lease_seconds: int, limit: int) -> list[Unpublished]:
+    """Active rows with no live message, oldest first: `queued` (or `dispatched` past its lease —
+    its drain died or lost the database before its bookkeeping) whose `published_at` is NULL (the
+    publish failed, a drain acknowledged the message without finishing the row, or its message was
+    rescued from the dead-letter queue) or so old that its message must be gone."""
     rows = conn.execute(
         """
         SELECT id, workspace_id FROM a2a_queue
-        WHERE status = 'queued'
+        WHERE (status = 'queued'
+               OR (status = 'dispatched' AND dispatched_at < now() - make_interval(secs => %(lease)s)))
           AND ((published_at IS NULL AND enqueued_at < now() - make_interval(secs => %(age)s))
                OR published_at < now() - make_interval(secs => %(stale)s))
         ORDER BY enqueued_at, id
         LIMIT %(limit)s
         """,
-        {"age": older_than_seconds, "stale": STALE_PUBLISH_SECONDS, "limit": limit},
+        {"age": older_than_seconds, "lease": lease_seconds, "stale": STALE_PUBLISH_SECONDS, "limit": limit},
     ).fetchall()
     return [Unpublished(UUID(str(r["id"])), UUID(str(r["workspace_id"]))) for r in rows]
 
 
+def list_active(conn: Connection, after: UUID | None, limit: int) -> list[Unpublished]:
+    """Every `queued` and `dispatched` row, by id (a keyset page after `after`)."""
+    rows = conn.execute(
+        """
+        SELECT id, workspace_id FROM a2a_queue
+        WHERE status IN ('queued', 'dispatched') AND (%(after)s::uuid IS NULL OR id > %(after)s)
+        ORDER BY id
+        LIMIT %(limit)s
+        """,
+        {"after": after, "limit": limit},
+    ).fetchall()
+    return [Unpublished(UUID(str(r["id"])), UUID(str(r["workspace_id"]))) for r in rows]
+
+
+def release_all_leases(conn: Connection) -> int:
+    """Every `dispatched` row back to `queued`: for a restart after which no drain can still hold
+    a lease (the local stack runs its drains in its own process)."""
+    cursor = conn.execute(
+        """
+        UPDATE a2a_queue SET status = 'queued', last_error = 'interrupted by a restart of the platform'
+        WHERE status = 'dispatched'
+        """
+    )
+    return cursor.rowcount
+
+
+def forget_messages(conn: Connection, queue_ids: list[UUID]) -> list[UUID]:
+    """These rows' messages are gone (found in the dead-letter queue): the active ones are marked as
+    having no live message, for the outbox sweep to publish again."""
+    rows = conn.execute(
+        """
+        UPDATE a2a_queue SET published_at = NULL
+        WHERE id = ANY(%(ids)s) AND status IN ('queued', 'dispatched')
+        RETURNING id
+        """,
+        {"ids": queue_ids},
+    ).fetchall()
+    return [UUID(str(r["id"])) for r in rows]
+
+
 @dataclass(frozen=True)
 class Claim:
-    """The outcome of a claim attempt. `claimed` False: `previous_status` says why (None: no row)."""
+    """The outcome of a claim attempt. `claimed` False: `previous_status` says why (None: no row);
+    `leased` True: another drain's lease runs, and the row was marked as having no live message."""
 
     claimed: bool
     previous_status: str | None
+    leased: bool = False
     status: str | None = None
     id: UUID | None = None
     workspace_id: UUID | None = None
@@ -203,12 +249,20 @@ class Claim:
 
 
 def claim(conn: Connection, queue_id: UUID, lease_seconds: int) -> Claim:
-    """One conditional UPDATE: `queued` (or `dispatched` with a lapsed lease) → `dispatched`,
-    attempts + 1; a row past expires_at becomes `expired` instead. Returns the row and its target."""
+    """One statement: `queued` (or `dispatched` with a lapsed lease) → `dispatched`, attempts + 1;
+    a row past expires_at becomes `expired` instead. Returns the row and its target. A row whose
+    lease still runs is not claimed but marked as having no live message (`published_at` NULL): the
+    caller acknowledges this message, and the outbox sweep publishes the row again once the lease
+    has passed, unless the lease holder finished it first (SPEC §5.5)."""
     row = conn.execute(
         """
         WITH current AS (
             SELECT id, status FROM a2a_queue WHERE id = %(id)s
+        ), leased AS (
+            UPDATE a2a_queue q SET published_at = NULL
+            WHERE q.id = %(id)s AND q.status = 'dispatched'
+              AND q.dispatched_at >= now() - make_interval(secs => %(lease)s)
+            RETURNING q.id
         ), claimed AS (
             UPDATE a2a_queue q
             SET status = CASE WHEN q.expires_at < now() THEN 'expired' ELSE 'dispatched' END,
@@ -221,7 +275,8 @@ def claim(conn: Connection, queue_id: UUID, lease_seconds: int) -> Claim:
             RETURNING q.id, q.status, q.workspace_id, q.caller_id, q.body, q.method, q.attempts,
                       q.protocol_version, q.forwarded_headers
         )
-        SELECT cur.status AS previous_status, c.id, c.status, c.workspace_id, c.caller_id, c.body, c.method,
+        SELECT cur.status AS previous_status, EXISTS (SELECT 1 FROM leased) AS leased,
+               c.id, c.status, c.workspace_id, c.caller_id, c.body, c.method,
                c.attempts, w.url AS target_url, w.status::text AS target_status,
                w.platform_inbound_secret AS inbound_secret, c.protocol_version, c.forwarded_headers,
                w.agent_card
@@ -234,7 +289,7 @@ def claim(conn: Connection, queue_id: UUID, lease_seconds: int) -> Claim:
     if row is None:
         return Claim(claimed=False, previous_status=None)
     if row["id"] is None:
-        return Claim(claimed=False, previous_status=row["previous_status"])
+        return Claim(claimed=False, previous_status=row["previous_status"], leased=bool(row["leased"]))
     return Claim(
         claimed=True,
         previous_status=row["previous_status"],
@@ -268,9 +323,13 @@ def complete(conn: Connection, queue_id: UUID, response_status: int, response_bo
 
 
 def release(conn: Connection, queue_id: UUID, error: str) -> bool:
-    """A failed delivery: back to `queued` with the error, for the next SQS delivery."""
+    """A failed delivery: back to `queued` with the error, for the next SQS delivery (the message
+    this drain holds comes back: it is live as of now)."""
     cursor = conn.execute(
-        "UPDATE a2a_queue SET status = 'queued', last_error = %(error)s WHERE id = %(id)s AND status = 'dispatched'",
+        """
+        UPDATE a2a_queue SET status = 'queued', last_error = %(error)s, published_at = now()
+        WHERE id = %(id)s AND status = 'dispatched'
+        """,
         {"id": queue_id, "error": error[:2000]},
     )
     return cursor.rowcount == 1

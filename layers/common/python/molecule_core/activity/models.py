@@ -11,6 +11,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from molecule_core.platform.validation import NonNegativeInt32, StorableJson, StorableObject, StorableText
+
 ACTIVITY_TYPES = (
     "a2a_send",
     "a2a_receive",
@@ -66,18 +68,18 @@ class LogActivityRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    activity_type: str = Field(max_length=64)
+    activity_type: StorableText = Field(max_length=64)
     source_id: UUID | None = None
     target_id: UUID | None = None
-    method: str | None = Field(None, max_length=255)
-    summary: str | None = Field(None, max_length=4096)
-    request_body: Any = None
-    response_body: Any = None
-    tool_trace: Any = None
-    duration_ms: int | None = Field(None, ge=0)
-    status: str | None = Field(None, max_length=64)
-    error_detail: str | None = Field(None, max_length=8192)
-    idempotency_key: str | None = Field(None, max_length=255)
+    method: StorableText | None = Field(None, max_length=255)
+    summary: StorableText | None = Field(None, max_length=4096)
+    request_body: StorableJson = None
+    response_body: StorableJson = None
+    tool_trace: StorableJson = None
+    duration_ms: NonNegativeInt32 | None = None
+    status: StorableText | None = Field(None, max_length=64)
+    error_detail: StorableText | None = Field(None, max_length=8192)
+    idempotency_key: StorableText | None = Field(None, max_length=255)
 
     @field_validator("source_id", mode="before")
     @classmethod
@@ -90,8 +92,8 @@ class NotifyRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    message: str = Field(max_length=100_000)
-    attachments: list[dict[str, Any]] | None = None
+    message: StorableText = Field(max_length=100_000)
+    attachments: list[StorableObject] | None = None
 
 
 @dataclass(frozen=True)

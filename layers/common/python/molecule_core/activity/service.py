@@ -37,6 +37,15 @@ def cursor_gone() -> Gone:
     return Gone("cursor not found; restart without since_id", code="cursor_gone")
 
 
+def _require_live_workspace(conn: db.Connection, workspace_id: UUID) -> None:
+    """404 for an unknown workspace; 410 for a removed one, like every other route of it."""
+    status = store.workspace_status(conn, workspace_id)
+    if status is None:
+        raise WorkspaceNotFound()
+    if status == "removed":
+        raise Gone("workspace removed", id=str(workspace_id))
+
+
 def parse_since_seconds(raw: str | None) -> int | None:
     if raw is None:
         return None
@@ -120,8 +129,7 @@ def list_activity(
         raise invalid_activity_type()
     since_seconds = parse_since_seconds(since_secs)
     with db.transaction() as conn:
-        if not store.workspace_exists(conn, workspace_id):
-            raise WorkspaceNotFound()
+        _require_live_workspace(conn, workspace_id)
         after = None
         if since_id is not None:
             try:
@@ -154,8 +162,7 @@ def log_activity(workspace_id: UUID, request: LogActivityRequest, caller: Caller
     row["source_id"] = request.source_id or caller.workspace_id
     row["status"] = request.status or "ok"
     with db.transaction() as conn:
-        if not store.workspace_exists(conn, workspace_id):
-            raise WorkspaceNotFound()
+        _require_live_workspace(conn, workspace_id)
         store.insert_activity(conn, NewActivity(workspace_id=workspace_id, **row))
 
 
@@ -176,8 +183,7 @@ def notify(workspace_id: UUID, request: NotifyRequest) -> None:
                 file_part[optional] = attachment[optional]
         file_parts.append({"kind": "file", "file": file_part})
     with db.transaction() as conn:
-        if not store.workspace_exists(conn, workspace_id):
-            raise WorkspaceNotFound()
+        _require_live_workspace(conn, workspace_id)
         store.insert_activity(
             conn,
             NewActivity(

@@ -149,5 +149,9 @@ def delete_older_than(conn: Connection, days: int) -> int:
     return cursor.rowcount
 
 
-def workspace_exists(conn: Connection, workspace_id: UUID) -> bool:
-    return conn.execute("SELECT 1 FROM workspaces WHERE id = %(id)s", {"id": workspace_id}).fetchone() is not None
+def workspace_status(conn: Connection, workspace_id: UUID) -> str | None:
+    """The workspace's status, or None when there is no such workspace."""
+    row = conn.execute(
+        "SELECT status::text AS status FROM workspaces WHERE id = %(id)s", {"id": workspace_id}
+    ).fetchone()
+    return str(row["status"]) if row else None

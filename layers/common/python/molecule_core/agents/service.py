@@ -2,6 +2,14 @@
 reads bounded by the caller's budget — never unbounded), one client per execution environment so
 warm invocations reuse connections, and failures classified by what they mean for the message:
 
+Pinned resolution (SPEC §5.4 step 6): the agent's URL was checked at register, but a name can
+resolve elsewhere later (DNS rebinding: public at register, 127.0.0.1 or the metadata address at
+delivery). So every new connection resolves the host once through the registry's URL-safety rule,
+checks every address, and connects to the checked address itself — httpx never resolves the name
+again. The URL is untouched, so the Host header, TLS SNI and certificate verification still use the
+host name. Proxies from the environment are ignored: a proxy would resolve the name on its own.
+
+- `AgentAddressRefused`: the host resolves (now) to an address the platform must not call.
 - `AgentUnreachable`: the connection was never made (refused, DNS, connect timeout): not delivered.
 - `AgentBusy`: the agent accepted the request, then reset or closed the connection without
   answering: it is alive but will not take this message now.
@@ -14,13 +22,17 @@ import json
 import queue
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import httpcore
 import httpx
 
 from molecule_core.agents.models import AgentResponse
+from molecule_core.platform.errors import InvalidInput
+from molecule_core.platform.validation import storable_json
+from molecule_core.registry import service as registry
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 
@@ -41,16 +53,62 @@ class AgentTimeout(AgentCallError):
     pass
 
 
+class AgentAddressRefused(AgentCallError):
+    """The agent's host resolves to a blocked address (checked at connect time); nothing was sent."""
+
+
 # An agent's answer is kept in the activity log as JSON; text that is not JSON is kept capped.
 MAX_STORED_BODY = 256 * 1024
 
 
 def stored_response_body(raw: bytes) -> Any:
-    """What goes into response_body: the agent's JSON when it is JSON, else its text (capped)."""
+    """What goes into response_body: the agent's JSON when it is JSON, else its text (capped) —
+    storable either way (the agent's bytes reach the caller unchanged; only the record is
+    repaired), because a record that fails after delivery must not turn into a redelivery."""
     try:
-        return json.loads(raw) if raw else None
-    except ValueError:
-        return {"raw": raw[:MAX_STORED_BODY].decode("utf-8", errors="replace")}
+        return storable_json(json.loads(raw)) if raw else None
+    except (ValueError, RecursionError):
+        return storable_json({"raw": raw[:MAX_STORED_BODY].decode("utf-8", errors="replace")})
+
+
+class _PinnedBackend(httpcore.SyncBackend):
+    """Opens each connection to an address the URL-safety rule checked for this connection."""
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        try:
+            addresses = registry.resolve_agent_host(host)
+        except registry.UnsafeAgentAddress as exc:
+            raise AgentAddressRefused(exc.message) from None
+        except InvalidInput as exc:
+            raise httpcore.ConnectError(exc.message) from None
+        failure: Exception | None = None
+        for address in addresses:  # in the resolver's order, as the C library would try them
+            try:
+                return super().connect_tcp(str(address), port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
+
+
+class _PinnedTransport(httpx.HTTPTransport):
+    def __init__(self, limits: httpx.Limits) -> None:
+        super().__init__(limits=limits, trust_env=False)
+        # httpx takes no network backend; its connection pool does (httpcore's public API).
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_PinnedBackend(),
+        )
 
 
 _client: httpx.Client | None = None
@@ -63,8 +121,9 @@ def _http() -> httpx.Client:
         with _client_lock:
             if _client is None:
                 _client = httpx.Client(
+                    transport=_PinnedTransport(httpx.Limits(max_connections=100, max_keepalive_connections=20)),
                     follow_redirects=False,  # a redirect could point anywhere: URL safety was checked on this URL
-                    limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                    trust_env=False,
                 )
     return _client
 
@@ -77,14 +136,8 @@ def post_json(url: str, body: bytes, headers: Mapping[str, str], *, budget_secon
         write=min(CONNECT_TIMEOUT_SECONDS, budget_seconds),
         pool=min(5.0, budget_seconds),
     )
-    try:
+    with _classified_failures():
         response = _http().post(url, content=body, headers=dict(headers), timeout=timeout)
-    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
-        raise AgentUnreachable(str(exc) or type(exc).__name__) from exc
-    except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
-        raise AgentTimeout(str(exc) or type(exc).__name__) from exc
-    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-        raise AgentBusy(str(exc) or type(exc).__name__) from exc
     return AgentResponse(
         status=response.status_code,
         headers={k.lower(): v for k, v in response.headers.items()},
@@ -115,26 +168,19 @@ def forward(
         write=budget_seconds,
         pool=min(5.0, budget_seconds),
     )
-    try:
-        with _http().stream(method, url, content=body, headers=dict(headers), timeout=timeout) as response:
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > max_body_bytes:
-                raise AgentAnswerTooLarge(f"agent announced {declared} bytes")
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > max_body_bytes:
-                    raise AgentAnswerTooLarge(f"agent sent more than {max_body_bytes} bytes")
-                chunks.append(chunk)
-            relayed = {name: response.headers[name] for name in relay_headers if name in response.headers}
-            return AgentResponse(status=response.status_code, headers=relayed, body=b"".join(chunks))
-    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
-        raise AgentUnreachable(str(exc) or type(exc).__name__) from exc
-    except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
-        raise AgentTimeout(str(exc) or type(exc).__name__) from exc
-    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-        raise AgentBusy(str(exc) or type(exc).__name__) from exc
+    with _classified_failures(), _http().stream(method, url, content=body, headers=dict(headers), timeout=timeout) as response:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_body_bytes:
+            raise AgentAnswerTooLarge(f"agent announced {declared} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > max_body_bytes:
+                raise AgentAnswerTooLarge(f"agent sent more than {max_body_bytes} bytes")
+            chunks.append(chunk)
+        relayed = {name: response.headers[name] for name in relay_headers if name in response.headers}
+        return AgentResponse(status=response.status_code, headers=relayed, body=b"".join(chunks))
 
 
 class AgentStream:

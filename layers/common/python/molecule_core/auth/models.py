@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from molecule_core.platform.validation import check_display_name
+from molecule_core.platform.validation import StorableText, check_display_name
 
 CallerKind = Literal["admin", "org", "workspace", "anonymous"]
 
@@ -74,8 +74,8 @@ class CreateOrgTokenRequest(BaseModel):
     # The 100-character limit is checked by the service, with the original's message (SPEC §4.3);
     # this cap only bounds what is parsed.
     name: str = Field(min_length=1, max_length=4096)
-    org_id: str | None = Field(None, max_length=255)
-    created_by: str | None = Field(None, max_length=255)
+    org_id: StorableText | None = Field(None, max_length=255)
+    created_by: StorableText | None = Field(None, max_length=255)
 
     _name = field_validator("name")(check_display_name)
 

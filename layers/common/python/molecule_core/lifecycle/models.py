@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from molecule_core.platform.validation import check_display_name, check_role
+from molecule_core.platform.validation import NonNegativeInt32, StorableText, check_display_name, check_role
 from molecule_core.workspaces.models import DEFAULT_TIER, CreatedWorkspace
 
 LifecycleAction = Literal["restart", "wake", "hibernate", "stop"]
@@ -60,11 +60,11 @@ class TeamMember(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     name: str = Field(min_length=1, max_length=255)
-    role: str | None = Field(None, max_length=255)
+    role: StorableText | None = Field(None, max_length=255)
     runtime: str | None = Field(None, max_length=64)
     tier: int = Field(DEFAULT_TIER, ge=0, le=4)
     max_concurrent_tasks: int = Field(1, ge=1, le=1000)
-    hibernation_idle_minutes: int | None = Field(None, ge=1)
+    hibernation_idle_minutes: NonNegativeInt32 | None = Field(None, ge=1)
 
     _name = field_validator("name")(check_display_name)
     _role = field_validator("role")(check_role)

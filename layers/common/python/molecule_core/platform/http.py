@@ -3,6 +3,9 @@ thin: a route reads its typed input (path ids as `UUID`, bodies as models, the c
 dependency from `auth.callers`), calls one service function and returns; everything that goes
 wrong is a domain exception mapped here.
 
+- The edge (SPEC §8): every JSON body is parsed by `validation.parse_json_body` (size, depth,
+  NaN/Infinity, NUL and unpaired surrogates → 400/413 naming the field), a body that is not UTF-8
+  is a 400, and a NUL in a query or path parameter is a 400 naming it — before any logic runs.
 - Domain errors → their status, body and headers (`Retry-After` included).
 - A malformed path id → 404, once, here: it cannot name anything that exists.
 - Other request validation → 400 naming the field (Powertools' default is 422).
@@ -18,9 +21,10 @@ one by one — the route is written once and serves both.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +33,9 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from pydantic_core import to_jsonable_python
 
 from molecule_core.platform import observability
-from molecule_core.platform.errors import DatastoreUnavailable, DomainError
+from molecule_core.platform.errors import DatastoreUnavailable, DomainError, InvalidInput
 from molecule_core.platform.observability import logger
+from molecule_core.platform.validation import parse_json_body, unstorable_reason
 
 # What a malformed path id is reported as (it cannot exist): the noun of each path parameter.
 _PATH_NOUNS = {
@@ -92,8 +97,83 @@ def serve(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) -> d
     return response
 
 
+def _is_invalid_utf8_body(app: APIGatewayHttpResolver) -> bool:
+    event = app.current_event
+    if not event.is_base64_encoded or not event.body:
+        return False
+    try:
+        base64.b64decode(event.body).decode("utf-8")
+    except (UnicodeDecodeError, binascii.Error):
+        return True
+    return False
+
+
+def _check_parameters(app: APIGatewayHttpResolver, next_middleware: Callable[..., Response[Any]]) -> Response[Any]:
+    """A NUL in a query or path parameter would reach PostgreSQL as an unstorable string."""
+    event = app.current_event
+    for kind, values in (("query", event.query_string_parameters), ("path", event.path_parameters)):
+        for name, value in (values or {}).items():
+            reason = unstorable_reason(str(value))
+            if reason:
+                raise InvalidInput(f"{name}: {reason}", field=name, location=kind)
+    return next_middleware(app)
+
+
+# The body of every refusal (`DomainError.body`); the A2A proxy's payload errors carry a JSON-RPC
+# error object under the same key.
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {"description": "what went wrong (a JSON-RPC error object on the A2A proxy)"},
+        "field": {"type": "string", "description": "the offending field, for invalid input"},
+    },
+}
+
+
+def document_request_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document as the API answers: Powertools documents a failed request validation as
+    422 with its own body, while `install_error_handlers` answers 400 `{"error","field"}` (SPEC §4).
+    Rewrites every operation's 422 into that 400, in place; returns the document."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["Error"] = ERROR_SCHEMA
+    invalid = {
+        "description": "Invalid request; `field` names the offending field",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            responses = operation.get("responses") if isinstance(operation, dict) else None
+            if not isinstance(responses, dict):
+                continue
+            # Powertools keys responses by int; a document read back from JSON, by str
+            documented_422 = responses.pop(422, None) is not None or responses.pop("422", None) is not None
+            if documented_422 and 400 not in responses and "400" not in responses:
+                responses[400] = invalid
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    return schema
+
+
+def _internal_error() -> Response[str]:
+    logger.exception("unhandled error")  # the stack trace goes to the log, never to the client
+    return json_response(500, {"error": "internal error"})
+
+
 def install_error_handlers(app: APIGatewayHttpResolver) -> None:
-    """Map every failure to the platform's error shape; call once per resolver."""
+    """The edge checks and the one error mapping; call once per resolver."""
+    # Powertools takes the body parser only as a constructor argument; setting it here keeps the
+    # edge in one place for every function (tests/integration/test_bad_input.py sends every
+    # documented JSON route the bodies it must refuse).
+    app._json_body_deserializer = parse_json_body
+    app.use([_check_parameters])
+
+    @app.exception_handler(UnicodeDecodeError)
+    def _invalid_utf8(exc: UnicodeDecodeError) -> Response[str]:
+        if not _is_invalid_utf8_body(app):
+            return _internal_error()
+        return json_response(400, {"error": "request body is not valid UTF-8", "field": "body"})
 
     @app.exception_handler(RequestValidationError)
     def _invalid_request(exc: RequestValidationError) -> Response[str]:
@@ -118,8 +198,7 @@ def install_error_handlers(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response[str]:
-        logger.exception("unhandled error")
-        return json_response(500, {"error": "internal error"})
+        return _internal_error()
 
     @app.not_found
     def _not_found(exc: Exception) -> Response[str]:

@@ -78,6 +78,8 @@ class Settings(BaseModel):
     memory_embedding_dimensions: int = Field(1536, alias="MEMORY_EMBEDDING_DIMENSIONS", ge=1, le=16000)
     # The A2A queue (SPEC §5.5): SQS FIFO for messages that wait for a busy or long-running target.
     a2a_queue_url: str | None = Field(None, alias="A2A_QUEUE_URL")
+    # Its dead-letter queue, which the outbox sweep reads to take back messages of active rows.
+    a2a_dead_letter_queue_url: str | None = Field(None, alias="A2A_DEAD_LETTER_QUEUE_URL")
     # expires_at of a queued message without params.expires_in_seconds (capped by queue retention).
     a2a_queue_default_ttl_seconds: int = Field(86400, alias="A2A_QUEUE_DEFAULT_TTL_SECONDS", ge=1)
     # Deliveries tried before a queued message is marked failed (matches the queue's maxReceiveCount).
@@ -116,6 +118,7 @@ class Settings(BaseModel):
         "secrets_kms_key_id",
         "secrets_key_file",
         "files_bucket",
+        "a2a_dead_letter_queue_url",
     )
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:

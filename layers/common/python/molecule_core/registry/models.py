@@ -9,6 +9,13 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from molecule_core.platform.validation import (
+    FiniteFloat,
+    NonNegativeInt32,
+    NonNegativeInt64,
+    StorableObject,
+    StorableText,
+)
 from molecule_core.workspaces.models import DeliveryMode, WorkspaceStatus
 
 
@@ -18,8 +25,8 @@ class RegisterRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     id: UUID
-    url: str | None = Field(None, max_length=2048)
-    agent_card: dict[str, Any] | None = None
+    url: StorableText | None = Field(None, max_length=2048)
+    agent_card: StorableObject | None = None
     delivery_mode: DeliveryMode | None = None
 
     @field_validator("url")
@@ -44,20 +51,20 @@ class HeartbeatRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     workspace_id: UUID
-    error_rate: float | None = Field(None, ge=0, le=1)
-    sample_error: str | None = Field(None, max_length=4096)
-    active_tasks: int | None = Field(None, ge=0)
-    uptime_seconds: int | None = Field(None, ge=0)
-    current_task: str | None = Field(None, max_length=4096)
-    monthly_spend: int | None = Field(None, ge=0)
-    runtime_state: str | None = Field(None, max_length=64)
+    error_rate: FiniteFloat | None = Field(None, ge=0, le=1)
+    sample_error: StorableText | None = Field(None, max_length=4096)
+    active_tasks: NonNegativeInt32 | None = None
+    uptime_seconds: NonNegativeInt64 | None = None
+    current_task: StorableText | None = Field(None, max_length=4096)
+    monthly_spend: NonNegativeInt64 | None = None
+    runtime_state: StorableText | None = Field(None, max_length=64)
 
 
 class UpdateCardRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     workspace_id: UUID
-    agent_card: dict[str, Any]
+    agent_card: StorableObject
 
 
 class CheckAccessRequest(BaseModel):

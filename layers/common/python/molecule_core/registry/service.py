@@ -22,11 +22,20 @@ from molecule_core.registry.models import (
     RegisterResponse,
     UpdateCardRequest,
 )
-from molecule_core.registry.url_safety import check_agent_url
+from molecule_core.registry.url_safety import UnsafeAgentAddress, check_agent_url, resolve_agent_host
 from molecule_core.workspaces.models import is_http_url, resolve_delivery_mode
 
-# For other domains: the access rule, the URL-safety check and the inbound-secret heal exist once.
-__all__ = ["InboundSecret", "can_communicate", "check_agent_url", "is_access_allowed", "read_or_heal_inbound_secret"]
+# For other domains: the access rule, the URL-safety rule (at register/create, and per connection)
+# and the inbound-secret heal exist once.
+__all__ = [
+    "InboundSecret",
+    "UnsafeAgentAddress",
+    "can_communicate",
+    "check_agent_url",
+    "is_access_allowed",
+    "read_or_heal_inbound_secret",
+    "resolve_agent_host",
+]
 
 DEGRADED_ERROR_RATE = 0.5
 WEDGED_RUNTIME_STATE = "wedged"
@@ -75,6 +84,7 @@ def register(request: RegisterRequest, bearer: str | None) -> RegisterResponse:
         lambda conn: registry_store.mark_registered(
             conn,
             request.id,
+            bearer_hash=bearer_hash,
             url=request.url,
             agent_card=request.agent_card,
             delivery_mode=mode,
@@ -84,6 +94,9 @@ def register(request: RegisterRequest, bearer: str | None) -> RegisterResponse:
     )
     if registered is None:
         raise _removed()
+    if not registered.accepted:
+        # another register minted the first token between the check above and the row lock
+        raise _refuse_bearer(bearer)
     inbound = read_or_heal_inbound_secret(request.id, known=target.platform_inbound_secret)
     return RegisterResponse(
         workspace_id=request.id,

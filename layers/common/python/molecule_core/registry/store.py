@@ -51,7 +51,8 @@ def load_register_target(conn: Connection, workspace_id: UUID, bearer_hash: byte
 
 @dataclass(frozen=True)
 class Registered:
-    previous_status: str
+    accepted: bool  # False: the token rule refused the bearer once the row was locked
+    previous_status: str | None
     minted_token: bool
 
 
@@ -59,55 +60,70 @@ def mark_registered(
     conn: Connection,
     workspace_id: UUID,
     *,
+    bearer_hash: bytes | None,
     url: str | None,
     agent_card: dict[str, Any] | None,
     delivery_mode: str,
     token_hash: bytes | None,
     token_prefix: str | None,
 ) -> Registered | None:
-    """Register's one statement: online, fresh heartbeat, card, URL, mode, a WORKSPACE_ONLINE
-    event — and, when `token_hash` is given, the workspace's first token, inserted only if it has no
-    live token. Two first registers that race cannot both mint: the second waits on the row lock,
-    then its insert hits the one-register-mint unique index and is skipped. Never touches a removed
-    workspace; None when there was nothing to update (unknown or removed)."""
+    """Register's one statement: the token rule, decided under the workspace's row lock, then
+    online (a paused workspace stays paused: only /resume ends a pause), fresh heartbeat, card, URL,
+    mode, a WORKSPACE_ONLINE event — and, when `token_hash` is given, the workspace's first token.
+
+    Concurrent first registers: each waits on the row lock of the one before; the token that one
+    committed is not in this statement's snapshot, but the one-register-mint unique index sees it,
+    so this insert is skipped — and a register that minted nothing must present a live token of
+    the workspace, or nothing is written (accepted False → 401). Never touches a removed workspace;
+    None when there was nothing to lock (unknown or removed)."""
     row = conn.execute(
         """
         WITH prev AS (
             SELECT id, status FROM workspaces
             WHERE id = %(id)s AND status <> 'removed'
             FOR UPDATE
+        ), minted AS (
+            INSERT INTO workspace_auth_tokens (workspace_id, token_hash, prefix, origin)
+            SELECT prev.id, %(token_hash)s, %(token_prefix)s, 'register' FROM prev
+            WHERE %(token_hash)s::bytea IS NOT NULL
+              AND NOT EXISTS (
+                  SELECT 1 FROM workspace_auth_tokens t
+                  WHERE t.workspace_id = prev.id AND t.revoked_at IS NULL
+              )
+            ON CONFLICT (workspace_id) WHERE origin = 'register' AND revoked_at IS NULL DO NOTHING
+            RETURNING id
+        ), allowed AS (
+            SELECT prev.id, prev.status FROM prev
+            WHERE EXISTS (SELECT 1 FROM minted)
+               OR EXISTS (
+                  SELECT 1 FROM workspace_auth_tokens t
+                  WHERE t.workspace_id = prev.id AND t.revoked_at IS NULL AND t.token_hash = %(bearer_hash)s
+               )
         ), upd AS (
             UPDATE workspaces w
-            SET status = 'online',
+            SET status = CASE WHEN allowed.status = 'paused' THEN w.status ELSE 'online' END,
                 last_heartbeat_at = now(),
                 last_active_at = now(),
                 agent_card = coalesce(%(agent_card)s, w.agent_card),
                 url = coalesce(%(url)s, w.url),
                 delivery_mode = %(delivery_mode)s,
                 updated_at = now()
-            FROM prev WHERE w.id = prev.id
-            RETURNING w.id, prev.status::text AS previous_status
-        ), minted AS (
-            INSERT INTO workspace_auth_tokens (workspace_id, token_hash, prefix, origin)
-            SELECT upd.id, %(token_hash)s, %(token_prefix)s, 'register' FROM upd
-            WHERE %(token_hash)s::bytea IS NOT NULL
-              AND NOT EXISTS (
-                  SELECT 1 FROM workspace_auth_tokens t
-                  WHERE t.workspace_id = upd.id AND t.revoked_at IS NULL
-              )
-            ON CONFLICT (workspace_id) WHERE origin = 'register' AND revoked_at IS NULL DO NOTHING
-            RETURNING id
+            FROM allowed WHERE w.id = allowed.id
+            RETURNING w.id, allowed.status::text AS previous_status, w.status::text AS status
         ), event AS (
             INSERT INTO structure_events (event_type, workspace_id, payload)
             SELECT 'WORKSPACE_ONLINE', upd.id,
                    jsonb_build_object('from', upd.previous_status, 'reason', 'register',
                                       'delivery_mode', %(delivery_mode)s::text)
-            FROM upd
+            FROM upd WHERE upd.status = 'online'
         )
-        SELECT previous_status, EXISTS (SELECT 1 FROM minted) AS minted_token FROM upd
+        SELECT EXISTS (SELECT 1 FROM upd) AS accepted, (SELECT previous_status FROM upd) AS previous_status,
+               EXISTS (SELECT 1 FROM minted) AS minted_token
+        FROM prev
         """,
         {
             "id": workspace_id,
+            "bearer_hash": bearer_hash,
             "url": url,
             "agent_card": Jsonb(agent_card) if agent_card is not None else None,
             "delivery_mode": delivery_mode,
@@ -115,7 +131,9 @@ def mark_registered(
             "token_prefix": token_prefix,
         },
     ).fetchone()
-    return Registered(str(row["previous_status"]), bool(row["minted_token"])) if row else None
+    if row is None:
+        return None
+    return Registered(bool(row["accepted"]), row["previous_status"], bool(row["minted_token"]))
 
 
 @dataclass(frozen=True)

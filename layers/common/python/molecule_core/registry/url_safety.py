@@ -1,5 +1,7 @@
-"""Is an agent URL safe for the platform to call? One check, used at register and at external
-create (SPEC §5.2).
+"""Is an agent URL safe for the platform to call? One rule, used at register and at external
+create (SPEC §5.2, `check_agent_url`) and at every connection to an agent (SPEC §5.4 step 6,
+`resolve_agent_host`: agents.service resolves the host once per connection with it and connects
+to the address it checked, so DNS rebinding cannot answer differently in between).
 
 Only http(s). The host — an IP literal in any spelling the C library accepts (decimal, hex, octal,
 short forms like 127.1), an IPv6 literal (including IPv4-mapped, -translated, -compatible, NAT64,
@@ -177,11 +179,41 @@ def _parse_resolved(host: str, resolved: Iterable[str]) -> list[IPAddress]:
         raise InvalidInput(f"invalid agent url: cannot resolve host {host!r}") from exc
 
 
+class UnsafeAgentAddress(InvalidInput):
+    """The host is, or resolves to, an address the platform must not call."""
+
+
+def _check_address(host: str, address: IPAddress, *, resolved: bool) -> None:
+    settings = get_settings()
+    reason = blocked_reason(address, allow_loopback=settings.is_development, allow_private=settings.saas_mode)
+    if reason:
+        shown = f"{host} resolves to {address}, a" if resolved else f"{host} is a"
+        raise UnsafeAgentAddress(f"invalid agent url: {shown} blocked {reason}")
+
+
+def resolve_agent_host(host: str, *, resolver: Resolver | None = None) -> list[IPAddress]:
+    """The addresses to connect to for `host` — resolved once, every one of them checked.
+    UnsafeAgentAddress when any is blocked; InvalidInput when the host is malformed or does not
+    resolve."""
+    name = _normalised_host(host)
+    literal = parse_ip_literal(name)
+    if literal is not None:
+        _check_address(host, literal, resolved=False)
+        return [literal]
+    try:
+        resolved = (resolver or _system_resolver)(name)
+    except (OSError, UnicodeError) as exc:
+        raise InvalidInput(f"invalid agent url: cannot resolve host {host!r}") from exc
+    addresses = _parse_resolved(host, resolved)
+    if not addresses:
+        raise InvalidInput(f"invalid agent url: host {host!r} has no address")
+    for address in addresses:
+        _check_address(host, address, resolved=True)
+    return addresses
+
+
 def check_agent_url(url: str, *, resolver: Resolver | None = None) -> None:
     """Raise InvalidInput (400) with the reason when the platform must not call `url`."""
-    settings = get_settings()
-    allow_loopback = settings.is_development
-    allow_private = settings.saas_mode
     url = url.strip()
     if _CONTROL_OR_SPACE.search(url):
         raise InvalidInput("invalid agent url: control characters or whitespace are not allowed")
@@ -199,21 +231,4 @@ def check_agent_url(url: str, *, resolver: Resolver | None = None) -> None:
         raise InvalidInput("invalid agent url: a host is required")
     if port == 0:
         raise InvalidInput("invalid agent url: port 0 is not allowed")
-    name = _normalised_host(host)
-    literal = parse_ip_literal(name)
-    if literal is not None:
-        reason = blocked_reason(literal, allow_loopback=allow_loopback, allow_private=allow_private)
-        if reason:
-            raise InvalidInput(f"invalid agent url: {host} is a blocked {reason}")
-        return
-    try:
-        resolved = (resolver or _system_resolver)(name)
-    except (OSError, UnicodeError) as exc:
-        raise InvalidInput(f"invalid agent url: cannot resolve host {host!r}") from exc
-    addresses = _parse_resolved(host, resolved)
-    if not addresses:
-        raise InvalidInput(f"invalid agent url: host {host!r} has no address")
-    for address in addresses:
-        reason = blocked_reason(address, allow_loopback=allow_loopback, allow_private=allow_private)
-        if reason:
-            raise InvalidInput(f"invalid agent url: {host} resolves to {address}, a blocked {reason}")
+    resolve_agent_host(host, resolver=resolver)

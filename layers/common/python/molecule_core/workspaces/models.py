@@ -11,7 +11,14 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from molecule_core.platform.validation import check_display_name, check_role
+from molecule_core.platform.validation import (
+    FiniteFloat,
+    NonNegativeInt32,
+    NonNegativeInt64,
+    StorableText,
+    check_display_name,
+    check_role,
+)
 
 DeliveryMode = Literal["push", "poll"]
 WorkspaceStatus = Literal[
@@ -60,18 +67,18 @@ class CreateWorkspaceRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     name: str = Field(min_length=1, max_length=255)
-    role: str | None = Field(None, max_length=255)
+    role: StorableText | None = Field(None, max_length=255)
     runtime: str | None = Field(None, max_length=64)
     external: bool = False
-    url: str | None = Field(None, max_length=2048)
+    url: StorableText | None = Field(None, max_length=2048)
     parent_id: UUID | None = None
     tier: int = Field(DEFAULT_TIER, ge=0, le=4)
     max_concurrent_tasks: int = Field(1, ge=1, le=1000)
     delivery_mode: DeliveryMode | None = None
-    budget_limit: int | None = Field(None, ge=0)
-    hibernation_idle_minutes: int | None = Field(None, ge=1)
-    x: float = 0.0
-    y: float = 0.0
+    budget_limit: NonNegativeInt64 | None = None
+    hibernation_idle_minutes: NonNegativeInt32 | None = Field(None, ge=1)
+    x: FiniteFloat = 0.0
+    y: FiniteFloat = 0.0
     collapsed: bool = False
 
     _name = field_validator("name")(check_display_name)
@@ -105,14 +112,14 @@ class PatchWorkspaceRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(None, min_length=1, max_length=255)
-    role: str | None = Field(None, max_length=255)
+    role: StorableText | None = Field(None, max_length=255)
     tier: int | None = Field(None, ge=0, le=4)
-    x: float | None = None
-    y: float | None = None
+    x: FiniteFloat | None = None
+    y: FiniteFloat | None = None
     collapsed: bool | None = None
     max_concurrent_tasks: int | None = Field(None, ge=1, le=1000)
-    budget_limit: int | None = Field(None, ge=0)
-    hibernation_idle_minutes: int | None = Field(None, ge=1)
+    budget_limit: NonNegativeInt64 | None = None
+    hibernation_idle_minutes: NonNegativeInt32 | None = Field(None, ge=1)
     delivery_mode: DeliveryMode | None = None
 
     @field_validator("name")

@@ -41,7 +41,7 @@ def create_workspace(request: CreateWorkspaceRequest) -> CreatedWorkspace:
             {"name": workspace.name, "runtime": workspace.runtime},
         )
         if request.external and request.url:
-            workspace = workspace_store.mark_online(conn, workspace.id)
+            workspace = workspace_store.mark_online(conn, workspace.id, inbound_secret=auth.mint_inbound_secret())
             events.record_event(conn, "WORKSPACE_ONLINE", workspace.id, {"url": workspace.url})
         elif request.external:
             workspace = workspace_store.mark_awaiting_agent(conn, workspace.id)

@@ -71,14 +71,17 @@ def insert_provisioning(conn: Connection, request: CreateWorkspaceRequest) -> Wo
     return Workspace.model_validate(row)
 
 
-def mark_online(conn: Connection, workspace_id: UUID) -> Workspace:
-    """External workspace created with a URL: it is reachable, hence online."""
+def mark_online(conn: Connection, workspace_id: UUID, *, inbound_secret: str) -> Workspace:
+    """External workspace created with a URL: it is reachable, hence online, and the platform may
+    push to it at once — so it gets its inbound secret now, not at its first register."""
     row = conn.execute(
         f"""
-        UPDATE workspaces SET status = 'online', last_heartbeat_at = now(), updated_at = now()
+        UPDATE workspaces
+        SET status = 'online', last_heartbeat_at = now(), updated_at = now(),
+            platform_inbound_secret = coalesce(platform_inbound_secret, %(secret)s)
         WHERE id = %(id)s RETURNING {WORKSPACE_COLUMNS}
         """,
-        {"id": workspace_id},
+        {"id": workspace_id, "secret": inbound_secret},
     ).fetchone()
     assert row is not None
     return Workspace.model_validate(row)

@@ -190,7 +190,7 @@ def test_a_nan_embedding_is_400(api: ApiClient, admin: str, root: dict) -> None:
     )
 
     assert result.status == 400
-    assert result.json()["field"] == "embedding"
+    assert result.json()["field"] == "embedding[0]"  # the edge names the element
 
 
 def test_unknown_workspace_is_404_and_a_malformed_memory_id_too(api: ApiClient, admin: str, root: dict) -> None:

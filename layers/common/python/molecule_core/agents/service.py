@@ -168,7 +168,10 @@ def forward(
         write=budget_seconds,
         pool=min(5.0, budget_seconds),
     )
-    with _classified_failures(), _http().stream(method, url, content=body, headers=dict(headers), timeout=timeout) as response:
+    with (
+        _classified_failures(),
+        _http().stream(method, url, content=body, headers=dict(headers), timeout=timeout) as response,
+    ):
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > max_body_bytes:
             raise AgentAnswerTooLarge(f"agent announced {declared} bytes")

@@ -328,3 +328,17 @@ def live_workspace_tokens(dsn: str, workspace_id: str) -> int:
             (workspace_id,),
         ).fetchone()
     return int(row[0]) if row else 0
+
+
+@pytest.fixture
+def bucket(platform_env: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The template's files bucket on a moto S3 server; FILES_BUCKET and the endpoint exported."""
+    from molecule_local.s3 import LocalS3
+    from molecule_local.template import default_template
+
+    s3 = LocalS3(default_template(), port=0, name_prefix=f"t{os.urandom(4).hex()}-")
+    s3.start()
+    try:
+        yield s3
+    finally:
+        s3.stop()

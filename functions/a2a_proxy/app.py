@@ -8,16 +8,15 @@ import base64
 from typing import Annotated, Any
 from uuid import UUID
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.a2a import service
 from molecule_core.auth.callers import A2ACaller
 from molecule_core.platform.http import (
+    APIGatewayHttpResolver,
     StreamedResponse,
-    compact_json,
-    install_error_handlers,
     is_streaming_invocation,
     serve,
     serve_streaming,
@@ -26,8 +25,7 @@ from molecule_core.platform.http import (
 from molecule_core.platform.observability import logger
 from molecule_core.platform.settings import get_settings
 
-app = APIGatewayHttpResolver(enable_validation=True, serializer=compact_json)
-install_error_handlers(app)
+app = APIGatewayHttpResolver()
 
 # Time kept back from the function's own timeout to record the outcome and answer.
 MARGIN_SECONDS = 3.0

@@ -3,19 +3,17 @@
 from typing import Annotated
 from uuid import UUID
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.a2a import service
 from molecule_core.a2a.models import A2aQueueItem, A2aQueueStatus, DropStaleResult, QueueStatus
 from molecule_core.auth.callers import AdminCaller, AnyCaller, WorkspaceCaller
-from molecule_core.platform.http import compact_json, install_error_handlers, serve
+from molecule_core.platform.http import APIGatewayHttpResolver, serve
 from molecule_core.platform.observability import logger
 
-app = APIGatewayHttpResolver(enable_validation=True, serializer=compact_json)
+app = APIGatewayHttpResolver()
 DEFAULT_MAX_AGE_MINUTES = 60
-install_error_handlers(app)
 
 
 PageLimit = Annotated[int, Query(ge=1, le=service.QUEUE_PAGE_MAX)]

@@ -3,14 +3,13 @@
 
 from pathlib import Path
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from molecule_core.platform.http import compact_json, document_request_errors, install_error_handlers, serve
+from molecule_core.platform.http import APIGatewayHttpResolver, compact_json, document_request_errors, serve
 from molecule_core.platform.observability import logger
 
-app = APIGatewayHttpResolver(enable_validation=True, serializer=compact_json)
-install_error_handlers(app)
+app = APIGatewayHttpResolver()
 app.configure_openapi_merge(
     path=str(Path(__file__).resolve().parent.parent),  # functions/ (this function's CodeUri)
     pattern="app.py",

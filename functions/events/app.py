@@ -3,18 +3,16 @@
 from typing import Annotated
 from uuid import UUID
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.auth.callers import AdminCaller, WorkspaceCaller
 from molecule_core.events import service
 from molecule_core.events.models import StructureEvent
-from molecule_core.platform.http import compact_json, install_error_handlers, serve
+from molecule_core.platform.http import APIGatewayHttpResolver, serve
 from molecule_core.platform.observability import logger
 
-app = APIGatewayHttpResolver(enable_validation=True, serializer=compact_json)
-install_error_handlers(app)
+app = APIGatewayHttpResolver()
 
 Limit = Annotated[int, Query(ge=1, le=service.MAX_LIMIT)]
 SinceId = Annotated[str | None, Query()]

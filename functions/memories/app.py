@@ -4,7 +4,7 @@ list, delete) and the admin export/import."""
 from typing import Annotated, Any
 from uuid import UUID
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -22,11 +22,10 @@ from molecule_core.memories.models import (
     SetMemoryRequest,
     SetMemoryResult,
 )
-from molecule_core.platform.http import compact_json, install_error_handlers
+from molecule_core.platform.http import APIGatewayHttpResolver
 from molecule_core.platform.observability import logger
 
-app = APIGatewayHttpResolver(enable_validation=True, serializer=compact_json)
-install_error_handlers(app)
+app = APIGatewayHttpResolver()
 
 
 @app.post("/workspaces/<workspace_id>/memories")

@@ -4,12 +4,11 @@
 from typing import Annotated
 from uuid import UUID
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.auth.callers import AdminCaller, AgentBearerDep, DiscoveryCaller, WorkspaceCaller
-from molecule_core.platform.http import compact_json, install_error_handlers, serve
+from molecule_core.platform.http import APIGatewayHttpResolver, serve
 from molecule_core.platform.observability import logger
 from molecule_core.registry import service
 from molecule_core.registry.models import (
@@ -21,8 +20,7 @@ from molecule_core.registry.models import (
     UpdateCardRequest,
 )
 
-app = APIGatewayHttpResolver(enable_validation=True, serializer=compact_json)
-install_error_handlers(app)
+app = APIGatewayHttpResolver()
 
 
 @app.post("/registry/register")

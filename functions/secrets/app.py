@@ -3,11 +3,10 @@ global secrets under /settings/secrets and /admin/secrets (SPEC §5.12)."""
 
 from uuid import UUID
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.auth.callers import AdminCaller, OwnWorkspaceCaller, WorkspaceCaller
-from molecule_core.platform.http import compact_json, install_error_handlers
+from molecule_core.platform.http import APIGatewayHttpResolver
 from molecule_core.platform.observability import logger
 from molecule_core.secrets import service
 from molecule_core.secrets.models import (
@@ -19,8 +18,7 @@ from molecule_core.secrets.models import (
     SetSecretRequest,
 )
 
-app = APIGatewayHttpResolver(enable_validation=True, serializer=compact_json)
-install_error_handlers(app)
+app = APIGatewayHttpResolver()
 
 
 @app.get("/workspaces/<workspace_id>/secrets")

@@ -2,7 +2,7 @@
 
 from uuid import UUID
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.auth import service
@@ -16,11 +16,10 @@ from molecule_core.auth.models import (
     TestToken,
     WorkspaceTokenList,
 )
-from molecule_core.platform.http import compact_json, install_error_handlers, serve
+from molecule_core.platform.http import APIGatewayHttpResolver, serve
 from molecule_core.platform.observability import logger
 
-app = APIGatewayHttpResolver(enable_validation=True, serializer=compact_json)
-install_error_handlers(app)
+app = APIGatewayHttpResolver()
 
 
 @app.get("/workspaces/<workspace_id>/tokens")

@@ -3,18 +3,17 @@
 from typing import Annotated, Any
 from uuid import UUID
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.auth.callers import WorkspaceCaller
 from molecule_core.lifecycle import service
 from molecule_core.lifecycle.models import ExpandRequest, ExpandResult
-from molecule_core.platform.http import compact_json, install_error_handlers, serve
+from molecule_core.platform.http import APIGatewayHttpResolver, serve
 from molecule_core.platform.observability import logger
 
-app = APIGatewayHttpResolver(enable_validation=True, serializer=compact_json)
-install_error_handlers(app)
+app = APIGatewayHttpResolver()
 
 
 @app.post("/workspaces/<workspace_id>/restart")

@@ -3,13 +3,13 @@
 from typing import Annotated
 from uuid import UUID
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.auth.callers import AdminCaller, WorkspaceCaller, WorkspaceStateCaller
-from molecule_core.platform.http import compact_json, install_error_handlers, serve
+from molecule_core.platform.http import APIGatewayHttpResolver, serve
 from molecule_core.platform.observability import logger, metrics
 from molecule_core.workspaces import service
 from molecule_core.workspaces.models import (
@@ -21,8 +21,7 @@ from molecule_core.workspaces.models import (
     WorkspaceState,
 )
 
-app = APIGatewayHttpResolver(enable_validation=True, serializer=compact_json)
-install_error_handlers(app)
+app = APIGatewayHttpResolver()
 
 
 @app.post("/workspaces")

@@ -107,7 +107,12 @@ def server(database: str, functions: FunctionRegistry, routes: RouteTable) -> It
 
 
 def test_no_generated_request_gets_a_5xx_or_an_undocumented_answer(
-    server: str, api: ApiClient, dev: str, dispatcher: RecordingDispatcher, capsys: pytest.CaptureFixture[str]
+    server: str,
+    api: ApiClient,
+    dev: str,
+    dispatcher: RecordingDispatcher,
+    bucket: Any,  # a deployment has its files bucket: without one, staging answers 503 by design
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Given: workspaces that generated ids are swapped for, so cases reach past "not found"
     known_ids = [create_workspace(api, dev, name=f"fuzz-{n}", external=True)["id"] for n in range(3)]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -16,7 +15,6 @@ import httpx
 import psycopg
 import pytest
 from molecule_local.s3 import LocalS3
-from molecule_local.template import default_template
 
 from tests.agents import closed_port_url
 from tests.conftest import ApiClient, create_workspace, set_env
@@ -39,17 +37,6 @@ def multipart(*files: tuple[str, bytes, str], extra_field: bool = False) -> byte
             + b"\r\n"
         )
     return body + f"--{BOUNDARY}--\r\n".encode()
-
-
-@pytest.fixture
-def bucket(platform_env: pytest.MonkeyPatch) -> Iterator[LocalS3]:
-    """The template's files bucket on a moto S3 server; FILES_BUCKET and the endpoint exported."""
-    s3 = LocalS3(default_template(), port=0, name_prefix=f"t{os.urandom(4).hex()}-")
-    s3.start()
-    try:
-        yield s3
-    finally:
-        s3.stop()
 
 
 def stored_object(s3: LocalS3, database: str, file_id: str) -> bytes:

@@ -28,7 +28,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver as PowertoolsHttpResolver
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from pydantic_core import to_jsonable_python
 
@@ -87,7 +88,7 @@ def _malformed_path_id(errors: list[Any]) -> str | None:
     return None
 
 
-def serve(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
+def serve(app: PowertoolsHttpResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Resolve one API Gateway event: the route's answer, one structured line for the request, and
     the invocation's metrics published. Every HTTP function's handler is this call."""
     facts = observability.begin_request()
@@ -97,7 +98,7 @@ def serve(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) -> d
     return response
 
 
-def _is_invalid_utf8_body(app: APIGatewayHttpResolver) -> bool:
+def _is_invalid_utf8_body(app: PowertoolsHttpResolver) -> bool:
     event = app.current_event
     if not event.is_base64_encoded or not event.body:
         return False
@@ -108,7 +109,7 @@ def _is_invalid_utf8_body(app: APIGatewayHttpResolver) -> bool:
     return False
 
 
-def _check_parameters(app: APIGatewayHttpResolver, next_middleware: Callable[..., Response[Any]]) -> Response[Any]:
+def _check_parameters(app: PowertoolsHttpResolver, next_middleware: Callable[..., Response[Any]]) -> Response[Any]:
     """A NUL in a query or path parameter would reach PostgreSQL as an unstorable string."""
     event = app.current_event
     for kind, values in (("query", event.query_string_parameters), ("path", event.path_parameters)):
@@ -161,12 +162,20 @@ def _internal_error() -> Response[str]:
     return json_response(500, {"error": "internal error"})
 
 
-def install_error_handlers(app: APIGatewayHttpResolver) -> None:
-    """The edge checks and the one error mapping; call once per resolver."""
-    # Powertools takes the body parser only as a constructor argument; setting it here keeps the
-    # edge in one place for every function (tests/integration/test_bad_input.py sends every
-    # documented JSON route the bodies it must refuse).
-    app._json_body_deserializer = parse_json_body
+class APIGatewayHttpResolver(PowertoolsHttpResolver):
+    """Every HTTP function's resolver: Powertools' with the platform's settings — request
+    validation, compact JSON, the edge's body parser (tests/integration/test_bad_input.py sends every
+    documented JSON route the bodies it must refuse) and the one error mapping. It keeps Powertools'
+    class name on purpose: the docs function's OpenAPI merge finds each function's resolver by
+    that name (`app = APIGatewayHttpResolver()`)."""
+
+    def __init__(self) -> None:
+        super().__init__(enable_validation=True, serializer=compact_json, json_body_deserializer=parse_json_body)
+        install_error_handlers(self)
+
+
+def install_error_handlers(app: PowertoolsHttpResolver) -> None:
+    """The edge checks and the one error mapping (every APIGatewayHttpResolver has them)."""
     app.use([_check_parameters])
 
     @app.exception_handler(UnicodeDecodeError)
@@ -234,7 +243,7 @@ def stream_response(
     return Response(status_code=status_code, content_type=content_type, body=b"".join(chunks), headers=headers or None)
 
 
-def serve_streaming(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) -> StreamedResponse:
+def serve_streaming(app: PowertoolsHttpResolver, event: dict[str, Any], context: Any) -> StreamedResponse:
     """`serve` for a streaming invocation: the same request line (status known before the first
     chunk; the duration is the time to the answer's head) and metrics, around `resolve_streaming`."""
     facts = observability.begin_request()
@@ -244,7 +253,7 @@ def serve_streaming(app: APIGatewayHttpResolver, event: dict[str, Any], context:
     return streamed
 
 
-def resolve_streaming(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) -> StreamedResponse:
+def resolve_streaming(app: PowertoolsHttpResolver, event: dict[str, Any], context: Any) -> StreamedResponse:
     """Resolve `event` with `app` for a streaming invocation: a route's `stream_response` chunks
     are handed over unread; any other answer becomes a one-chunk body."""
     _invocation.streaming, _invocation.chunks = True, None

@@ -247,7 +247,7 @@ def test_an_unpaired_surrogate_is_a_400_naming_the_field(api: ApiClient, workspa
             "POST",
             "/workspaces/{id}/expand",
             {"children": [{"name": "c", "hibernation_idle_minutes": 2**40}]},
-            "children.0.hibernation_idle_minutes",
+            "children[0].hibernation_idle_minutes",
             INT32_MAX,
         ),
     ],

@@ -314,7 +314,7 @@ def test_expand_refuses_a_bad_child_role_naming_it(
         f"/workspaces/{root['id']}/expand", json_body={"children": [{"name": "c", "role": role}]}, token=admin
     )
     assert result.status == 400
-    assert result.json()["field"] == "children.0.role"
+    assert result.json()["field"] == "children[0].role"
     assert "role" in result.json()["error"]
     assert len(api.get("/workspaces", token=admin).json()) == 1  # no child was created
 

@@ -62,8 +62,13 @@ def json_response(status_code: int, body: Any, headers: dict[str, str] | None = 
 
 
 def _field_name(location: tuple[Any, ...]) -> str:
-    parts = [str(part) for part in location if part not in ("body", "query", "path", "header")]
-    return ".".join(parts)
+    """A validation error's location as the edge's body check names it: `children[0].role`."""
+    name = ""
+    for part in location:
+        if part in ("body", "query", "path", "header"):
+            continue
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name
 
 
 def _validation_message(error: dict[str, Any]) -> tuple[str, str]:

@@ -5,19 +5,23 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.activity import service
 from molecule_core.activity.models import ActivityRow, LogActivityRequest, NotifyRequest
 from molecule_core.auth.callers import WorkspaceCaller
-from molecule_core.platform.http import APIGatewayHttpResolver, serve
+from molecule_core.platform.http import APIGatewayHttpResolver, compact_json, serve
 from molecule_core.platform.observability import logger
 
 app = APIGatewayHttpResolver()
 
 
-@app.get("/workspaces/<workspace_id>/activity")
+@app.get(
+    "/workspaces/<workspace_id>/activity",
+    responses={200: {"description": "Activity rows", "content": {"application/json": {"model": list[ActivityRow]}}}},
+)
 def list_activity(
     workspace_id: UUID,
     caller: WorkspaceCaller,
@@ -29,8 +33,10 @@ def list_activity(
     since_id: Annotated[str | None, Query(max_length=64)] = None,
     order: Annotated[Literal["asc", "desc"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1)] = service.DEFAULT_LIMIT,
-) -> list[ActivityRow]:
-    return service.list_activity(
+):  # no return type: the rows are serialised once, here, not validated into models again
+    # Rows come as plain data in the ActivityRow shape (documented above): validating a hundred of
+    # them into models and dumping them again was most of a poll's cost.
+    rows = service.list_activity(
         workspace_id,
         activity_type=type,
         source=source,
@@ -41,6 +47,7 @@ def list_activity(
         order=order,
         limit=limit,
     )
+    return Response(200, content_types.APPLICATION_JSON, compact_json(rows))
 
 
 @app.post("/workspaces/<workspace_id>/activity")

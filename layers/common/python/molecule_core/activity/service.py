@@ -10,8 +10,6 @@ from uuid import UUID
 from molecule_core.activity import store
 from molecule_core.activity.models import (
     ACTIVITY_TYPES,
-    ActivityData,
-    ActivityRow,
     LogActivityRequest,
     NewActivity,
     NotifyRequest,
@@ -26,6 +24,10 @@ from molecule_core.platform.settings import get_settings
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
 MAX_SINCE_SECONDS = 30 * 24 * 3600  # a wider window is clamped: no multi-month scans on a typo
+
+
+# The cursor of a malformed since_id: the nil UUID, which no row has (a 410 like any unknown cursor).
+NO_SUCH_ROW = UUID(int=0)
 
 
 def invalid_activity_type() -> InvalidInput:
@@ -86,9 +88,10 @@ def _is_text_part(part: Any) -> bool:
     return kind is None or kind == "text"
 
 
-def _to_row(record: dict[str, Any]) -> ActivityRow:
+def _row(record: dict[str, Any], base_url: str) -> dict[str, Any]:
+    """One feed row as clients read it (the ActivityRow shape), built as plain data: a poll of a
+    hundred rows is serialised once, not validated into models and dumped again."""
     peer_id = record["source_id"]
-    base = get_settings().platform_url.rstrip("/")
     # The normalised form first: the verbatim body of a poll-mode message may be in any shape the
     # proxy accepts (v0.2 `content`, bare {method, params}).
     text = (
@@ -96,21 +99,20 @@ def _to_row(record: dict[str, Any]) -> ActivityRow:
         or message_text(record["request_body"])
         or message_text(record["response_body"])
     )
-    return ActivityRow(
-        **{k: v for k, v in record.items() if k not in ("peer_name", "peer_role")},
-        type=record["activity_type"],
-        ts=record["created_at"],
-        data=ActivityData(
-            source="peer_agent" if peer_id else "canvas_user",
-            kind=record["method"] or record["activity_type"],
-            text=text,
-            peer_id=peer_id,
-            activity_id=record["id"],
-            peer_name=record["peer_name"],
-            peer_role=record["peer_role"],
-            agent_card_url=f"{base}/registry/discover/{peer_id}" if peer_id else None,
-        ),
-    )
+    peer_name, peer_role = record.pop("peer_name"), record.pop("peer_role")
+    record["type"] = record["activity_type"]
+    record["ts"] = record["created_at"]
+    record["data"] = {
+        "source": "peer_agent" if peer_id else "canvas_user",
+        "kind": record["method"] or record["activity_type"],
+        "text": text,
+        "peer_id": peer_id,
+        "activity_id": record["id"],
+        "peer_name": peer_name,
+        "peer_role": peer_role,
+        "agent_card_url": f"{base_url}/registry/discover/{peer_id}" if peer_id else None,
+    }
+    return record
 
 
 def list_activity(
@@ -124,30 +126,34 @@ def list_activity(
     since_id: str | None,
     order: Literal["asc", "desc"] | None,
     limit: int,
-) -> list[ActivityRow]:
+) -> list[dict[str, Any]]:
+    """The feed (newest first) or, with a cursor or a time window, the inbox (oldest first), as
+    ActivityRow-shaped data, in one round trip."""
     if activity_type is not None and activity_type not in ACTIVITY_TYPES:
         raise invalid_activity_type()
     since_seconds = parse_since_seconds(since_secs)
-    with db.transaction() as conn:
-        _require_live_workspace(conn, workspace_id)
-        after = None
-        if since_id is not None:
-            try:
-                after = store.find_cursor(conn, UUID(since_id), workspace_id)
-            except ValueError:
-                after = None
-            if after is None:
-                raise cursor_gone()
-        # Pollers (cursor or time window) read oldest first and take the last row as next cursor.
-        ascending = order == "asc" if order else (after is not None or since_seconds is not None)
-        records = store.list_activity(
-            conn,
-            workspace_id,
-            ActivityFilter(activity_type, source, peer_id, before, since_seconds, after),
-            ascending=ascending,
-            limit=max(1, min(limit, MAX_LIMIT)),
+    cursor_id = None
+    if since_id is not None:
+        try:
+            cursor_id = UUID(since_id)
+        except ValueError:
+            cursor_id = NO_SUCH_ROW  # malformed: answered like an unknown cursor, after the 404 check
+    # Pollers (cursor or time window) read oldest first and take the last row as next cursor.
+    ascending = order == "asc" if order else (cursor_id is not None or since_seconds is not None)
+    where = ActivityFilter(activity_type, source, peer_id, before, since_seconds, cursor_id)
+    page = db.single_statement(
+        lambda conn: store.list_activity(
+            conn, workspace_id, where, ascending=ascending, limit=max(1, min(limit, MAX_LIMIT))
         )
-    return [_to_row(record) for record in records]
+    )
+    if page.workspace_status is None:
+        raise WorkspaceNotFound()
+    if page.workspace_status == "removed":
+        raise Gone("workspace removed", id=str(workspace_id))
+    if not page.cursor_found:
+        raise cursor_gone()
+    base_url = get_settings().platform_url.rstrip("/")
+    return [_row(record, base_url) for record in page.rows]
 
 
 def log_activity(workspace_id: UUID, request: LogActivityRequest, caller: Caller) -> None:

@@ -68,37 +68,32 @@ def insert_activity(conn: Connection, row: NewActivity, *, touch_workspace: bool
 
 
 @dataclass(frozen=True)
-class Cursor:
-    xid: str
-    seq: int
-
-
-def find_cursor(conn: Connection, activity_id: UUID, workspace_id: UUID) -> Cursor | None:
-    """None when the row is unknown, pruned, or another workspace's: callers answer 410 alike."""
-    row = conn.execute(
-        """
-        SELECT xid::text AS xid, seq FROM activity_logs
-        WHERE id = %(id)s AND workspace_id = %(workspace_id)s
-        """,
-        {"id": activity_id, "workspace_id": workspace_id},
-    ).fetchone()
-    return Cursor(row["xid"], int(row["seq"])) if row else None
-
-
-@dataclass(frozen=True)
 class ActivityFilter:
     activity_type: str | None = None
     source: Literal["canvas", "agent"] | None = None
     peer_id: UUID | None = None
     before: datetime | None = None
     since_seconds: int | None = None
-    after: Cursor | None = None
+    cursor_id: UUID | None = None  # rows strictly after this row of the workspace (since_id)
+
+
+@dataclass(frozen=True)
+class ActivityPage:
+    """What one read of the feed found: the workspace's status (None: no such workspace), whether
+    the cursor is one of its rows, and the rows."""
+
+    workspace_status: str | None
+    cursor_found: bool
+    rows: list[dict[str, Any]]
 
 
 def list_activity(
     conn: Connection, workspace_id: UUID, where: ActivityFilter, *, ascending: bool, limit: int
-) -> list[dict[str, Any]]:
-    clauses: list[sql.Composable] = [sql.SQL("a.workspace_id = %(workspace_id)s")]
+) -> ActivityPage:
+    """One round trip for the whole read: the workspace (404/410 are decided from it), the cursor
+    row and the page. The page is empty unless the workspace is live and the cursor (if any) is
+    one of its rows."""
+    clauses: list[sql.Composable] = [sql.SQL("a.workspace_id = %(workspace_id)s"), sql.SQL("target.live")]
     if where.activity_type is not None:
         clauses.append(sql.SQL("a.activity_type = %(activity_type)s"))
     if where.source == "canvas":
@@ -111,35 +106,52 @@ def list_activity(
         clauses.append(sql.SQL("a.created_at < %(before)s"))
     if where.since_seconds is not None:
         clauses.append(sql.SQL("a.created_at >= now() - make_interval(secs => %(since_seconds)s)"))
-    if where.after is not None:
-        clauses.append(sql.SQL("(a.xid, a.seq) > (%(after_xid)s::xid8, %(after_seq)s)"))
+    if where.cursor_id is not None:
+        clauses.append(sql.SQL("(a.xid, a.seq) > (SELECT xid, seq FROM cursor_row)"))
     if ascending:
         # Poller order: only rows of finished transactions (see the module docstring).
         clauses.append(sql.SQL("a.xid < pg_snapshot_xmin(pg_current_snapshot())"))
     order = sql.SQL("a.xid, a.seq") if ascending else sql.SQL("a.xid DESC, a.seq DESC")
     statement = sql.SQL(
         """
-        SELECT {columns}
-        FROM activity_logs a
-        LEFT JOIN workspaces peer ON peer.id = a.source_id
-        WHERE {where}
-        ORDER BY {order}
-        LIMIT %(limit)s
+        WITH cursor_row AS (
+            SELECT xid, seq FROM activity_logs WHERE id = %(cursor_id)s AND workspace_id = %(workspace_id)s
+        )
+        SELECT target.status AS workspace_status,
+               (%(cursor_id)s::uuid IS NULL OR EXISTS (SELECT 1 FROM cursor_row)) AS cursor_found,
+               page.*
+        FROM (
+            SELECT status::text AS status, status <> 'removed' AS live FROM workspaces WHERE id = %(workspace_id)s
+        ) target
+        LEFT JOIN LATERAL (
+            SELECT {columns}
+            FROM activity_logs a
+            LEFT JOIN workspaces peer ON peer.id = a.source_id
+            WHERE {where}
+            ORDER BY {order}
+            LIMIT %(limit)s
+        ) page ON true
         """
     ).format(columns=sql.SQL(_ROW_COLUMNS), where=sql.SQL(" AND ").join(clauses), order=order)
-    return conn.execute(
+    records = conn.execute(
         statement,
         {
             "workspace_id": workspace_id,
+            "cursor_id": where.cursor_id,
             "activity_type": where.activity_type,
             "peer_id": where.peer_id,
             "before": where.before,
             "since_seconds": where.since_seconds,
-            "after_xid": where.after.xid if where.after else None,
-            "after_seq": where.after.seq if where.after else None,
             "limit": limit,
         },
     ).fetchall()
+    if not records:
+        return ActivityPage(None, False, [])
+    status, cursor_found = records[0]["workspace_status"], bool(records[0]["cursor_found"])
+    rows = [record for record in records if record["id"] is not None]
+    for record in rows:
+        del record["workspace_status"], record["cursor_found"]
+    return ActivityPage(status, cursor_found, rows)
 
 
 def delete_older_than(conn: Connection, days: int) -> int:

@@ -36,16 +36,17 @@ def record_events(
 def list_events(*, workspace_id: UUID | None, since_id: str | None, limit: int) -> list[StructureEvent]:
     """The fleet's events (workspace_id None) or one workspace's (404 when it does not exist)."""
     limit = max(1, min(limit, MAX_LIMIT))
-    with db.transaction() as conn:
-        if workspace_id is not None and not store.workspace_exists(conn, workspace_id):
-            raise WorkspaceNotFound()
-        after = None
-        if since_id is not None:
-            try:
-                cursor_id = UUID(since_id)
-            except ValueError:
-                raise cursor_gone() from None
-            after = store.find_cursor(conn, cursor_id, workspace_id)
-            if after is None:
-                raise cursor_gone()
-        return store.list_events(conn, workspace_id=workspace_id, after=after, limit=limit)
+    cursor_id = None
+    if since_id is not None:
+        try:
+            cursor_id = UUID(since_id)
+        except ValueError:
+            cursor_id = UUID(int=0)  # malformed: no event has it (a 410, after the 404 check)
+    page = db.single_statement(
+        lambda conn: store.list_events(conn, workspace_id=workspace_id, cursor_id=cursor_id, limit=limit)
+    )
+    if not page.workspace_found:
+        raise WorkspaceNotFound()
+    if not page.cursor_found:
+        raise cursor_gone()
+    return page.events

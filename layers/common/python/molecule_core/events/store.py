@@ -18,13 +18,6 @@ from psycopg.types.json import Jsonb
 from molecule_core.events.models import StructureEvent
 from molecule_core.platform.db import Connection
 
-_COLUMNS = "id, event_type, workspace_id, payload, created_at"
-
-
-@dataclass(frozen=True)
-class Cursor:
-    xid: str
-    seq: int
 
 
 def record_event(
@@ -54,46 +47,52 @@ def record_events(
     )
 
 
-def find_cursor(conn: Connection, event_id: UUID, workspace_id: UUID | None) -> Cursor | None:
-    """The position of an event, scoped to a workspace when one is given. None when the event is
-    unknown, pruned or belongs to another workspace (callers answer 410 for all three alike)."""
-    row = conn.execute(
-        """
-        SELECT xid::text AS xid, seq FROM structure_events
-        WHERE id = %(id)s AND (%(workspace_id)s::uuid IS NULL OR workspace_id = %(workspace_id)s)
-        """,
-        {"id": event_id, "workspace_id": workspace_id},
-    ).fetchone()
-    return Cursor(row["xid"], int(row["seq"])) if row else None
+@dataclass(frozen=True)
+class EventPage:
+    workspace_found: bool
+    cursor_found: bool
+    events: list[StructureEvent]
 
 
-def list_events(
-    conn: Connection, *, workspace_id: UUID | None, after: Cursor | None, limit: int
-) -> list[StructureEvent]:
-    """Newest first without a cursor; strictly after the cursor, oldest first, with one."""
-    if after is None:
-        rows = conn.execute(
-            f"""
-            SELECT {_COLUMNS} FROM structure_events
-            WHERE (%(workspace_id)s::uuid IS NULL OR workspace_id = %(workspace_id)s)
-            ORDER BY xid DESC, seq DESC LIMIT %(limit)s
-            """,
-            {"workspace_id": workspace_id, "limit": limit},
-        ).fetchall()
+def list_events(conn: Connection, *, workspace_id: UUID | None, cursor_id: UUID | None, limit: int) -> EventPage:
+    """One round trip: whether the workspace exists (when one is given; a removed one still has its
+    history), whether the cursor is one of its events (or the fleet's), and the page — newest first
+    without a cursor, strictly after it, oldest first, with one."""
+    if cursor_id is None:
+        page = "ORDER BY e.xid DESC, e.seq DESC"
     else:
-        rows = conn.execute(
-            f"""
-            SELECT {_COLUMNS} FROM structure_events
-            WHERE (%(workspace_id)s::uuid IS NULL OR workspace_id = %(workspace_id)s)
-              AND (xid, seq) > (%(xid)s::xid8, %(seq)s)
-              AND xid < pg_snapshot_xmin(pg_current_snapshot())
-            ORDER BY xid, seq LIMIT %(limit)s
-            """,
-            {"workspace_id": workspace_id, "xid": after.xid, "seq": after.seq, "limit": limit},
-        ).fetchall()
-    return [StructureEvent.model_validate(row) for row in rows]
-
-
-def workspace_exists(conn: Connection, workspace_id: UUID) -> bool:
-    """Whether the workspace has a row (a removed one still has its history)."""
-    return conn.execute("SELECT 1 FROM workspaces WHERE id = %(id)s", {"id": workspace_id}).fetchone() is not None
+        page = """AND (e.xid, e.seq) > (SELECT xid, seq FROM cursor_row)
+                  AND e.xid < pg_snapshot_xmin(pg_current_snapshot())
+                ORDER BY e.xid, e.seq"""
+    records = conn.execute(
+        f"""
+        WITH cursor_row AS (
+            SELECT xid, seq FROM structure_events
+            WHERE id = %(cursor_id)s AND (%(workspace_id)s::uuid IS NULL OR workspace_id = %(workspace_id)s)
+        )
+        SELECT target.found AS workspace_found,
+               (%(cursor_id)s::uuid IS NULL OR EXISTS (SELECT 1 FROM cursor_row)) AS cursor_found,
+               page.*
+        FROM (
+            SELECT %(workspace_id)s::uuid IS NULL
+                   OR EXISTS (SELECT 1 FROM workspaces WHERE id = %(workspace_id)s) AS found
+        ) target
+        LEFT JOIN LATERAL (
+            SELECT e.id, e.event_type, e.workspace_id, e.payload, e.created_at
+            FROM structure_events e
+            WHERE target.found AND (%(workspace_id)s::uuid IS NULL OR e.workspace_id = %(workspace_id)s)
+            {page}
+            LIMIT %(limit)s
+        ) page ON true
+        """,
+        {"workspace_id": workspace_id, "cursor_id": cursor_id, "limit": limit},
+    ).fetchall()
+    first = records[0]
+    events = [
+        StructureEvent.model_validate(
+            {key: record[key] for key in record if key not in ("workspace_found", "cursor_found")}
+        )
+        for record in records
+        if record["id"] is not None
+    ]
+    return EventPage(bool(first["workspace_found"]), bool(first["cursor_found"]), events)

@@ -19,7 +19,6 @@ from molecule_core.events.models import StructureEvent
 from molecule_core.platform.db import Connection
 
 
-
 def record_event(
     conn: Connection, event_type: str, workspace_id: UUID | None, payload: dict[str, Any] | None = None
 ) -> None:

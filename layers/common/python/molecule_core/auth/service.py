@@ -240,9 +240,10 @@ def _token_not_found() -> NotFound:
 
 
 def list_workspace_tokens(workspace_id: UUID) -> WorkspaceTokenList:
-    with db.transaction() as conn:
-        live_id = _require_live_workspace(conn, workspace_id)
-        tokens = [WorkspaceToken(**vars(t)) for t in store.list_live_workspace_tokens(conn, live_id)]
+    records = db.single_statement(lambda conn: store.list_live_workspace_tokens(conn, workspace_id))
+    if records is None:
+        raise WorkspaceNotFound()
+    tokens = [WorkspaceToken(**vars(t)) for t in records]
     return WorkspaceTokenList(tokens=tokens, count=len(tokens))
 
 
@@ -262,14 +263,12 @@ def mint_workspace_token(workspace_id: UUID) -> MintedWorkspaceToken:
 
 
 def revoke_workspace_token(workspace_id: UUID, token_id: UUID) -> None:
-    with db.transaction() as conn:
-        if not store.revoke_workspace_token(conn, workspace_id, token_id):
-            raise _token_not_found()
+    if not db.single_statement(lambda conn: store.revoke_workspace_token(conn, workspace_id, token_id)):
+        raise _token_not_found()
 
 
 def list_org_tokens() -> OrgTokenList:
-    with db.transaction() as conn:
-        tokens = [OrgToken(**vars(t)) for t in store.list_live_org_tokens(conn)]
+    tokens = [OrgToken(**vars(t)) for t in db.single_statement(store.list_live_org_tokens)]
     return OrgTokenList(tokens=tokens, count=len(tokens))
 
 
@@ -278,15 +277,18 @@ def mint_org_token(request: CreateOrgTokenRequest, caller: Caller) -> MintedOrgT
         raise InvalidInput(f"name too long (max {MAX_ORG_TOKEN_NAME} chars)", field="name")
     created_by = request.created_by or (str(caller.workspace_id) if caller.workspace_id else caller.kind)
     token = mint_token()
-    with db.transaction() as conn:
-        record = store.insert_org_token(conn, token, name=request.name, created_by=created_by, org_id=request.org_id)
+    record = db.single_statement(
+        lambda conn: store.insert_org_token(
+            conn, token, name=request.name, created_by=created_by, org_id=request.org_id
+        ),
+        idempotent=False,
+    )
     return MintedOrgToken(id=record.id, prefix=record.prefix, name=record.name, auth_token=token.plaintext)
 
 
 def revoke_org_token(token_id: UUID) -> RevokedOrgToken:
-    with db.transaction() as conn:
-        if not store.revoke_org_token(conn, token_id):
-            raise _token_not_found()
+    if not db.single_statement(lambda conn: store.revoke_org_token(conn, token_id)):
+        raise _token_not_found()
     return RevokedOrgToken(revoked=token_id)
 
 

@@ -133,16 +133,22 @@ def count_live_workspace_tokens(conn: Connection, workspace_id: UUID) -> int:
     return int(row["live"]) if row else 0
 
 
-def list_live_workspace_tokens(conn: Connection, workspace_id: UUID) -> list[TokenRecord]:
+def list_live_workspace_tokens(conn: Connection, workspace_id: UUID) -> list[TokenRecord] | None:
+    """The live tokens of a live workspace, oldest first; None when the workspace is unknown or
+    removed (one statement for both answers)."""
     rows = conn.execute(
         """
-        SELECT id, prefix, created_at, last_used_at FROM workspace_auth_tokens
-        WHERE workspace_id = %(workspace_id)s AND revoked_at IS NULL
-        ORDER BY created_at, id
+        SELECT t.id, t.prefix, t.created_at, t.last_used_at
+        FROM workspaces w
+        LEFT JOIN workspace_auth_tokens t ON t.workspace_id = w.id AND t.revoked_at IS NULL
+        WHERE w.id = %(workspace_id)s AND w.status <> 'removed'
+        ORDER BY t.created_at, t.id
         """,
         {"workspace_id": workspace_id},
     ).fetchall()
-    return [TokenRecord(**row) for row in rows]
+    if not rows:
+        return None
+    return [TokenRecord(**row) for row in rows if row["id"] is not None]
 
 
 def revoke_workspace_token(conn: Connection, workspace_id: UUID, token_id: UUID) -> bool:

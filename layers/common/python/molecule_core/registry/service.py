@@ -4,7 +4,6 @@ one of *its* tokens; a workspace without any may register and receives one."""
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
 from molecule_core.auth.models import Caller
@@ -132,21 +131,20 @@ def update_card(request: UpdateCardRequest, bearer: str | None) -> None:
 
 def discover(target_id: UUID, caller: Caller) -> DiscoveredWorkspace:
     """`caller` proved it is the workspace named in X-Workspace-ID (auth.callers.DiscoveryCaller)."""
-    assert caller.workspace_id is not None
-    target = db.single_statement(lambda conn: registry_store.load_summary(conn, target_id))
+    caller_id = caller.workspace_id
+    assert caller_id is not None
+    target, lineages = db.single_statement(lambda conn: registry_store.load_discovery(conn, target_id, caller_id))
     if target is None or target.status == "removed":
         raise WorkspaceNotFound()
-    if not can_communicate(caller.workspace_id, target_id):
+    if not is_access_allowed(lineages.get(caller_id), lineages.get(target_id)):
         raise AccessDenied("caller may not talk to this workspace")
     return DiscoveredWorkspace(id=target.id, url=target.url, name=target.name)
 
 
 def peers(workspace_id: UUID, query: str | None) -> list[Peer]:
-    with db.transaction() as conn:
-        workspace = registry_store.load_summary(conn, workspace_id)
-        if workspace is None or workspace.status == "removed":
-            raise WorkspaceNotFound()
-        rows: list[dict[str, Any]] = registry_store.list_peers(conn, workspace_id, query or None)
+    rows = db.single_statement(lambda conn: registry_store.list_peers(conn, workspace_id, query or None))
+    if rows is None:
+        raise WorkspaceNotFound()
     return [Peer.model_validate(row) for row in rows]
 
 

@@ -236,33 +236,42 @@ def load_lineages(conn: Connection, workspace_ids: list[UUID]) -> dict[UUID, Lin
     return lineages_from_json(row["lineages"] if row else None)
 
 
-def list_peers(conn: Connection, workspace_id: UUID, query: str | None) -> list[dict[str, Any]]:
-    """Parent, siblings and children that are not removed, optionally filtered by name/role."""
-    return conn.execute(
+def list_peers(conn: Connection, workspace_id: UUID, query: str | None) -> list[dict[str, Any]] | None:
+    """Parent, siblings and children that are not removed, optionally filtered by name/role; None
+    when the workspace itself is unknown or removed (one statement for both answers)."""
+    rows = conn.execute(
         """
-        WITH me AS (SELECT id, parent_id FROM workspaces WHERE id = %(id)s)
-        SELECT w.id, w.name, w.role, w.tier, w.status::text AS status, w.url, w.agent_card,
-               CASE
-                   WHEN w.id = me.parent_id THEN 'parent'
-                   WHEN w.parent_id = me.id THEN 'child'
-                   ELSE 'sibling'
-               END AS relation
-        FROM workspaces w, me
-        WHERE w.status <> 'removed' AND w.id <> me.id
-          AND (
-              w.id = me.parent_id
-              OR w.parent_id = me.id
-              OR w.parent_id IS NOT DISTINCT FROM me.parent_id
-          )
-          AND (
-              %(q)s::text IS NULL
-              OR w.name ILIKE '%%' || %(q)s || '%%'
-              OR w.role ILIKE '%%' || %(q)s || '%%'
-          )
-        ORDER BY relation, w.created_at, w.id
+        WITH me AS (SELECT id, parent_id FROM workspaces WHERE id = %(id)s AND status <> 'removed')
+        SELECT me.id AS me, peer.*
+        FROM me
+        LEFT JOIN LATERAL (
+            SELECT w.id, w.name, w.role, w.tier, w.status::text AS status, w.url, w.agent_card,
+                   CASE
+                       WHEN w.id = me.parent_id THEN 'parent'
+                       WHEN w.parent_id = me.id THEN 'child'
+                       ELSE 'sibling'
+                   END AS relation,
+                   w.created_at
+            FROM workspaces w
+            WHERE w.status <> 'removed' AND w.id <> me.id
+              AND (
+                  w.id = me.parent_id
+                  OR w.parent_id = me.id
+                  OR w.parent_id IS NOT DISTINCT FROM me.parent_id
+              )
+              AND (
+                  %(q)s::text IS NULL
+                  OR w.name ILIKE '%%' || %(q)s || '%%'
+                  OR w.role ILIKE '%%' || %(q)s || '%%'
+              )
+        ) peer ON true
+        ORDER BY peer.relation, peer.created_at, peer.id
         """,
         {"id": workspace_id, "q": query},
     ).fetchall()
+    if not rows:
+        return None
+    return [{k: v for k, v in row.items() if k not in ("me", "created_at")} for row in rows if row["id"] is not None]
 
 
 def read_inbound_secret(conn: Connection, workspace_id: UUID) -> tuple[bool, str | None]:
@@ -296,8 +305,18 @@ class WorkspaceSummary:
     status: str
 
 
-def load_summary(conn: Connection, workspace_id: UUID) -> WorkspaceSummary | None:
+def load_discovery(
+    conn: Connection, target_id: UUID, caller_id: UUID
+) -> tuple[WorkspaceSummary | None, dict[UUID, Lineage]]:
+    """The target's summary and both lineages (for the access rule), in one round trip."""
     row = conn.execute(
-        "SELECT id, name, url, status::text AS status FROM workspaces WHERE id = %(id)s", {"id": workspace_id}
+        """
+        SELECT t.id, t.name, t.url, t.status::text AS status, workspace_lineages(ids.ids) AS lineages
+        FROM (SELECT ARRAY[%(target)s, %(caller)s]::uuid[] AS ids) ids
+        LEFT JOIN workspaces t ON t.id = %(target)s
+        """,
+        {"target": target_id, "caller": caller_id},
     ).fetchone()
-    return WorkspaceSummary(**row) if row else None
+    assert row is not None
+    lineages = lineages_from_json(row.pop("lineages"))
+    return (WorkspaceSummary(**row) if row["id"] is not None else None), lineages

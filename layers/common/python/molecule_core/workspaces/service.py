@@ -60,8 +60,7 @@ def create_workspace(request: CreateWorkspaceRequest) -> CreatedWorkspace:
 
 
 def list_workspaces() -> list[Workspace]:
-    with db.transaction() as conn:
-        return workspace_store.list_live(conn)
+    return db.single_statement(workspace_store.list_live)
 
 
 def _removed_gone(workspace: Workspace) -> Gone:

@@ -501,3 +501,50 @@ def test_classifier_never_crashes_on_no_backend() -> None:
 
     with pytest.raises(NoBackendError):
         NoBackendProvisioner().is_running(uuid.uuid4(), None)
+
+
+# --- durability of what the proxy writes ----------------------------------------------------------
+
+
+class _StatementLog(psycopg.Cursor[Any]):
+    """Records the text of every statement this process sends."""
+
+    sent: list[str] = []  # noqa: RUF012 - one log for the test, on purpose
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> _StatementLog:
+        _StatementLog.sent.append(query.as_string(self) if hasattr(query, "as_string") else str(query))
+        super().execute(query, params, **kwargs)
+        return self
+
+
+def _inserts_of_activity(dev: str, database: str, send_one: Any) -> list[str]:
+    from molecule_core.platform import db
+
+    db.configure(dsn=database, cursor_factory=_StatementLog)
+    _StatementLog.sent.clear()
+    try:
+        send_one()
+    finally:
+        db.configure(dsn=database)
+    return [text for text in _StatementLog.sent if "INSERT INTO activity_logs" in text]
+
+
+def test_a_push_receipt_does_not_wait_for_the_disk_but_a_poll_inbox_row_does(
+    api: ApiClient, dev: str, database: str, agent: ScriptedAgent
+) -> None:
+    # The receipt of a delivered message is a record (a crash may lose the last few of them); the
+    # poll inbox row *is* the message and is committed durably before the caller hears "queued".
+    push = _external_push(api, dev, agent.url)
+    poll = create_workspace(api, dev, name="laptop", external=True)
+
+    push_inserts = _inserts_of_activity(
+        dev, database, lambda: api.post(f"/workspaces/{push['id']}/a2a", json_body=send(), token=dev)
+    )
+    poll_inserts = _inserts_of_activity(
+        dev, database, lambda: api.post(f"/workspaces/{poll['id']}/a2a", json_body=send(), token=dev)
+    )
+
+    assert len(push_inserts) == 1 and "synchronous_commit" in push_inserts[0]
+    assert len(poll_inserts) == 1 and "synchronous_commit" not in poll_inserts[0]
+    assert [r["status"] for r in _receipts(database, push["id"])] == ["ok"]
+    assert [r["status"] for r in _receipts(database, poll["id"])] == ["queued"]

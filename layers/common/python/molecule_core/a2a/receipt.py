@@ -93,7 +93,9 @@ class Receipt:
         if is_delivery:
             return activity.record_activity(row, touch_workspace=True)
         try:
-            return activity.record_activity(row, touch_workspace=True)
+            # A record of what happened to a message whose fate is decided: it need not wait for the
+            # disk (the proxy's answer is on the line), unlike the inbox row above, which is the message.
+            return activity.record_activity(row, touch_workspace=True, durable=False)
         except Exception:
             logger.exception("a2a_receive not recorded", extra={"workspace_id": str(self.context.id)})
             return None

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from molecule_core.a2a import bridge, queue
@@ -54,11 +54,13 @@ from molecule_core.a2a.submitted import submitted_answer
 from molecule_core.a2a.versions import SUPPORTED_VERSIONS, ProtocolVersion, agent_versions, is_streaming_method
 from molecule_core.agents import service as agent_client
 from molecule_core.agents.models import AgentResponse
-from molecule_core.auth.models import Caller
+from molecule_core.auth import service as auth
+from molecule_core.auth.models import Caller, PresentedCaller, TokenMatch
 from molecule_core.lifecycle import service as lifecycle
 from molecule_core.lifecycle.models import LifecycleRequest
 from molecule_core.platform import db
 from molecule_core.platform.errors import AccessDenied, NotFound, PaymentRequired, WorkspaceNotFound
+from molecule_core.platform.observability import note_caller
 from molecule_core.platform.settings import get_settings
 from molecule_core.provisioning import service as provisioning
 from molecule_core.registry.models import lineages_from_json
@@ -89,22 +91,30 @@ RETRY_AFTER_SECONDS = 15
 MAX_RECORDED_EVENTS = 50
 
 
-def _load_target(target_id: UUID, caller: Caller) -> a2a_store.DispatchContext:
-    """The target and the access rule (403) — one round trip."""
-    caller_id = caller.workspace_id if caller.kind == "workspace" else None
-    context = db.single_statement(lambda conn: a2a_store.load_dispatch_context(conn, target_id, caller_id))
+def _load_target(target_id: UUID, presented: PresentedCaller) -> tuple[Caller, a2a_store.DispatchContext]:
+    """Who calls (401), the target (404) and the access rule (403) — one round trip: the caller's
+    bearer is looked up in the statement that loads the target."""
+    token_hash = presented.token_hash
+    loaded = db.single_statement(lambda conn: a2a_store.load_dispatch(conn, target_id, token_hash))
+    match = None
+    if loaded.bearer_token_id is not None:
+        kind: Literal["workspace", "org"] = "workspace" if loaded.bearer_kind == "workspace" else "org"
+        match = TokenMatch(kind, loaded.bearer_token_id, loaded.bearer_workspace_id)
+    caller = auth.settle_a2a_caller(presented, match)
+    note_caller(caller.kind, caller.workspace_id)
+    context = loaded.target
     if context is None or context.status == "removed":
         raise WorkspaceNotFound()
-    if caller_id is not None:
+    if caller.kind == "workspace" and caller.workspace_id is not None:
         lineages = lineages_from_json(context.lineages)
-        if not is_access_allowed(lineages.get(caller_id), lineages.get(context.id)):
+        if not is_access_allowed(lineages.get(caller.workspace_id), lineages.get(context.id)):
             raise AccessDenied("caller may not talk to this workspace")
-    return context
+    return caller, context
 
 
 def proxy_a2a(
     target_id: UUID,
-    caller: Caller,
+    presented: PresentedCaller,
     raw: bytes,
     *,
     headers: Mapping[str, str | None],
@@ -115,8 +125,8 @@ def proxy_a2a(
     """`headers`: the A2A request headers the caller sent (`A2A-Version`, extensions), carried to
     the agent. `stream_budget_seconds`: how long a streamed answer may be relayed (default: the
     blocking budget — a buffered invocation must answer within it)."""
+    caller, context = _load_target(target_id, presented)
     caller_id = caller.workspace_id if caller.kind == "workspace" else None
-    context = _load_target(target_id, caller)
     if context.budget_limit is not None and context.monthly_spend >= context.budget_limit:
         raise PaymentRequired(
             "workspace budget exhausted", monthly_spend=context.monthly_spend, budget_limit=context.budget_limit
@@ -338,11 +348,11 @@ def _relay_events(
         yield format_event({"jsonrpc": "2.0", "id": receipt.message.request_id, "error": error}, "error")
 
 
-def workspace_agent_card(workspace_id: UUID, caller: Caller) -> dict[str, Any]:
+def workspace_agent_card(workspace_id: UUID, presented: PresentedCaller) -> dict[str, Any]:
     """GET /workspaces/{id}/.well-known/agent-card.json: the card the workspace's agent registered,
     pointing at the proxy (`card.proxy_card`); 404 until it registered one. The same who-may-talk-
     to-whom rule as the proxy: a card is how a caller starts talking."""
-    context = _load_target(workspace_id, caller)
+    _, context = _load_target(workspace_id, presented)
     if not isinstance(context.agent_card, dict) or not context.agent_card:
         raise NotFound("this workspace's agent has not registered an agent card yet")
     settings = get_settings()

@@ -39,18 +39,42 @@ class DispatchContext:
     lineages: dict[str, Any]
 
 
-def load_dispatch_context(conn: Connection, target_id: UUID, caller_id: UUID | None) -> DispatchContext | None:
+@dataclass(frozen=True)
+class Dispatch:
+    """The one read before dispatch: what the presented bearer resolved to (`live_bearer`; all
+    None when none was presented or it is not live) and the target (None when unknown)."""
+
+    bearer_kind: str | None
+    bearer_token_id: UUID | None
+    bearer_workspace_id: UUID | None
+    target: DispatchContext | None
+
+
+def load_dispatch(conn: Connection, target_id: UUID, token_hash: bytes | None) -> Dispatch:
+    """Everything the proxy needs before dispatch, in one round trip: the caller's credential, the
+    target row, and the lineages of both for the access rule."""
     row = conn.execute(
         """
-        SELECT t.id, t.name, t.status::text AS status, t.runtime, t.external, t.url, t.delivery_mode,
+        WITH bearer AS MATERIALIZED (
+            SELECT kind, token_id, workspace_id FROM live_bearer(%(token_hash)s)
+            WHERE %(token_hash)s::bytea IS NOT NULL
+            LIMIT 1
+        )
+        SELECT (SELECT kind FROM bearer) AS bearer_kind,
+               (SELECT token_id FROM bearer) AS bearer_token_id,
+               (SELECT workspace_id FROM bearer) AS bearer_workspace_id,
+               t.id, t.name, t.status::text AS status, t.runtime, t.external, t.url, t.delivery_mode,
                t.instance_id, t.active_tasks, t.max_concurrent_tasks, t.monthly_spend, t.budget_limit,
                t.platform_inbound_secret, t.agent_card,
-               workspace_lineages(%(lineage_ids)s::uuid[]) AS lineages
-        FROM workspaces t WHERE t.id = %(target_id)s
+               workspace_lineages(ARRAY[%(target_id)s::uuid, (SELECT workspace_id FROM bearer)]) AS lineages
+        FROM (SELECT 1) one
+        LEFT JOIN workspaces t ON t.id = %(target_id)s
         """,
-        {"target_id": target_id, "lineage_ids": [target_id] if caller_id is None else [target_id, caller_id]},
+        {"target_id": target_id, "token_hash": token_hash},
     ).fetchone()
-    return DispatchContext(**row) if row else None
+    assert row is not None
+    bearer = (row.pop("bearer_kind"), row.pop("bearer_token_id"), row.pop("bearer_workspace_id"))
+    return Dispatch(*bearer, DispatchContext(**row) if row["id"] is not None else None)
 
 
 def mark_dead_agent_offline(conn: Connection, workspace_id: UUID, reason: str) -> bool:

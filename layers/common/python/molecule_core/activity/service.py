@@ -208,12 +208,14 @@ def prune_activity() -> int:
         return store.delete_older_than(conn, get_settings().activity_retention_days)
 
 
-def record_activity(row: NewActivity, *, touch_workspace: bool = False) -> UUID:
+def record_activity(row: NewActivity, *, touch_workspace: bool = False, durable: bool = True) -> UUID:
     """Record one row in its own statement (one round trip; never re-run on a dropped connection,
     so a row is not written twice); its id. With `touch_workspace` the same statement marks the
-    workspace active (an A2A message is activity: no hibernation)."""
+    workspace active (an A2A message is activity: no hibernation). `durable=False`: a record of
+    something already done, committed without waiting for the disk (store.insert_activity)."""
     return db.single_statement(
-        lambda conn: store.insert_activity(conn, row, touch_workspace=touch_workspace), idempotent=False
+        lambda conn: store.insert_activity(conn, row, touch_workspace=touch_workspace, durable=durable),
+        idempotent=False,
     )
 
 

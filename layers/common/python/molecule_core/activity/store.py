@@ -33,26 +33,35 @@ def _json(value: Any) -> Jsonb | None:
     return None if value is None else Jsonb(value)
 
 
-def insert_activity(conn: Connection, row: NewActivity, *, touch_workspace: bool = False) -> UUID:
+def insert_activity(conn: Connection, row: NewActivity, *, touch_workspace: bool = False, durable: bool = True) -> UUID:
     """Insert one row; with touch_workspace, the same statement also marks the workspace active
-    (`last_active_at`: an A2A message is activity, so no hibernation) — one round trip for both."""
+    (`last_active_at`: an A2A message is activity, so no hibernation) — one round trip for both.
+
+    `durable=False` commits the statement without waiting for its WAL to reach disk
+    (`synchronous_commit = off` for this transaction only): for rows that are a record of something
+    already done (the receipt of a delivered A2A message), where a crash may lose the last few
+    hundred milliseconds of them but never corrupts anything. Rows that *are* the message (a
+    poll-mode inbox) stay fully durable."""
     touch = (
         "WITH touched AS (UPDATE workspaces SET last_active_at = now() WHERE id = %(workspace_id)s) "
         if touch_workspace
         else ""
     )
+    # set_config(..., true) is SET LOCAL: it lasts until this statement's own commit, which reads it.
+    relaxed = "" if durable else "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS relaxed"
     inserted = conn.execute(
         touch
-        + """
+        + f"""
         INSERT INTO activity_logs (
             workspace_id, activity_type, source_id, target_id, method, summary, request_body,
             request_normalized, response_body, tool_trace, duration_ms, status, error_detail, idempotency_key,
             protocol_version
-        ) VALUES (
+        )
+        SELECT
             %(workspace_id)s, %(activity_type)s, %(source_id)s, %(target_id)s, %(method)s, %(summary)s,
             %(request_body)s, %(request_normalized)s, %(response_body)s, %(tool_trace)s, %(duration_ms)s,
             %(status)s, %(error_detail)s, %(idempotency_key)s, %(protocol_version)s
-        )
+        {relaxed}
         RETURNING id
         """,
         {

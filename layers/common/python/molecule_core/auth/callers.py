@@ -8,7 +8,8 @@ a refusal raises a domain error that the one error mapping answers (401/403/404)
 - `OwnWorkspaceCaller`: only that workspace's own token (admin and org tokens are 401).
 - `AdminCaller`: AdminAuth (fleet-wide routes).
 - `AnyCaller`: any live credential (routes that show each caller what is theirs).
-- `A2ACaller`: the A2A proxy's caller — a workspace with its own token, or a user.
+- `A2ACaller`: the A2A proxy's caller as presented (its bearer is looked up in the proxy's own
+  statement) — a workspace with its own token, or a user.
 - `DiscoveryCaller`: a workspace naming itself in X-Workspace-ID and proving it with its own token.
 - `AgentBearerDep`: the bearer an agent presents to the registry (checked against the body's id).
 - `TestTokenIssuer`: the admin test-token rule (SPEC §5.9).
@@ -24,7 +25,7 @@ from aws_lambda_powertools.event_handler.request import Request
 
 from molecule_core.auth import service
 from molecule_core.auth.credentials import hash_token, parse_bearer
-from molecule_core.auth.models import AgentBearer, Caller
+from molecule_core.auth.models import AgentBearer, Caller, PresentedCaller
 from molecule_core.platform.observability import note_caller
 from molecule_core.platform.ratelimit import check_rate
 
@@ -78,9 +79,16 @@ def _any_caller(request: Request) -> Caller:
     return _noted(service.authorize_any(request_bearer(request)))
 
 
-def _a2a_caller(request: Request) -> Caller:
+def _a2a_caller(request: Request) -> PresentedCaller:
+    """The A2A proxy's caller as presented: its bearer is looked up by the proxy itself, in the
+    statement that loads the target (one round trip before dispatch); the proxy notes the caller."""
     claimed = next((value for name in CALLER_HEADERS if (value := _header(request, name))), None)
-    return _noted(service.authorize_a2a_caller(request_bearer(request), claimed))
+    presented = service.present_a2a_caller(request_bearer(request), claimed)
+    if presented.decided is not None:
+        _noted(presented.decided)
+    elif presented.token_hash is not None:
+        check_rate(presented.token_hash.hex())  # keyed by a digest: the limiter never holds a credential
+    return presented
 
 
 def _discovery_caller(request: Request) -> Caller:
@@ -106,7 +114,7 @@ WorkspaceStateCaller = Annotated[Caller, Depends(_workspace_state_caller)]
 OwnWorkspaceCaller = Annotated[Caller, Depends(_own_workspace_caller)]
 AdminCaller = Annotated[Caller, Depends(_admin_caller)]
 AnyCaller = Annotated[Caller, Depends(_any_caller)]
-A2ACaller = Annotated[Caller, Depends(_a2a_caller)]
+A2ACaller = Annotated[PresentedCaller, Depends(_a2a_caller)]
 DiscoveryCaller = Annotated[Caller, Depends(_discovery_caller)]
 AgentBearerDep = Annotated[AgentBearer, Depends(_agent_bearer)]
 TestTokenIssuer = Annotated[None, Depends(_test_token_issuer)]

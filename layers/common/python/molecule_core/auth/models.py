@@ -30,6 +30,28 @@ class Caller:
 
 
 @dataclass(frozen=True)
+class TokenMatch:
+    """A live credential a bearer's hash resolved to (the `live_bearer` SQL function)."""
+
+    kind: Literal["workspace", "org"]
+    token_id: UUID
+    workspace_id: UUID | None
+
+
+@dataclass(frozen=True)
+class PresentedCaller:
+    """An A2A caller as it presented itself, before its bearer is looked up: `decided` when no
+    lookup is needed (the admin token; development without a bearer), else the bearer's hash and
+    the workspace a caller header named. The A2A proxy looks the hash up in the same statement that
+    loads its target (one round trip before dispatch), then `auth.service.settle_a2a_caller`
+    applies the rules."""
+
+    decided: Caller | None
+    token_hash: bytes | None = None
+    claimed_id: UUID | None = None
+
+
+@dataclass(frozen=True)
 class AgentBearer:
     """The bearer an agent presented to a registry route (None: no Authorization header). Which
     workspace it must belong to is in the request body, so the registry checks it there."""

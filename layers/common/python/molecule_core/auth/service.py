@@ -26,8 +26,10 @@ from molecule_core.auth.models import (
     MintedWorkspaceToken,
     OrgToken,
     OrgTokenList,
+    PresentedCaller,
     RevokedOrgToken,
     TestToken,
+    TokenMatch,
     WorkspaceToken,
     WorkspaceTokenList,
 )
@@ -48,6 +50,7 @@ MAX_LIVE_WORKSPACE_TOKENS = 50
 # SPEC §5.8: every 429 carries Retry-After. The limit lifts when a token is revoked, not with time;
 # this only paces clients that retry 429s on their own.
 TOKEN_LIMIT_RETRY_AFTER_SECONDS = 60
+OWN_TOKEN_REFUSAL = "a caller workspace must present its own token"  # noqa: S105 - a message, not a secret
 # Caller identities only the platform itself may claim (SPEC §4.3).
 RESERVED_CALLER_PREFIXES = ("system:", "webhook:", "test:", "channel:", "platform:", "admin:")
 
@@ -140,26 +143,37 @@ def parse_claimed_workspace(claimed: str | None) -> UUID | None:
         raise InvalidInput("X-Workspace-ID must be a workspace id", field="X-Workspace-ID") from None
 
 
-def authorize_a2a_caller(bearer: str | None, claimed: str | None) -> Caller:
-    """An A2A caller (SPEC §5.4 step 1): a workspace proving itself with its own token — named in
-    the caller header, or derived from the bearer — or a user (admin/org token; no bearer in dev
-    fail-open)."""
+def present_a2a_caller(bearer: str | None, claimed: str | None) -> PresentedCaller:
+    """An A2A caller (SPEC §5.4 step 1) as far as it can be told without the database: a caller
+    header naming a workspace (reserved identities 403), the admin token, no bearer (development
+    fail-open only, and never with a caller header: it must come with that workspace's token)."""
     claimed_id = parse_claimed_workspace(claimed)
-    if claimed_id is not None:
-        return authorize_own_workspace(bearer, claimed_id)
     if bearer is None:
-        if is_dev_fail_open():
-            return Caller("anonymous")
+        if claimed_id is None and is_dev_fail_open():
+            return PresentedCaller(Caller("anonymous"))
         raise Unauthorized("missing workspace auth token")
-    caller = identify(bearer)
-    if caller is None:
+    admin_token = configured_admin_token()
+    if admin_token and secrets_equal(bearer, admin_token):
+        if claimed_id is not None:
+            raise Unauthorized(OWN_TOKEN_REFUSAL)
+        return PresentedCaller(Caller("admin"))
+    return PresentedCaller(None, hash_token(bearer), claimed_id)
+
+
+def settle_a2a_caller(presented: PresentedCaller, match: TokenMatch | None) -> Caller:
+    """The caller once its bearer was looked up: a workspace proving itself with its own token (the
+    caller header, when there is one, must name that workspace), or a user (org token)."""
+    if presented.decided is not None:
+        return presented.decided
+    if match is None:
         raise Unauthorized("invalid workspace auth token")
+    caller = Caller(match.kind, workspace_id=match.workspace_id, token_id=match.token_id)
+    if presented.claimed_id is not None and (caller.kind != "workspace" or caller.workspace_id != presented.claimed_id):
+        raise Unauthorized(OWN_TOKEN_REFUSAL)
     return caller
 
 
-def authorize_own_workspace(
-    bearer: str | None, workspace_id: UUID, *, refusal: str = "a caller workspace must present its own token"
-) -> Caller:
+def authorize_own_workspace(bearer: str | None, workspace_id: UUID, *, refusal: str = "") -> Caller:
     """Only a live token of `workspace_id` itself, in every mode — no admin or org token (they act
     for users, never as a workspace) and no dev fail-open. Two uses: a caller header naming a
     workspace (SPEC §4.3: a header alone would let anyone speak as any workspace) and a route that
@@ -171,7 +185,7 @@ def authorize_own_workspace(
     if caller is None:
         raise Unauthorized("invalid workspace auth token")
     if caller.kind != "workspace" or caller.workspace_id != workspace_id:
-        raise Unauthorized(refusal)
+        raise Unauthorized(refusal or OWN_TOKEN_REFUSAL)
     return caller
 
 

@@ -1,6 +1,7 @@
-"""SQL for workspace and org tokens. The liveness predicate of a workspace token — hash matches,
-not revoked, owning workspace not removed — exists once, in LIVE_WORKSPACE_TOKEN, and every
-query that accepts a workspace token uses it (the history's lookupTokenByHash lesson).
+"""SQL for workspace and org tokens. The liveness predicate of a presented bearer — hash matches,
+not revoked, owning workspace not removed — exists once, in the `live_bearer` SQL function
+(migrations/015), and every statement that accepts a token calls it (the history's
+lookupTokenByHash lesson): this module's lookup, and the A2A proxy's statement before dispatch.
 
 The one exception is REMOVED_WORKSPACE_OWN_TOKEN: deleting a workspace revokes its tokens, yet its
 agent must still learn *that* it was deleted (SPEC §4.3), so one lookup sees those revoked tokens —
@@ -14,14 +15,8 @@ from typing import Literal
 from uuid import UUID
 
 from molecule_core.auth.credentials import MintedToken
+from molecule_core.auth.models import TokenMatch
 from molecule_core.platform.db import Connection
-
-# The one liveness predicate. Aliases: t = workspace_auth_tokens, w = workspaces.
-LIVE_WORKSPACE_TOKEN = """
-    t.token_hash = %(token_hash)s
-    AND t.revoked_at IS NULL
-    AND w.status <> 'removed'
-"""  # noqa: S105 - SQL text, not a secret
 
 # A token of the removed workspace %(workspace_id)s, revoked or not (deletion revokes them all).
 REMOVED_WORKSPACE_OWN_TOKEN = """
@@ -30,42 +25,15 @@ REMOVED_WORKSPACE_OWN_TOKEN = """
     AND w.status = 'removed'
 """  # noqa: S105 - SQL text, not a secret
 
-# last_used_at is refreshed at most once a minute so that hot paths do not write on every request.
-_RESOLVE_BEARER = f"""
-    WITH hit AS (
-        SELECT t.id, t.workspace_id, t.last_used_at
-        FROM workspace_auth_tokens t
-        JOIN workspaces w ON w.id = t.workspace_id
-        WHERE {LIVE_WORKSPACE_TOKEN}
-    ), touch AS (
-        UPDATE workspace_auth_tokens
-        SET last_used_at = now()
-        WHERE id IN (
-            SELECT id FROM hit
-            WHERE last_used_at IS NULL OR last_used_at < now() - interval '60 seconds'
-        )
-    )
-    SELECT 'workspace' AS kind, id, workspace_id FROM hit
-    UNION ALL
-    SELECT 'org' AS kind, o.id, NULL::uuid AS workspace_id
-    FROM org_api_tokens o
-    WHERE o.token_hash = %(token_hash)s AND o.revoked_at IS NULL
-"""
-
-
-@dataclass(frozen=True)
-class TokenMatch:
-    kind: Literal["workspace", "org"]
-    token_id: UUID
-    workspace_id: UUID | None
-
 
 def lookup_token_by_hash(conn: Connection, token_hash: bytes) -> TokenMatch | None:
     """The live workspace or org token with this hash, if any (one round trip)."""
-    row = conn.execute(_RESOLVE_BEARER, {"token_hash": token_hash}).fetchone()
+    row = conn.execute(
+        "SELECT kind, token_id, workspace_id FROM live_bearer(%(token_hash)s) LIMIT 1", {"token_hash": token_hash}
+    ).fetchone()
     if row is None:
         return None
-    return TokenMatch(row["kind"], row["id"], row["workspace_id"])
+    return TokenMatch(row["kind"], row["token_id"], row["workspace_id"])
 
 
 def is_token_of_removed_workspace(conn: Connection, token_hash: bytes, workspace_id: UUID) -> bool:

@@ -1,0 +1,1 @@
+DROP FUNCTION IF EXISTS live_bearer(bytea);

@@ -66,24 +66,28 @@ def _get(api: ApiClient, delegator: dict[str, Any], delegation_id: str) -> dict[
     return dict(found.json())
 
 
+def _pairs(database: str, select: str, workspace_id: str) -> list[tuple[str, str]]:
+    """`select` names two columns, `a` and `b`, of rows `WHERE workspace_id = %s`, oldest first."""
+    return [(row["a"], row["b"]) for row in _rows(database, select + " ORDER BY xid, seq", workspace_id)]
+
+
 def _events(database: str, workspace_id: str) -> list[tuple[str, str]]:
-    rows = _rows(
+    """The delegator's DELEGATION_* events: (type, the status they report)."""
+    return _pairs(
         database,
-        "SELECT event_type, payload FROM structure_events WHERE workspace_id = %s AND event_type LIKE 'DELEGATION%%' "
-        "ORDER BY xid, seq",
+        "SELECT event_type AS a, payload->>'status' AS b FROM structure_events "
+        "WHERE workspace_id = %s AND event_type LIKE 'DELEGATION%%'",
         workspace_id,
     )
-    return [(row["event_type"], row["payload"]["status"]) for row in rows]
 
 
 def _feed(database: str, workspace_id: str) -> list[tuple[str, str]]:
-    rows = _rows(
+    """The delegator's `delegation` activity rows: (method, status)."""
+    return _pairs(
         database,
-        "SELECT method, status FROM activity_logs WHERE workspace_id = %s AND activity_type = 'delegation' "
-        "ORDER BY xid, seq",
+        "SELECT method AS a, status AS b FROM activity_logs WHERE workspace_id = %s AND activity_type = 'delegation'",
         workspace_id,
     )
-    return [(row["method"], row["status"]) for row in rows]
 
 
 def _reply(task_text: str, delegation_id: str, version: str = "0.3") -> dict[str, Any]:

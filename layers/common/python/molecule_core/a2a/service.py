@@ -12,6 +12,11 @@ points (SPEC §5.5) for the functions that serve it:
 7. every outcome leaves an a2a_receive row (`receipt.open_receipt`), its status read from the
    answer's body too (`outcome`: a JSON-RPC error inside HTTP 200 is an error).
 
+A workspace's message that carries a `delegation_id` in its metadata is also offered to the
+delegations domain, which closes that delegation when the message is its target's reply (SPEC
+§5.10). `enqueue_message` is the other direction: a message the platform itself writes (a delegated
+task), handed to its target's inbox or the queue, never dispatched in the request.
+
 Refusals are raised (domain errors carry status, body and Retry-After); what is answered is an
 `A2AAnswer`: the agent's bytes unchanged (or translated for the caller's version), or, for the inbox
 and the queue, a JSON-RPC response standard clients parse (`submitted`).

@@ -7,6 +7,7 @@ changes nothing), and the agent's own record and update."""
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from typing import Any
@@ -684,3 +685,33 @@ def test_a_delegation_is_read_only_by_its_delegators_path(api: ApiClient, dev: s
 
     assert by_target_path.status == 404
     assert by_other_token.status == 401
+
+
+# --- metrics ------------------------------------------------------------------------------------------
+
+
+def _counted(output: str) -> list[str]:
+    """The EMF metric names the functions flushed to stdout."""
+    names = []
+    for line in output.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            document = json.loads(line)
+            names += [m["Name"] for d in document["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]]
+    return names
+
+
+def test_delegations_are_counted_as_emf_metrics(
+    api: ApiClient, dev: str, agent: ScriptedAgent, sqs: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    delegator, target = _workspace(api, dev, "delegator"), _push(api, dev, agent.url)
+    capsys.readouterr()
+
+    _delegate(api, delegator, target, "count me", idempotency_key="k")
+    _delegate(api, delegator, target, "count me", idempotency_key="k")
+    drain_until_empty(sqs)
+
+    assert sorted(_counted(capsys.readouterr().out)) == [
+        "DelegationsCompleted",
+        "DelegationsCreated",
+        "DelegationsIdempotentHits",
+    ]

@@ -178,10 +178,12 @@ def delegate(workspace_id: UUID, request: DelegateRequest, caller: Caller) -> De
     inserted = db.single_statement(
         lambda conn: store.insert_delegation(conn, new, _sent_record(target_id, task)), idempotent=False
     )
+    if inserted == "no_delegator":  # removed a moment ago
+        raise WorkspaceNotFound()
     if inserted == "taken":  # a concurrent request with the same key won: its delegation is the answer
         context = load()
-        if context.existing_delegation_id is None:
-            raise DatastoreUnavailable("delegation insert conflicted without a live delegation to answer")
+        if context.existing_delegation_id is None:  # …and has failed since: this request may try again
+            raise Conflict("a request with this idempotency_key was handled concurrently; send it again")
         return _hit(context)
     count("DelegationsCreated")
     _hand_over(new)

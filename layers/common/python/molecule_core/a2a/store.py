@@ -50,9 +50,12 @@ class Dispatch:
     target: DispatchContext | None
 
 
-def load_dispatch(conn: Connection, target_id: UUID, token_hash: bytes | None) -> Dispatch:
+def load_dispatch(
+    conn: Connection, target_id: UUID, token_hash: bytes | None, caller_id: UUID | None = None
+) -> Dispatch:
     """Everything the proxy needs before dispatch, in one round trip: the caller's credential, the
-    target row, and the lineages of both for the access rule."""
+    target row, and the lineages of both for the access rule (the caller's workspace is the
+    bearer's, or `caller_id` when the platform itself sends for a workspace)."""
     row = conn.execute(
         """
         WITH bearer AS MATERIALIZED (
@@ -66,11 +69,13 @@ def load_dispatch(conn: Connection, target_id: UUID, token_hash: bytes | None) -
                t.id, t.name, t.status::text AS status, t.runtime, t.external, t.url, t.delivery_mode,
                t.instance_id, t.active_tasks, t.max_concurrent_tasks, t.monthly_spend, t.budget_limit,
                t.platform_inbound_secret, t.agent_card,
-               workspace_lineages(ARRAY[%(target_id)s::uuid, (SELECT workspace_id FROM bearer)]) AS lineages
+               workspace_lineages(
+                   ARRAY[%(target_id)s::uuid, coalesce((SELECT workspace_id FROM bearer), %(caller_id)s::uuid)]
+               ) AS lineages
         FROM (SELECT 1) one
         LEFT JOIN workspaces t ON t.id = %(target_id)s
         """,
-        {"target_id": target_id, "token_hash": token_hash},
+        {"target_id": target_id, "token_hash": token_hash, "caller_id": caller_id},
     ).fetchone()
     assert row is not None
     bearer = (row.pop("bearer_kind"), row.pop("bearer_token_id"), row.pop("bearer_workspace_id"))

@@ -10,6 +10,8 @@ a refusal raises a domain error that the one error mapping answers (401/403/404)
 - `AnyCaller`: any live credential (routes that show each caller what is theirs).
 - `A2ACaller`: the A2A proxy's caller as presented (its bearer is looked up in the proxy's own
   statement) — a workspace with its own token, or a user.
+- `DelegatorCaller`: POST /workspaces/{id}/delegate — WorkspaceAuth for the path, or a workspace
+  naming itself in the caller header with its own token (the SDK's form, SPEC §5.10).
 - `DiscoveryCaller`: a workspace naming itself in X-Workspace-ID and proving it with its own token.
 - `AgentBearerDep`: the bearer an agent presents to the registry (checked against the body's id).
 - `TestTokenIssuer`: the admin test-token rule (SPEC §5.9).
@@ -79,16 +81,25 @@ def _any_caller(request: Request) -> Caller:
     return _noted(service.authorize_any(request_bearer(request)))
 
 
+def _claimed_caller(request: Request) -> str | None:
+    return next((value for name in CALLER_HEADERS if (value := _header(request, name))), None)
+
+
 def _a2a_caller(request: Request) -> PresentedCaller:
     """The A2A proxy's caller as presented: its bearer is looked up by the proxy itself, in the
     statement that loads the target (one round trip before dispatch); the proxy notes the caller."""
-    claimed = next((value for name in CALLER_HEADERS if (value := _header(request, name))), None)
-    presented = service.present_a2a_caller(request_bearer(request), claimed)
+    presented = service.present_a2a_caller(request_bearer(request), _claimed_caller(request))
     if presented.decided is not None:
         _noted(presented.decided)
     elif presented.token_hash is not None:
         check_rate(presented.token_hash.hex())  # keyed by a digest: the limiter never holds a credential
     return presented
+
+
+def _delegator_caller(request: Request) -> Caller:
+    return _noted(
+        service.authorize_delegator(request_bearer(request), _claimed_caller(request), _path_workspace_id(request))
+    )
 
 
 def _discovery_caller(request: Request) -> Caller:
@@ -115,6 +126,7 @@ OwnWorkspaceCaller = Annotated[Caller, Depends(_own_workspace_caller)]
 AdminCaller = Annotated[Caller, Depends(_admin_caller)]
 AnyCaller = Annotated[Caller, Depends(_any_caller)]
 A2ACaller = Annotated[PresentedCaller, Depends(_a2a_caller)]
+DelegatorCaller = Annotated[Caller, Depends(_delegator_caller)]
 DiscoveryCaller = Annotated[Caller, Depends(_discovery_caller)]
 AgentBearerDep = Annotated[AgentBearer, Depends(_agent_bearer)]
 TestTokenIssuer = Annotated[None, Depends(_test_token_issuer)]

@@ -41,6 +41,9 @@ class Delivery:
     agent_version: ProtocolVersion  # what the agent receives
     payload: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+    # the caller's bytes, when they are exactly what the agent receives (nothing normalised or
+    # bridged): sent as they came instead of serialised again
+    raw: bytes | None = None
 
     @property
     def bridged(self) -> bool:
@@ -52,6 +55,8 @@ class Delivery:
 
     @property
     def body(self) -> bytes:
+        if self.raw is not None:
+            return self.raw
         return json.dumps(self.payload, separators=(",", ":")).encode()
 
 
@@ -70,9 +75,11 @@ def plan_delivery(
     *,
     inbound_secret: str | None,
     caller_id: UUID | None,
+    unchanged_raw: bytes | None = None,
 ) -> Delivery:
     """Raises A2AError (a JSON-RPC error for the caller) when the request cannot reach the agent
-    in a version it speaks."""
+    in a version it speaks. `unchanged_raw`: the request's bytes when normalising changed nothing;
+    sent as they are unless the request is bridged."""
     delivered = delivery_version(caller_version, agent_versions(agent_card))
     body = payload
     if delivered != caller_version:
@@ -99,7 +106,8 @@ def plan_delivery(
         headers["Authorization"] = f"Bearer {inbound_secret}"
     if caller_id is not None:
         headers["X-Source-Workspace-Id"] = str(caller_id)
-    return Delivery(method, caller_version, delivered, body, headers)
+    raw = unchanged_raw if delivered == caller_version else None
+    return Delivery(method, caller_version, delivered, body, headers, raw)
 
 
 def answer_for_caller(delivery: Delivery, answer: Any) -> Any:

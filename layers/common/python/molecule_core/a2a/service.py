@@ -182,6 +182,7 @@ def proxy_a2a(
             context.agent_card,
             inbound_secret=context.platform_inbound_secret,
             caller_id=caller_id,
+            unchanged_raw=None if message.changed else raw,
         )
         if respond_async or context.active_tasks >= context.max_concurrent_tasks:
             return _enqueue(

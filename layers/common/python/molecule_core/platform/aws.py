@@ -9,6 +9,8 @@ import json
 import threading
 from typing import Any
 
+from molecule_core.platform import snapstart
+
 _clients: dict[tuple[str, str | None, str | None], Any] = {}
 _lock = threading.Lock()
 
@@ -32,8 +34,10 @@ def client(service: str, *, region: str | None = None, config: dict[str, Any] | 
         return _clients[key]
 
 
+@snapstart.on_snapshot
 def reset_clients() -> None:
-    """Forget every client (tests that move an endpoint or change credentials)."""
+    """Forget every client (tests that move an endpoint or change credentials; and before a
+    SnapStart snapshot, so that restored environments do not share connections or credentials)."""
     with _lock:
         _clients.clear()
 

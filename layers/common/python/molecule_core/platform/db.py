@@ -31,7 +31,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import set_json_dumps, set_json_loads
 from pydantic_core import from_json, to_json
 
-from molecule_core.platform import aws
+from molecule_core.platform import aws, snapstart
 from molecule_core.platform.errors import DatastoreUnavailable
 from molecule_core.platform.observability import count, logger
 from molecule_core.platform.settings import get_settings
@@ -321,8 +321,10 @@ def configure(*, dsn: str | None = None, cursor_factory: type[psycopg.Cursor[Any
     reset()
 
 
+@snapstart.on_snapshot
 def reset() -> None:
-    """Close this environment's connection (the next unit of work opens a new one)."""
+    """Close this environment's connection (the next unit of work opens a new one). Also run
+    before a SnapStart snapshot: a connection must not be shared by every restored environment."""
     _source.close()
 
 

@@ -14,6 +14,7 @@ import pytest
 from molecule_core.lifecycle.models import LifecycleRequest
 
 from tests.conftest import ApiClient, RecordingDispatcher, create_workspace, set_env
+from tests.round_trips import counted
 
 
 def _put(api: ApiClient, path: str, **kwargs: Any) -> Any:
@@ -395,3 +396,18 @@ def test_without_a_key_source_secret_routes_answer_503_for_the_operator_and_log_
     assert "SECRETS_KMS_KEY_ID" in refused.json()["error"] and "SECRETS_KEY_FILE" in refused.json()["error"]
     assert any("SECRETS UNAVAILABLE" in record.getMessage() for record in caplog.records)
     assert api.get(f"/workspaces/{workspace_id}/secrets", token=admin).status == 200  # names need no key
+
+
+# --- round trips (issue 19: a read route answers in at most 2) ----------------------------------
+
+
+def test_listing_global_secrets_is_one_statement_without_a_transaction(
+    api: ApiClient, admin: str, database: str
+) -> None:
+    _set_global(api, admin, "SHARED", "v")
+
+    for path in ("/settings/secrets", "/admin/secrets"):
+        listed = counted(database, lambda path=path: api.get(path, token=admin))
+
+        assert [e["key"] for e in listed.answer.json()] == ["SHARED"]
+        assert (listed.round_trips, listed.transactions) == (1, 0), listed.statements

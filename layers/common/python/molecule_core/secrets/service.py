@@ -282,8 +282,7 @@ def set_model(workspace_id: UUID, request: SetModelRequest) -> SecretSaved:
 
 
 def list_global_secrets() -> list[SecretEntry]:
-    with db.transaction() as conn:
-        return store.list_global_names(conn)
+    return db.single_statement(store.list_global_names)
 
 
 def set_global_secret(request: SetSecretRequest) -> SecretSaved:

@@ -411,3 +411,25 @@ def test_listing_global_secrets_is_one_statement_without_a_transaction(
 
         assert [e["key"] for e in listed.answer.json()] == ["SHARED"]
         assert (listed.round_trips, listed.transactions) == (1, 0), listed.statements
+
+
+def test_listing_a_workspaces_secrets_checks_the_workspace_in_the_same_one_statement(
+    api: ApiClient, admin: str, database: str
+) -> None:
+    workspace_id, token = _external(api, admin)
+    removed_id, _ = _external(api, admin, "removed")
+    _set(api, admin, workspace_id, "OWN", "v")
+    _set_global(api, admin, "SHARED", "v")
+    assert api.delete(f"/workspaces/{removed_id}", token=admin).status == 200
+
+    as_admin = counted(database, lambda: api.get(f"/workspaces/{workspace_id}/secrets", token=admin))
+    as_itself = counted(database, lambda: api.get(f"/workspaces/{workspace_id}/secrets", token=token))
+    removed = counted(database, lambda: api.get(f"/workspaces/{removed_id}/secrets", token=admin))
+    unknown = api.get("/workspaces/00000000-0000-0000-0000-000000000001/secrets", token=admin)
+
+    assert [(e["key"], e["scope"]) for e in as_admin.answer.json()] == [("OWN", "workspace"), ("SHARED", "global")]
+    assert as_itself.answer.json() == as_admin.answer.json()
+    assert as_admin.round_trips == 1, as_admin.statements
+    assert as_itself.round_trips == 2, as_itself.statements  # the bearer lookup, then the listing
+    assert (removed.answer.status, removed.round_trips) == (410, 1)
+    assert unknown.status == 404

@@ -202,12 +202,17 @@ def _effective(sealed: list[StoredSecret]) -> list[StoredSecret]:
 # --- workspace secrets --------------------------------------------------------------------------
 
 
-def _require_workspace(conn: db.Connection, workspace_id: UUID) -> None:
-    status = store.workspace_status(conn, workspace_id)
+def _check_workspace(status: str | None, workspace_id: UUID) -> None:
+    """404 for no such workspace, 410 for a removed one."""
     if status is None:
         raise WorkspaceNotFound()
     if status == "removed":
         raise Gone("workspace removed", id=str(workspace_id))
+
+
+def _require_workspace(conn: db.Connection, workspace_id: UUID) -> None:
+    """A write's check: the row stays share-locked (not purged) until the write commits."""
+    _check_workspace(store.workspace_status(conn, workspace_id), workspace_id)
 
 
 def _restart(workspace_ids: list[UUID]) -> None:
@@ -215,9 +220,9 @@ def _restart(workspace_ids: list[UUID]) -> None:
 
 
 def list_workspace_secrets(workspace_id: UUID) -> list[SecretEntry]:
-    with db.transaction() as conn:
-        _require_workspace(conn, workspace_id)
-        return store.list_merged_names(conn, workspace_id)
+    status, names = db.single_statement(lambda conn: store.workspace_names(conn, workspace_id))
+    _check_workspace(status, workspace_id)
+    return names
 
 
 def set_workspace_secret(workspace_id: UUID, request: SetSecretRequest) -> SecretSaved:

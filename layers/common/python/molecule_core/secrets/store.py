@@ -27,12 +27,21 @@ def _stored(scope: SecretScope, workspace_id: UUID | None, row: dict[str, Any]) 
     )
 
 
+def _of_workspace(rows: list[dict[str, Any]]) -> tuple[str | None, list[dict[str, Any]]]:
+    """A statement anchored on one workspace row, LEFT JOINed to what it lists: (its status, or
+    None when there is no such workspace; the rows that list something)."""
+    if not rows:
+        return None, []
+    return str(rows[0]["status"]), [row for row in rows if row["key"] is not None]
+
+
 # --- workspaces ---------------------------------------------------------------------------------
 
 
 def workspace_status(conn: Connection, workspace_id: UUID) -> str | None:
-    """The workspace's status (None: no such workspace); FOR SHARE keeps it from being purged
-    while a secret is written for it."""
+    """The workspace's status (None: no such workspace), for a write: FOR SHARE keeps it from being
+    purged while a secret is written for it. Reads fold the status into their one statement
+    (`workspace_names`): a snapshot is all a read needs."""
     row = conn.execute(
         "SELECT status::text AS status FROM workspaces WHERE id = %(id)s FOR SHARE", {"id": workspace_id}
     ).fetchone()
@@ -56,24 +65,30 @@ def workspaces_inheriting(conn: Connection, key: str) -> list[UUID]:
 # --- names --------------------------------------------------------------------------------------
 
 
-def list_merged_names(conn: Connection, workspace_id: UUID) -> list[SecretEntry]:
-    """The workspace's own names, then the globals it inherits (those it does not override), each
-    group by name."""
+def workspace_names(conn: Connection, workspace_id: UUID) -> tuple[str | None, list[SecretEntry]]:
+    """The workspace's status (None: no such workspace) and, unless it is removed, its own names,
+    then the globals it inherits (those it does not override), each group by name — one statement."""
     rows = conn.execute(
         """
-        SELECT key, 'workspace' AS scope, created_at, updated_at, 0 AS rank
-        FROM workspace_secrets WHERE workspace_id = %(id)s
-        UNION ALL
-        SELECT g.key, 'global', g.created_at, g.updated_at, 1
-        FROM global_secrets g
-        WHERE NOT EXISTS (SELECT 1 FROM workspace_secrets s WHERE s.workspace_id = %(id)s AND s.key = g.key)
-        ORDER BY rank, key
+        SELECT w.status::text AS status, n.key, n.scope, n.created_at, n.updated_at
+        FROM workspaces w
+        LEFT JOIN (
+            SELECT key, 'workspace' AS scope, created_at, updated_at, 0 AS rank
+            FROM workspace_secrets WHERE workspace_id = %(id)s
+            UNION ALL
+            SELECT g.key, 'global', g.created_at, g.updated_at, 1
+            FROM global_secrets g
+            WHERE NOT EXISTS (SELECT 1 FROM workspace_secrets s WHERE s.workspace_id = %(id)s AND s.key = g.key)
+        ) n ON w.status <> 'removed'
+        WHERE w.id = %(id)s
+        ORDER BY n.rank, n.key
         """,
         {"id": workspace_id},
     ).fetchall()
-    return [
+    status, found = _of_workspace(rows)
+    return status, [
         SecretEntry(key=r["key"], scope=r["scope"], created_at=r["created_at"], updated_at=r["updated_at"])
-        for r in rows
+        for r in found
     ]
 
 

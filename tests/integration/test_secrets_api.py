@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 from molecule_core.lifecycle.models import LifecycleRequest
+from molecule_core.secrets import service as secrets_service
 
 from tests.conftest import ApiClient, RecordingDispatcher, create_workspace, set_env
 from tests.round_trips import counted
@@ -433,3 +434,71 @@ def test_listing_a_workspaces_secrets_checks_the_workspace_in_the_same_one_state
     assert as_itself.round_trips == 2, as_itself.statements  # the bearer lookup, then the listing
     assert (removed.answer.status, removed.round_trips) == (410, 1)
     assert unknown.status == 404
+
+
+@pytest.mark.parametrize("environment", ["new (no data key unwrapped yet)", "warm (data keys cached)"])
+def test_values_are_read_with_their_data_keys_in_one_statement_after_the_bearer_lookup(
+    api: ApiClient, admin: str, database: str, environment: str
+) -> None:
+    workspace_id, token = _external(api, admin)
+    _set_global(api, admin, "SHARED", "global-shared")
+    _set(api, admin, workspace_id, "OWN", "own-value")
+    if environment.startswith("new"):
+        secrets_service.reset_key_cache()
+
+    values = counted(database, lambda: api.get(f"/workspaces/{workspace_id}/secrets/values", token=token))
+
+    assert values.answer.json() == {"SHARED": "global-shared", "OWN": "own-value"}
+    assert (values.round_trips, values.transactions) == (2, 0), values.statements
+    assert "live_bearer" in values.statements[0]
+
+
+def test_values_of_a_workspace_without_secrets_are_empty_in_the_same_round_trips(
+    api: ApiClient, admin: str, database: str
+) -> None:
+    workspace_id, token = _external(api, admin)
+
+    values = counted(database, lambda: api.get(f"/workspaces/{workspace_id}/secrets/values", token=token))
+
+    assert values.answer.json() == {}
+    assert values.round_trips == 2, values.statements
+
+
+@pytest.mark.parametrize("source", ["workspace_secrets", "global_secrets", "default"])
+def test_the_model_is_one_statement_whichever_secret_it_comes_from(
+    api: ApiClient, admin: str, database: str, source: str
+) -> None:
+    workspace_id, _ = _external(api, admin)
+    _set_global(api, admin, "MODEL_PROVIDER", "anthropic:claude-sonnet")
+    if source == "workspace_secrets":
+        _set(api, admin, workspace_id, "MODEL_PROVIDER", "openai:gpt-5")
+    if source == "default":
+        api.delete("/settings/secrets/MODEL_PROVIDER", token=admin)
+    secrets_service.reset_key_cache()  # the data key comes with the value
+
+    model = counted(database, lambda: api.get(f"/workspaces/{workspace_id}/model", token=admin))
+
+    expected = {"workspace_secrets": "openai:gpt-5", "global_secrets": "anthropic:claude-sonnet", "default": ""}
+    assert model.answer.json() == {"model": expected[source], "source": source}
+    assert (model.round_trips, model.transactions) == (1, 0), model.statements
+
+
+def test_the_model_of_an_unknown_workspace_is_404_and_of_a_removed_one_410(api: ApiClient, admin: str) -> None:
+    workspace_id, _ = _external(api, admin)
+    _set(api, admin, workspace_id, "MODEL_PROVIDER", "openai:gpt-5")
+    assert api.delete(f"/workspaces/{workspace_id}", token=admin).status == 200
+
+    assert api.get("/workspaces/00000000-0000-0000-0000-000000000001/model", token=admin).status == 404
+    assert api.get(f"/workspaces/{workspace_id}/model", token=admin).status == 410
+
+
+def test_a_model_that_does_not_decrypt_is_500_naming_it(api: ApiClient, admin: str, database: str) -> None:
+    workspace_id, _ = _external(api, admin)
+    _set(api, admin, workspace_id, "MODEL_PROVIDER", "openai:gpt-5")
+    flip_first_byte(database, "workspace_secrets")
+
+    answer = api.get(f"/workspaces/{workspace_id}/model", token=admin)
+
+    assert answer.status == 500
+    assert answer.json()["failed_keys"] == ["workspace:MODEL_PROVIDER"]
+    assert "gpt-5" not in answer.text

@@ -99,3 +99,11 @@ class DataKeyRecord:
 
     def __repr__(self) -> str:
         return f"DataKeyRecord(key_id={self.key_id!r}, wrapped_by={self.wrapped_by!r})"
+
+
+@dataclass(frozen=True)
+class SealedSet:
+    """Sealed values and the wrapped data keys that open them (by key id), read in one statement."""
+
+    secrets: list[StoredSecret]
+    data_keys: dict[str, DataKeyRecord]

@@ -166,12 +166,19 @@ def _seal(
 
 
 def _open_all(conn: db.Connection, sealed: list[StoredSecret]) -> dict[str, str]:
-    """Every value in `sealed` (later entries of the same key win), or SecretsUndecryptable naming
-    each one that does not decrypt — never a partial map."""
+    """`_unseal_all` of values read without their data keys: looks the keys up first."""
+    if not sealed:
+        return {}
+    return _unseal_all(sealed, store.data_keys(conn, sorted({secret.key_id for secret in sealed})))
+
+
+def _unseal_all(sealed: list[StoredSecret], records: dict[str, DataKeyRecord]) -> dict[str, str]:
+    """Every value in `sealed` (later entries of the same key win), opened with the data keys in
+    `records` (or cached), or SecretsUndecryptable naming each one that does not decrypt — never a
+    partial map. Nothing to open needs no key source."""
     if not sealed:
         return {}
     source = _key_source()
-    records = store.data_keys(conn, sorted({secret.key_id for secret in sealed}))
     values: dict[str, str] = {}
     failed: list[str] = []
     for secret in sealed:
@@ -254,28 +261,28 @@ def delete_workspace_secret(workspace_id: UUID, key: str) -> SecretDeleted:
 
 def secret_values(workspace_id: UUID) -> dict[str, str]:
     """GET /workspaces/{id}/secrets/values: the flat map the agent receives (globals overlaid by
-    the workspace's own)."""
-    with db.transaction() as conn:
-        _require_workspace(conn, workspace_id)
-        return _open_all(conn, _effective(store.merged_sealed(conn, workspace_id)))
+    the workspace's own). One statement reads the status, the values and their data keys."""
+    status, sealed = db.single_statement(lambda conn: store.workspace_sealed(conn, workspace_id))
+    _check_workspace(status, workspace_id)
+    return _unseal_all(_effective(sealed.secrets), sealed.data_keys)
 
 
 def agent_secrets(workspace_id: UUID) -> dict[str, str]:
     """The provision pipeline's view: the same map as `secret_values`. A workspace with no secrets
     needs no key source. Raises SecretsUndecryptable / SecretsUnavailable with operator messages."""
-    with db.transaction() as conn:
-        sealed = _effective(store.merged_sealed(conn, workspace_id))
-        return _open_all(conn, sealed)
+    sealed = db.single_statement(lambda conn: store.merged_sealed(conn, workspace_id))
+    return _unseal_all(_effective(sealed.secrets), sealed.data_keys)
 
 
 def get_model(workspace_id: UUID) -> ModelSetting:
-    with db.transaction() as conn:
-        _require_workspace(conn, workspace_id)
-        for owner in (workspace_id, None):
-            secret = store.sealed_secret(conn, owner, MODEL_PROVIDER_KEY)
-            if secret is not None:
-                model = _open_all(conn, [secret])[MODEL_PROVIDER_KEY]
-                return ModelSetting(model=model, source="workspace_secrets" if owner else "global_secrets")
+    """The workspace's own MODEL_PROVIDER, else the global one, else the default: one statement."""
+    status, sealed = db.single_statement(lambda conn: store.workspace_sealed(conn, workspace_id, MODEL_PROVIDER_KEY))
+    _check_workspace(status, workspace_id)
+    for secret in _effective(sealed.secrets):  # at most one: the workspace's own wins over the global
+        model = _unseal_all([secret], sealed.data_keys)[MODEL_PROVIDER_KEY]
+        return ModelSetting(
+            model=model, source="workspace_secrets" if secret.scope == "workspace" else "global_secrets"
+        )
     return ModelSetting(model="", source="default")
 
 

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from molecule_core.platform.db import Connection
 from molecule_core.secrets.crypto import SealedValue
-from molecule_core.secrets.models import DataKeyRecord, SecretEntry, SecretScope, StoredSecret
+from molecule_core.secrets.models import DataKeyRecord, SealedSet, SecretEntry, SecretScope, StoredSecret
 
 _STORED = "key, ciphertext, nonce, key_id, created_at, updated_at"
 
@@ -41,7 +41,7 @@ def _of_workspace(rows: list[dict[str, Any]]) -> tuple[str | None, list[dict[str
 def workspace_status(conn: Connection, workspace_id: UUID) -> str | None:
     """The workspace's status (None: no such workspace), for a write: FOR SHARE keeps it from being
     purged while a secret is written for it. Reads fold the status into their one statement
-    (`workspace_names`): a snapshot is all a read needs."""
+    (`workspace_names`, `workspace_sealed`): a snapshot is all a read needs."""
     row = conn.execute(
         "SELECT status::text AS status FROM workspaces WHERE id = %(id)s FOR SHARE", {"id": workspace_id}
     ).fetchone()
@@ -102,30 +102,51 @@ def list_global_names(conn: Connection) -> list[SecretEntry]:
 # --- ciphertexts --------------------------------------------------------------------------------
 
 
-def merged_sealed(conn: Connection, workspace_id: UUID) -> list[StoredSecret]:
-    """Every sealed value the workspace receives: globals first, then its own (which override)."""
+def _merged(key: str | None) -> str:
+    """The sealed values a workspace receives — globals and its own (`scope` tells them apart) —
+    with the wrapped data key of each (NULL columns when its key is not stored), all keys or only
+    `key`. A subquery over %(id)s (and %(key)s)."""
+    only_key = " AND key = %(key)s" if key is not None else ""
+    return f"""
+        SELECT m.*, k.wrapped_key, k.wrapped_by, k.created_at AS wrapped_at
+        FROM (
+            SELECT 'global' AS scope, {_STORED} FROM global_secrets WHERE TRUE{only_key}
+            UNION ALL
+            SELECT 'workspace', {_STORED} FROM workspace_secrets WHERE workspace_id = %(id)s{only_key}
+        ) m
+        LEFT JOIN secret_data_keys k ON k.key_id = m.key_id
+    """
+
+
+def _sealed_set(workspace_id: UUID, rows: list[dict[str, Any]]) -> SealedSet:
+    secrets = [_stored(row["scope"], workspace_id if row["scope"] == "workspace" else None, row) for row in rows]
+    data_keys = {row["key_id"]: _data_key(row, created="wrapped_at") for row in rows if row["wrapped_key"] is not None}
+    return SealedSet(secrets, data_keys)
+
+
+def merged_sealed(conn: Connection, workspace_id: UUID) -> SealedSet:
+    """Every sealed value the workspace receives (globals first, then its own, which override) and
+    the data keys that open them, in one statement (the provision pipeline: no status check)."""
+    rows = conn.execute(f"{_merged(None)} ORDER BY m.scope, m.key", {"id": workspace_id}).fetchall()
+    return _sealed_set(workspace_id, rows)
+
+
+def workspace_sealed(conn: Connection, workspace_id: UUID, key: str | None = None) -> tuple[str | None, SealedSet]:
+    """The workspace's status (None: no such workspace) and, unless it is removed, the sealed values
+    it receives (all, or only `key`: its own and the global one) with their data keys — the status
+    check, the values and the keys in one statement."""
     rows = conn.execute(
         f"""
-        SELECT 'global' AS scope, {_STORED} FROM global_secrets
-        UNION ALL
-        SELECT 'workspace', {_STORED} FROM workspace_secrets WHERE workspace_id = %(id)s
-        ORDER BY scope, key
+        SELECT w.status::text AS status, s.*
+        FROM workspaces w
+        LEFT JOIN ({_merged(key)}) s ON w.status <> 'removed'
+        WHERE w.id = %(id)s
+        ORDER BY s.scope, s.key
         """,
-        {"id": workspace_id},
-    ).fetchall()
-    return [_stored(row["scope"], workspace_id if row["scope"] == "workspace" else None, row) for row in rows]
-
-
-def sealed_secret(conn: Connection, workspace_id: UUID | None, key: str) -> StoredSecret | None:
-    """One sealed value: the workspace's own (workspace_id set) or the global one (None)."""
-    if workspace_id is None:
-        row = conn.execute(f"SELECT {_STORED} FROM global_secrets WHERE key = %(key)s", {"key": key}).fetchone()
-        return _stored("global", None, row) if row else None
-    row = conn.execute(
-        f"SELECT {_STORED} FROM workspace_secrets WHERE workspace_id = %(id)s AND key = %(key)s",
         {"id": workspace_id, "key": key},
-    ).fetchone()
-    return _stored("workspace", workspace_id, row) if row else None
+    ).fetchall()
+    status, found = _of_workspace(rows)
+    return status, _sealed_set(workspace_id, found)
 
 
 def upsert_workspace_secret(conn: Connection, workspace_id: UUID, key: str, sealed: SealedValue) -> None:
@@ -250,10 +271,10 @@ def insert_data_key(conn: Connection, key_id: str, wrapped_key: bytes, wrapped_b
     return _data_key(row)
 
 
-def _data_key(row: dict[str, Any]) -> DataKeyRecord:
+def _data_key(row: dict[str, Any], created: str = "created_at") -> DataKeyRecord:
     return DataKeyRecord(
         key_id=str(row["key_id"]),
         wrapped_key=bytes(row["wrapped_key"]),
         wrapped_by=str(row["wrapped_by"]),
-        created_at=row["created_at"],
+        created_at=row[created],
     )

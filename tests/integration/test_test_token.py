@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import uuid
 
+import psycopg
 import pytest
 
 from tests.conftest import ApiClient, create_workspace, set_env
+from tests.round_trips import counted
 
 ADMIN = "the-admin-token"
 
@@ -101,3 +103,33 @@ def test_unknown_workspace_is_404(api: ApiClient, platform_env: pytest.MonkeyPat
     set_env(platform_env, ADMIN_TOKEN=ADMIN)
     assert api.get(f"/admin/workspaces/{uuid.uuid4()}/test-token", token=ADMIN).status == 404
     assert api.get("/admin/workspaces/not-a-uuid/test-token", token=ADMIN).status == 404
+
+
+def test_a_removed_workspace_is_404_and_gets_no_token(
+    api: ApiClient, platform_env: pytest.MonkeyPatch, workspace_id: str, database: str
+) -> None:
+    assert api.delete(f"/workspaces/{workspace_id}", token=ADMIN).status == 200
+    tokens_before = _stored_tokens(database, workspace_id)
+
+    result = api.get(f"/admin/workspaces/{workspace_id}/test-token", token=ADMIN)
+
+    assert result.status == 404
+    assert _stored_tokens(database, workspace_id) == tokens_before
+
+
+def test_a_test_token_is_one_statement_that_checks_the_workspace_and_inserts(
+    api: ApiClient, platform_env: pytest.MonkeyPatch, workspace_id: str, database: str
+) -> None:
+    minted = counted(database, lambda: api.get(f"/admin/workspaces/{workspace_id}/test-token", token=ADMIN))
+    unknown = counted(database, lambda: api.get(f"/admin/workspaces/{uuid.uuid4()}/test-token", token=ADMIN))
+
+    assert minted.answer.status == 200
+    assert api.get(f"/workspaces/{workspace_id}", token=minted.answer.json()["auth_token"]).status == 200
+    assert (minted.round_trips, minted.transactions) == (1, 0), minted.statements
+    assert (unknown.answer.status, unknown.round_trips) == (404, 1)
+
+
+def _stored_tokens(database: str, workspace_id: str) -> int:
+    with psycopg.connect(database) as conn:
+        row = conn.execute("SELECT count(*) FROM workspace_auth_tokens WHERE workspace_id = %s", (workspace_id,))
+        return int(row.fetchone()[0])

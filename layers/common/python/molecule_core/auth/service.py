@@ -320,7 +320,9 @@ def revoke_org_token(token_id: UUID) -> RevokedOrgToken:
 def issue_test_token(workspace_id: UUID) -> TestToken:
     """A fresh workspace token for tests; other tokens of the workspace stay valid."""
     token = mint_token()
-    with db.transaction() as conn:
-        live_id = _require_live_workspace(conn, workspace_id)
-        store.insert_workspace_token(conn, live_id, token, origin="test")
-    return TestToken(auth_token=token.plaintext, workspace_id=live_id)
+    record = db.single_statement(
+        lambda conn: store.insert_live_workspace_token(conn, workspace_id, token, origin="test"), idempotent=False
+    )
+    if record is None:
+        raise WorkspaceNotFound()
+    return TestToken(auth_token=token.plaintext, workspace_id=workspace_id)

@@ -90,6 +90,24 @@ def insert_workspace_token(
     return TokenRecord(**row)
 
 
+def insert_live_workspace_token(
+    conn: Connection, workspace_id: UUID, token: MintedToken, *, origin: TokenOrigin
+) -> TokenRecord | None:
+    """A new token of a live workspace; None when the workspace is unknown or removed (one
+    statement checks and inserts)."""
+    row = conn.execute(
+        """
+        INSERT INTO workspace_auth_tokens (workspace_id, token_hash, prefix, origin)
+        SELECT w.id, %(token_hash)s, %(prefix)s, %(origin)s
+        FROM workspaces w
+        WHERE w.id = %(workspace_id)s AND w.status <> 'removed'
+        RETURNING id, prefix, created_at, last_used_at
+        """,
+        {"workspace_id": workspace_id, "token_hash": token.token_hash, "prefix": token.prefix, "origin": origin},
+    ).fetchone()
+    return TokenRecord(**row) if row else None
+
+
 def count_live_workspace_tokens(conn: Connection, workspace_id: UUID) -> int:
     row = conn.execute(
         """

@@ -8,8 +8,6 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-import httpx
-
 from molecule_core.platform import db, migrations
 from molecule_core.platform.observability import logger
 
@@ -68,6 +66,8 @@ def handle_custom_resource(
         "LogicalResourceId": event["LogicalResourceId"],
         "Data": data,
     }
+    import httpx  # only the deploy-time custom resource answers CloudFormation; Health loads this module
+
     httpx.put(
         event["ResponseURL"],
         content=json.dumps(response).encode("utf-8"),

@@ -342,3 +342,16 @@ def bucket(platform_env: pytest.MonkeyPatch) -> Iterator[Any]:
         yield s3
     finally:
         s3.stop()
+
+
+def emf_metrics(output: str) -> dict[str, list[float]]:
+    """The EMF metrics the functions flushed to stdout: each name with the values it was given."""
+    found: dict[str, list[float]] = {}
+    for line in output.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            document = json.loads(line)
+            for directive in document["_aws"]["CloudWatchMetrics"]:
+                for metric in directive["Metrics"]:
+                    values = document[metric["Name"]]
+                    found.setdefault(metric["Name"], []).extend(values if isinstance(values, list) else [values])
+    return found

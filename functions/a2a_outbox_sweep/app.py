@@ -7,13 +7,17 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.a2a import service as queue
-from molecule_core.platform.observability import logger
+from molecule_core.platform.observability import count_each, logger, metrics
 
 
 @logger.inject_lambda_context
+@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
-    expired = queue.expire_due()
-    rescued = queue.rescue_dead_letters()
-    republished = queue.republish_unpublished()
-    logger.info("a2a outbox sweep", extra={"expired": expired, "rescued": rescued, "republished": republished})
-    return {"expired": expired, "rescued": rescued, "republished": republished}
+    outcome = {
+        "expired": queue.expire_due(),
+        "rescued": queue.rescue_dead_letters(),
+        "republished": queue.republish_unpublished(),
+    }
+    count_each("A2AOutboxSweep", outcome)
+    logger.info("a2a outbox sweep", extra=outcome)
+    return outcome

@@ -6,12 +6,13 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.activity.service import prune_activity
 from molecule_core.memories.service import sweep_expired_memory
-from molecule_core.platform.observability import logger
+from molecule_core.platform.observability import count_each, logger, metrics
 
 
 @logger.inject_lambda_context
+@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
-    deleted = prune_activity()
-    expired_memory = sweep_expired_memory()
-    logger.info("activity retention", extra={"deleted": deleted, "expired_memory": expired_memory})
-    return {"deleted": deleted, "expired_memory": expired_memory}
+    outcome = {"deleted": prune_activity(), "expired_memory": sweep_expired_memory()}
+    count_each("RetentionSweep", outcome)
+    logger.info("activity retention", extra=outcome)
+    return outcome

@@ -7,7 +7,6 @@ changes nothing), and the agent's own record and update."""
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 from typing import Any
@@ -18,7 +17,7 @@ from psycopg.rows import dict_row
 
 from tests.a2a_sdk_agents import sdk_agent
 from tests.agents import ScriptedAgent, closed_port_url
-from tests.conftest import ApiClient, create_workspace, set_env
+from tests.conftest import ApiClient, create_workspace, emf_metrics, set_env
 from tests.integration import test_a2a_queue as queue_tests
 
 sqs = queue_tests.sqs  # the template's queues on moto (a fixture)
@@ -690,16 +689,6 @@ def test_a_delegation_is_read_only_by_its_delegators_path(api: ApiClient, dev: s
 # --- metrics ------------------------------------------------------------------------------------------
 
 
-def _counted(output: str) -> list[str]:
-    """The EMF metric names the functions flushed to stdout."""
-    names = []
-    for line in output.splitlines():
-        if line.startswith("{") and '"_aws"' in line:
-            document = json.loads(line)
-            names += [m["Name"] for d in document["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]]
-    return names
-
-
 def test_delegations_are_counted_as_emf_metrics(
     api: ApiClient, dev: str, agent: ScriptedAgent, sqs: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -710,7 +699,8 @@ def test_delegations_are_counted_as_emf_metrics(
     _delegate(api, delegator, target, "count me", idempotency_key="k")
     drain_until_empty(sqs)
 
-    assert sorted(_counted(capsys.readouterr().out)) == [
+    counted = emf_metrics(capsys.readouterr().out)
+    assert sorted(name for name in counted if name.startswith("Delegations")) == [
         "DelegationsCompleted",
         "DelegationsCreated",
         "DelegationsIdempotentHits",

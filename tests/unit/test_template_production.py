@@ -501,3 +501,19 @@ def test_samconfig_sets_only_template_parameters_and_its_placeholders_cannot_dep
         else:
             assert not pattern or re.fullmatch(pattern, value), f"{name}={value} breaks {pattern}"
             assert str(value) in map(str, spec.get("AllowedValues", [value])), f"{name}={value}"
+
+
+def test_the_dashboard_is_json_and_graphs_every_a2a_outcome_the_proxy_counts() -> None:
+    from molecule_core.a2a.receipt import OUTCOME_METRICS
+
+    body = default_template().raw["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    dashboard = json.loads(re.sub(r"\$\{[^}]+\}", "1", body if isinstance(body, str) else body[0]))
+    graphed = {
+        name
+        for widget in dashboard["widgets"]
+        for row in widget["properties"].get("metrics", [])
+        for name in row
+        if isinstance(name, str)
+    }
+    assert set(OUTCOME_METRICS.values()) <= graphed
+    assert {"A2AQueueDelivered", "A2AQueueFailed", "A2AQueueLatency", "A2AQueueDepth"} <= graphed

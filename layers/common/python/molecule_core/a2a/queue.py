@@ -43,7 +43,7 @@ from molecule_core.lifecycle import service as lifecycle
 from molecule_core.lifecycle.models import LifecycleRequest
 from molecule_core.platform import aws, db
 from molecule_core.platform.errors import DomainError, InvalidInput, NotFound
-from molecule_core.platform.observability import logger
+from molecule_core.platform.observability import count, logger, record_milliseconds
 from molecule_core.platform.settings import get_settings
 from molecule_core.workspaces.models import is_http_url
 
@@ -209,6 +209,7 @@ def enqueue(
         "a2a message queued",
         extra={"queue_id": str(row.id), "target_id": str(target_id), "new_row": row.created, "depth": row.queue_depth},
     )
+    count("A2AQueueDepth", row.queue_depth)  # the target's active rows; its Maximum is the peak
     return EnqueueResult(queue_id=row.id, queue_depth=row.queue_depth, created=row.created)
 
 
@@ -327,10 +328,12 @@ def _give_up_or_retry(claim: store.Claim, error: str) -> None:
     queue_id = claim.id
     assert queue_id is not None
     if claim.attempts >= get_settings().a2a_queue_max_attempts:
+        count("A2AQueueFailed")
         db.single_statement(lambda conn: store.fail(conn, queue_id, error))
         logger.error("a2a queued message failed for good", extra={"queue_id": str(queue_id), "error": error})
         _close_delegation(claim, None, f"not delivered: {error}")
         return
+    count("A2AQueueRetried")
     db.single_statement(lambda conn: store.release(conn, queue_id, error))
     raise DrainRetry(error)
 
@@ -378,11 +381,13 @@ def drain_record(queue_id: UUID) -> None:
         logger.info("a2a queue record acknowledged", extra={"queue_id": str(queue_id), "status": claim.previous_status})
         return
     if claim.status == "expired":
+        count("A2AQueueExpired")
         logger.info("a2a queued message expired before delivery", extra={"queue_id": str(queue_id)})
         _close_delegation(claim, None, "expired before delivery")
         return
     assert claim.workspace_id is not None
     if claim.target_status in (None, "removed"):
+        count("A2AQueueFailed")
         db.single_statement(lambda conn: store.fail(conn, queue_id, "target workspace removed"))
         _close_delegation(claim, None, "target workspace removed")
         return
@@ -420,6 +425,9 @@ def drain_record(queue_id: UUID) -> None:
         _give_up_or_retry(claim, outcome.error or "agent answered a JSON-RPC error")
         return
     db.single_statement(lambda conn: store.complete(conn, queue_id, answer.status, response))
+    count("A2AQueueDelivered")
+    # from the enqueue to the agent's answer: what a queued message waits, retries included
+    record_milliseconds("A2AQueueLatency", claim.queued_ms + (time.monotonic() - started) * 1000)
     _record_activity(claim, "ok" if outcome.ok else "error", response, outcome.error, started, delivery.caller_version)
     _close_delegation(claim, response, None if outcome.ok else outcome.error)
 
@@ -458,6 +466,7 @@ def _fail_answered(
     queue_id = claim.id
     assert queue_id is not None
     error = outcome.error or "agent refused the message"
+    count("A2AQueueFailed")
     db.single_statement(lambda conn: store.fail_answered(conn, queue_id, status, response, error))
     logger.error("a2a queued message refused by its agent", extra={"queue_id": str(queue_id), "error": error})
     version = delivery.caller_version if delivery else claim.protocol_version

@@ -6,6 +6,9 @@ exception that leaves the block — a refusal (`ProxyFailure` and other domain e
 unexpected — is recorded as an error on the way out, so no path can skip the row. Recording itself
 never changes the caller's answer: the message's fate is already decided, so a failed write is
 logged, not raised (a delivered message must not turn into a 5xx the caller would retry).
+
+Every receipt also counts its outcome, once, as an EMF metric (`OUTCOME_METRICS`): what an on-call
+engineer graphs to see whether messages arrive.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from molecule_core.a2a.store import DispatchContext
 from molecule_core.activity import service as activity
 from molecule_core.activity.models import NewActivity
 from molecule_core.platform.errors import DomainError
-from molecule_core.platform.observability import logger
+from molecule_core.platform.observability import count, logger
 from molecule_core.platform.validation import json_problem
 
 
@@ -39,16 +42,40 @@ def refuse_unstorable(message: NormalizedA2A) -> None:
         raise A2AError(INVALID_PARAMS, f"{path}: {reason}", message.request_id)
 
 
+# The outcome of a proxied message → its metric (namespace Molecule). `delivered`: the agent
+# answered; `inbox`: a poll-mode target's inbox row; `queued`: queued for the drain (at capacity or
+# respond-async); `busy`: the agent hung up unanswered, so it was queued; `restarting`: the agent
+# was dead or hibernated and is being brought back (503); `timeout`: no answer within the budget
+# (504); `failed`: every other error after the target was known.
+OUTCOME_METRICS = {
+    "delivered": "A2ADelivered",
+    "inbox": "A2AInbox",
+    "queued": "A2AQueued",
+    "busy": "A2ABusy",
+    "restarting": "A2ARestarting",
+    "timeout": "A2ATimeout",
+    "failed": "A2AFailed",
+}
+
+
 class ProxyFailure(DomainError):
     """A delivery that failed after the message was accepted for its target: the status and body
-    the caller gets, and the detail the activity row keeps."""
+    the caller gets, the detail the activity row keeps, and the outcome it counts as."""
 
     def __init__(
-        self, status_code: int, message: str, *, log_detail: str, retry_after: int | None = None, **extra: Any
+        self,
+        status_code: int,
+        message: str,
+        *,
+        log_detail: str,
+        retry_after: int | None = None,
+        outcome: str = "failed",
+        **extra: Any,
     ) -> None:
         super().__init__(message, headers={"Retry-After": str(retry_after)} if retry_after else None, **extra)
         self.status_code = status_code
         self.log_detail = log_detail
+        self.outcome = outcome
 
 
 @dataclass
@@ -67,12 +94,16 @@ class Receipt:
         response: Any = None,
         error: str | None = None,
         is_delivery: bool = False,
+        outcome: str | None = None,
     ) -> UUID | None:
         """`is_delivery`: this row *is* the message (a poll-mode inbox), so a failed write raises
         (the caller must not be told it was delivered), and it keeps the body exactly as received
         beside the normalised one (SPEC §5.6: inbox readers decode what the sender wrote);
-        otherwise it is a log and never raises. The row's id (None when a log could not be written)."""
+        otherwise it is a log and never raises. The row's id (None when a log could not be written).
+        `outcome`: what it counts as (`OUTCOME_METRICS`); by default read from the status."""
         self.recorded = True
+        default = {"ok": "delivered", "queued": "inbox" if is_delivery else "queued"}.get(status, "failed")
+        count(OUTCOME_METRICS[outcome or default])
         row = NewActivity(
             workspace_id=self.context.id,
             activity_type="a2a_receive",
@@ -110,7 +141,7 @@ def open_receipt(
         yield receipt
     except ProxyFailure as exc:
         if not receipt.recorded:
-            receipt.record("error", response=exc.body(), error=exc.log_detail)
+            receipt.record("error", response=exc.body(), error=exc.log_detail, outcome=exc.outcome)
         raise
     except DomainError as exc:
         if not receipt.recorded:

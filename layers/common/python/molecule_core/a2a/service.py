@@ -102,6 +102,7 @@ __all__ = [
 ]
 
 RETRY_AFTER_SECONDS = 15
+AGENT_BUSY = "agent busy"  # why a message is queued when its agent hung up without answering
 # Events of a relayed stream kept in its a2a_receive row (the row is a record, not a transcript).
 MAX_RECORDED_EVENTS = 50
 
@@ -166,6 +167,7 @@ def proxy_a2a(
                 "workspace is hibernated; waking it",
                 log_detail="target hibernated",
                 retry_after=RETRY_AFTER_SECONDS,
+                outcome="restarting",
                 waking=True,
             )
         if not is_http_url(context.url):
@@ -266,7 +268,7 @@ def _enqueue(receipt: Receipt, reason: str, caller_headers: dict[str, str]) -> A
         "queue_depth": result.queue_depth,
         "message": f"{reason}: the message is queued and will be delivered in order",
     }
-    receipt.record("queued", response=molecule)
+    receipt.record("queued", response=molecule, outcome="busy" if reason == AGENT_BUSY else "queued")
     return _submitted(202, message, str(result.queue_id), molecule)
 
 
@@ -280,6 +282,7 @@ def _restart_dead_agent(receipt: Receipt, detail: str) -> ProxyFailure:
         "agent is not running; it is being restarted",
         log_detail=detail,
         retry_after=RETRY_AFTER_SECONDS,
+        outcome="restarting",
         restarting=True,
     )
 
@@ -300,7 +303,7 @@ def _timed_out(budget_seconds: float) -> ProxyFailure:
         f"agent did not answer within {budget_seconds:.0f}s; the message was delivered and is not re-sent "
         "(send Prefer: respond-async for long work)"
     )
-    return ProxyFailure(504, message, log_detail="timeout", timeout=True)
+    return ProxyFailure(504, message, log_detail="timeout", outcome="timeout", timeout=True)
 
 
 def _dispatch(receipt: Receipt, delivery: Delivery, budget_seconds: float, caller_headers: dict[str, str]) -> A2AAnswer:
@@ -323,7 +326,7 @@ def _dispatch(receipt: Receipt, delivery: Delivery, budget_seconds: float, calle
     except agent_client.AgentBusy:
         # The agent took the request and hung up without answering: it is busy. Queue the same
         # message (same messageId, so a retry by the caller finds the same queue row).
-        return _enqueue(receipt, "agent busy", caller_headers)
+        return _enqueue(receipt, AGENT_BUSY, caller_headers)
     except agent_client.AgentTimeout as exc:
         raise _timed_out(budget_seconds) from exc
     if isinstance(answer, agent_client.AgentStream):

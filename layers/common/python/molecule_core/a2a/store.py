@@ -279,6 +279,7 @@ class Claim:
     protocol_version: str | None = None  # the caller's (None: queued before versions were kept)
     forwarded_headers: dict[str, str] | None = None
     agent_card: Any = None
+    queued_ms: float = 0.0  # how long the row had waited since it was queued, at the claim
 
 
 def claim(conn: Connection, queue_id: UUID, lease_seconds: int) -> Claim:
@@ -306,13 +307,14 @@ def claim(conn: Connection, queue_id: UUID, lease_seconds: int) -> Claim:
               AND (q.status = 'queued'
                    OR (q.status = 'dispatched' AND q.dispatched_at < now() - make_interval(secs => %(lease)s)))
             RETURNING q.id, q.status, q.workspace_id, q.caller_id, q.body, q.method, q.attempts,
-                      q.protocol_version, q.forwarded_headers
+                      q.protocol_version, q.forwarded_headers,
+                      extract(epoch FROM now() - q.enqueued_at) * 1000 AS queued_ms
         )
         SELECT cur.status AS previous_status, EXISTS (SELECT 1 FROM leased) AS leased,
                c.id, c.status, c.workspace_id, c.caller_id, c.body, c.method,
                c.attempts, w.url AS target_url, w.status::text AS target_status,
                w.platform_inbound_secret AS inbound_secret, c.protocol_version, c.forwarded_headers,
-               w.agent_card
+               w.agent_card, c.queued_ms
         FROM current cur
         LEFT JOIN claimed c ON true
         LEFT JOIN workspaces w ON w.id = c.workspace_id
@@ -339,6 +341,7 @@ def claim(conn: Connection, queue_id: UUID, lease_seconds: int) -> Claim:
         protocol_version=row["protocol_version"],
         forwarded_headers=row["forwarded_headers"] or {},
         agent_card=row["agent_card"],
+        queued_ms=float(row["queued_ms"]),
     )
 
 

@@ -83,6 +83,13 @@ def count(name: str, value: float = 1) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
+def count_each(prefix: str, counts: dict[str, int]) -> None:
+    """One count per entry of a sweep's outcome, named `<prefix><Entry>` (`awaiting_agent` →
+    `AwaitingAgent`): `count_each("LivenessSweep", {"offline": 2})` counts LivenessSweepOffline 2."""
+    for name, value in counts.items():
+        count(prefix + "".join(part.capitalize() for part in name.split("_")), value)
+
+
 def record_milliseconds(name: str, value: float) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=value)
 

@@ -315,6 +315,44 @@ def drive_memories(api: Client, fleet: Fleet) -> None:
     api.call("DELETE", f"{workspace}/memory/plan", "one key", token=agent)
 
 
+def drive_delegations(api: Client, fleet: Fleet) -> None:
+    """SPEC §5.10 with the A2A queue on moto (publishing is not SQL; marking the row published is).
+    A push target gets the task through the queue, a poll target in its inbox; the poll target's
+    reply through the proxy closes its delegation (the delegator is in poll mode too: its inbox)."""
+    from bench.a2a_queue import local_sqs
+
+    workspace, agent = f"/workspaces/{fleet.workspace_id}", fleet.workspace_token
+    pusher = {"name": "pusher", "external": True, "url": AGENT_URL, "delivery_mode": "push"}
+    push_id = api.call("POST", "/workspaces", "external, push (delegation target)", json_body=pusher, expect=201)["id"]
+    inbox = api.call(
+        "POST", "/workspaces", "external, no URL (poll target)", json_body={"name": "inbox", "external": True},
+        expect=201,
+    )  # fmt: skip
+    with local_sqs():
+        task = {"target_id": push_id, "task": "summarise the logs", "idempotency_key": "bench-1"}
+        made = api.call("POST", f"{workspace}/delegate", "push target: queue", json_body=task, token=agent, expect=202)
+        api.call("POST", f"{workspace}/delegate", "same idempotency key", json_body=task, token=agent)
+        polled = api.call(
+            "POST", f"/workspaces/{inbox['id']}/delegate", "SDK form, poll target: inbox",
+            headers={"x-workspace-id": fleet.workspace_id}, json_body={"task": "check the inbox"}, token=agent,
+            expect=202,
+        )  # fmt: skip
+    metadata = {"delegation_id": polled["delegation_id"]}
+    message = {"role": "agent", "parts": [{"kind": "text", "text": "done"}], "metadata": metadata}
+    reply = {"jsonrpc": "2.0", "id": "r", "method": "message/send", "params": {"message": message}}
+    api.call(
+        "POST", f"{workspace}/a2a", "poll target's reply, closing its delegation", json_body=reply,
+        token=inbox["connection"]["auth_token"],
+    )  # fmt: skip
+    api.call("GET", f"{workspace}/delegations", "2 delegations", token=agent)
+    api.call("GET", f"{workspace}/delegations/{made['delegation_id']}", "one, full result", token=agent)
+    record = {"target_id": push_id, "task": "sent myself", "delegation_id": "agent-task-1"}
+    recorded = f"{workspace}/delegations/record"
+    api.call("POST", recorded, "agent-dispatched", json_body=record, token=agent, expect=202)
+    closed = {"status": "completed", "response_preview": "it worked"}
+    api.call("POST", f"{workspace}/delegations/agent-task-1/update", "completed", json_body=closed, token=agent)
+
+
 def drive_deletes(api: Client, fleet: Fleet) -> None:
     api.call("DELETE", f"/workspaces/{fleet.peer_id}", "leaf")
     parent = api.call(
@@ -335,6 +373,7 @@ def drive(api: Client) -> None:
     drive_activity(api, fleet)
     drive_events(api, fleet)
     drive_memories(api, fleet)
+    drive_delegations(api, fleet)
     drive_deletes(api, fleet)
     api.call("GET", "/openapi.json", "no auth", token=None)
     api.call("GET", "/docs", "no auth", token=None)

@@ -42,7 +42,7 @@ _PLATFORM_ENV = (
 )
 _TABLES = (
     "workspaces, workspace_auth_tokens, org_api_tokens, activity_logs, structure_events, a2a_queue, "
-    "global_secrets, secret_data_keys"
+    "global_secrets, secret_data_keys, delegations"
 )
 
 

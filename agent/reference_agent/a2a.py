@@ -1,6 +1,7 @@
 """A2A over JSON-RPC 2.0, the agent's side: parse a request, answer `message/send` with an echo,
 build error bodies, and build the `message/send` the agent sends when it replies through the
-platform in poll mode. Pure functions over dicts; no I/O."""
+platform in poll mode — carrying the `delegation_id` of a delegated task, which is how the
+platform closes the delegation with the reply (SPEC §5.10). Pure functions over dicts; no I/O."""
 
 from __future__ import annotations
 
@@ -115,14 +116,20 @@ def request_message(request: Any) -> dict[str, Any]:
     return message if isinstance(message, dict) else {}
 
 
-def echo_request(text: str, context_id: Any = None) -> dict[str, Any]:
-    """The `message/send` that carries an echo to a peer through the platform's A2A proxy."""
-    return {
-        "jsonrpc": "2.0",
-        "id": str(uuid.uuid4()),
-        "method": "message/send",
-        "params": {"message": echo_message(text, context_id)},
-    }
+def delegation_metadata(message: dict[str, Any]) -> dict[str, Any] | None:
+    """`{"delegation_id": …}` when the message is a delegated task (its metadata says so)."""
+    metadata = message.get("metadata")
+    found = metadata.get("delegation_id") if isinstance(metadata, dict) else None
+    return {"delegation_id": found} if isinstance(found, str) and found else None
+
+
+def echo_request(text: str, context_id: Any = None, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The `message/send` that carries an echo to a peer through the platform's A2A proxy; with
+    `metadata` (a delegated task's `delegation_id`) the echo is that delegation's result."""
+    message = echo_message(text, context_id)
+    if metadata:
+        message["metadata"] = metadata
+    return {"jsonrpc": "2.0", "id": str(uuid.uuid4()), "method": "message/send", "params": {"message": message}}
 
 
 def agent_card(name: str, url: str) -> dict[str, Any]:

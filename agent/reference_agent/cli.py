@@ -3,8 +3,9 @@ fallbacks (WORKSPACE_ID, PLATFORM_URL, MOLECULE_AUTH_TOKEN, PLATFORM_INBOUND_SEC
 AGENT_PORT, AGENT_CONFIG_DIR, AGENT_HOST, AGENT_PUBLIC_URL, AGENT_DELIVERY_MODE; and AGENT_BEHAVIOUR,
 AGENT_DELAY_SECONDS, AGENT_STATUS_CODE for the test switches; MOLECULE_SECRET_NAMES lists the
 operator's secrets among the variables, by name). `send-file PATH` sends the user a file: staged on
-the platform, then a notify that carries it (the token is the one the running agent keeps in its
-config dir unless given). The environment is read here and nowhere else."""
+the platform, then a notify that carries it; `delegate TARGET_ID TASK` hands a task to a peer and
+waits for its result (SPEC §5.10). Both use the token the running agent keeps in its config dir
+unless given. The environment is read here and nowhere else."""
 
 from __future__ import annotations
 
@@ -18,13 +19,14 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from molecule_core.delegations.models import DelegateAnswer, Delegation
 from molecule_core.secrets.models import SECRET_NAMES_ENV
 from pydantic import ValidationError
 
 from reference_agent.config import AgentConfig
 from reference_agent.credentials import CredentialStore
-from reference_agent.platform import PlatformError
-from reference_agent.runtime import run_agent, send_file
+from reference_agent.platform import PlatformClient, PlatformError
+from reference_agent.runtime import delegate_task, run_agent, send_file
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--workspace-id", help="this workspace's id [WORKSPACE_ID]")
     send.add_argument("--token", help="as --token=VALUE [MOLECULE_AUTH_TOKEN]; else the one stored in the config dir")
     send.add_argument("--config-dir", help="where the running agent keeps its credentials [AGENT_CONFIG_DIR]")
+    delegate = commands.add_parser("delegate", help="delegate a task to a peer workspace and wait for its result")
+    delegate.add_argument("target_id", type=UUID, help="the workspace that should do the task")
+    delegate.add_argument("task", help="the task, as text")
+    delegate.add_argument("--idempotency-key", help="the same key again answers the same delegation")
+    delegate.add_argument(
+        "--wait", type=float, default=60.0, metavar="SECONDS", help="how long to wait for the result; 0: do not wait"
+    )
+    delegate.add_argument("--platform-url", help="platform base URL [PLATFORM_URL]")
+    delegate.add_argument("--workspace-id", help="this workspace's id, the delegator [WORKSPACE_ID]")
+    delegate.add_argument("--token", help="as --token=VALUE [MOLECULE_AUTH_TOKEN]; else the one in the config dir")
+    delegate.add_argument("--config-dir", help="where the running agent keeps its credentials [AGENT_CONFIG_DIR]")
     return parser
 
 
@@ -117,12 +130,17 @@ def received_secret_names(environ: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(sorted(name for name in listed if name and name in environ))
 
 
+def _token(args: argparse.Namespace, env: Callable[[str], str | None], config_dir: str | Path) -> str | None:
+    """The flag, the environment, else the token the running agent keeps in its config dir."""
+    return args.token or env("MOLECULE_AUTH_TOKEN") or CredentialStore(Path(config_dir).expanduser()).auth_token
+
+
 def send_file_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     env = _environment(environ)
     workspace_id, platform_url, config_dir = _workspace(args, env)
     if not args.path.is_file():
         raise ValueError(f"{args.path}: not a file")
-    token = args.token or env("MOLECULE_AUTH_TOKEN") or CredentialStore(Path(config_dir).expanduser()).auth_token
+    token = _token(args, env, config_dir)
     try:
         entry = asyncio.run(send_file(platform_url.rstrip("/"), UUID(workspace_id), token, args.path, args.message))
     except PlatformError as exc:
@@ -132,12 +150,37 @@ def send_file_from_args(args: argparse.Namespace, environ: Mapping[str, str]) ->
     return 0
 
 
+def delegate_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """Prints the delegation as last read (or the platform's answer with --wait 0) as JSON; exit
+    status 0 once completed (or handed over, without waiting), 1 when it failed or is still open."""
+    env = _environment(environ)
+    workspace_id, platform_url, config_dir = _workspace(args, env)
+    platform = PlatformClient(platform_url.rstrip("/"), UUID(workspace_id), auth_token=_token(args, env, config_dir))
+
+    async def run() -> DelegateAnswer | Delegation:
+        try:
+            return await delegate_task(
+                platform, args.target_id, args.task, idempotency_key=args.idempotency_key, wait_seconds=args.wait
+            )
+        finally:
+            await platform.aclose()
+
+    try:
+        outcome = asyncio.run(run())
+    except PlatformError as exc:
+        print(f"delegate failed: {exc}", file=sys.stderr)
+        return 1
+    print(outcome.model_dump_json())
+    return 0 if isinstance(outcome, DelegateAnswer) or outcome.status == "completed" else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "send-file":
+    commands = {"send-file": send_file_from_args, "delegate": delegate_from_args}
+    if args.command in commands:
         try:
-            return send_file_from_args(args, os.environ)
+            return commands[args.command](args, os.environ)
         except ValueError as exc:
             parser.error(str(exc))
     try:

@@ -1,6 +1,7 @@
 """The agent's HTTP client to the platform: register, heartbeat, read the inbox, reply to a peer,
-notify the user, and move files (SPEC §5.13): small ones as a chat upload, larger ones straight to
-S3 with a presigned PUT, and downloads that follow the platform's redirect to S3. Every platform
+notify the user, delegate a task to a peer and follow it (SPEC §5.10), and move files
+(SPEC §5.13): small ones as a chat upload, larger ones straight to S3 with a presigned PUT, and
+downloads that follow the platform's redirect to S3. Every platform
 call carries the workspace bearer once the agent has one — never a presigned URL call, which
 carries its own signature. Failures come back as three kinds the caller can act on: unauthorized
 (re-register or stop), unavailable (retry later) and refused (anything else)."""
@@ -10,11 +11,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
+from urllib.parse import quote
 from uuid import UUID
 
 import anyio.to_thread
 import httpx
 from molecule_core.activity.models import ActivityRow, NotifyRequest
+from molecule_core.delegations.models import DelegateAnswer, DelegateRequest, Delegation
 from molecule_core.files.models import FileEntry, UploadedFiles, UploadUrl, guess_mime_type
 from molecule_core.registry.models import HeartbeatRequest, RegisterRequest, RegisterResponse
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -100,6 +103,15 @@ class PlatformClient:
             json=body,
             headers={"X-Source-Workspace-Id": str(self.workspace_id)},
         )
+
+    async def delegate(self, request: DelegateRequest) -> DelegateAnswer:
+        """Hand a task to a peer (this workspace delegates); the platform answers at once."""
+        body = request.model_dump(mode="json", exclude_none=True)
+        return _parse(DelegateAnswer, await self._send("POST", f"/workspaces/{self.workspace_id}/delegate", json=body))
+
+    async def delegation(self, delegation_id: str) -> Delegation:
+        path = f"/workspaces/{self.workspace_id}/delegations/{quote(delegation_id, safe='')}"
+        return _parse(Delegation, await self._send("GET", path))
 
     async def notify(self, request: NotifyRequest) -> None:
         body = request.model_dump(mode="json", exclude_none=True)

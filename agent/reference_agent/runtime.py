@@ -15,6 +15,7 @@ from uuid import UUID
 
 import anyio.to_thread
 from molecule_core.activity.models import ActivityRow, NotifyRequest
+from molecule_core.delegations.models import DelegateAnswer, DelegateRequest, Delegation
 from molecule_core.files.models import FileEntry, is_staged_file_uri
 from molecule_core.registry.models import RegisterRequest, RegisterResponse
 
@@ -261,7 +262,7 @@ class AgentLifecycle:
                     await self.platform.notify(NotifyRequest(message=a2a.ECHO_PREFIX + text, attachments=None))
                     log.info("inbox %s: answered the user", row.id)
                 else:
-                    reply = a2a.echo_request(text, message.get("contextId"))
+                    reply = a2a.echo_request(text, message.get("contextId"), a2a.delegation_metadata(message))
                     response = await self.platform.send_a2a(row.source_id, reply)
                     log.info("inbox %s: answered %s (%d)", row.id, row.source_id, response.status_code)
             except PlatformError as exc:
@@ -308,3 +309,28 @@ async def send_file(
         return entry
     finally:
         await platform.aclose()
+
+
+async def delegate_task(
+    platform: PlatformClient,
+    target_id: UUID,
+    task: str,
+    *,
+    idempotency_key: str | None = None,
+    wait_seconds: float = 60.0,
+    poll_interval: float = 0.5,
+) -> DelegateAnswer | Delegation:
+    """Delegate `task` to `target_id` (SPEC §5.10): the platform answers at once and delivers the
+    task on its own time. With `wait_seconds`, follow the delegation until it is completed or
+    failed (or the wait ends): the delegation as last read; else the platform's answer."""
+    request = DelegateRequest(target_id=str(target_id), task=task, idempotency_key=idempotency_key)
+    answer = await platform.delegate(request)
+    if wait_seconds <= 0:
+        return answer
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    while True:
+        delegation = await platform.delegation(answer.delegation_id)
+        if delegation.status in ("completed", "failed") or loop.time() >= deadline:
+            return delegation
+        await asyncio.sleep(poll_interval)

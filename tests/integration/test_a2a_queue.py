@@ -504,28 +504,7 @@ def test_the_sample_sqs_event_for_an_unknown_row_is_acknowledged(database: str) 
     assert FunctionRegistry().invoke("A2aDrainFunction", event) == {"batchItemFailures": []}
 
 
-def test_a_delegation_result_is_stitched_into_the_delegating_workspaces_activity(
-    sqs: LocalSqs, database: str, api: ApiClient, dev: str, agent: ScriptedAgent
-) -> None:
-    target = push_target(database, api, dev, agent.url)
-    caller = create_workspace(api, dev, name="delegator")
-    body = send("research this", "m-del")
-    body["params"]["message"]["metadata"] = {"delegation_id": "del-42"}
-    queue.enqueue(uuid.UUID(target["id"]), uuid.UUID(caller["id"]), body, "message/send", "m-del", None)
-
-    drain_until_empty(sqs)
-
-    with psycopg.connect(database, row_factory=dict_row) as conn:
-        (stitched,) = conn.execute(
-            "SELECT * FROM activity_logs WHERE workspace_id = %s AND activity_type = 'delegation'", (caller["id"],)
-        ).fetchall()
-    assert stitched["request_body"]["delegation_id"] == "del-42"
-    assert str(stitched["source_id"]) == target["id"]
-    assert stitched["status"] == "completed"
-    assert stitched["response_body"]["result"]["parts"][0]["text"] == "echo: research this"
-
-
-def test_a_plain_queued_message_stitches_nothing(
+def test_a_plain_queued_message_touches_no_delegation(
     sqs: LocalSqs, database: str, api: ApiClient, dev: str, agent: ScriptedAgent
 ) -> None:
     target = push_target(database, api, dev, agent.url)

@@ -26,6 +26,7 @@ SPEC_TABLES = {
     "activity_logs",
     "structure_events",
     "a2a_queue",
+    "delegations",
     "agent_memories",
     "workspace_memory",
     "staged_files",

@@ -33,6 +33,15 @@ class A2AAnswer:
         return cls(status, b"", "text/event-stream", {"Cache-Control": "no-cache"}, events)
 
 
+@dataclass(frozen=True)
+class HandedMessage:
+    """Where `service.enqueue_message` put a message for its target: the target's inbox (poll
+    mode: the activity row that holds it) or the A2A queue (push: the queue row the drain delivers)."""
+
+    route: Literal["inbox", "queue"]
+    id: UUID
+
+
 class A2aQueueStatus(BaseModel):
     """GET /workspaces/{id}/a2a/queue/{queue_id}: where a queued message is; its answer once completed."""
 

@@ -329,6 +329,7 @@ def _give_up_or_retry(claim: store.Claim, error: str) -> None:
     if claim.attempts >= get_settings().a2a_queue_max_attempts:
         db.single_statement(lambda conn: store.fail(conn, queue_id, error))
         logger.error("a2a queued message failed for good", extra={"queue_id": str(queue_id), "error": error})
+        _close_delegation(claim, None, f"not delivered: {error}")
         return
     db.single_statement(lambda conn: store.release(conn, queue_id, error))
     raise DrainRetry(error)
@@ -378,10 +379,12 @@ def drain_record(queue_id: UUID) -> None:
         return
     if claim.status == "expired":
         logger.info("a2a queued message expired before delivery", extra={"queue_id": str(queue_id)})
+        _close_delegation(claim, None, "expired before delivery")
         return
     assert claim.workspace_id is not None
     if claim.target_status in (None, "removed"):
         db.single_statement(lambda conn: store.fail(conn, queue_id, "target workspace removed"))
+        _close_delegation(claim, None, "target workspace removed")
         return
     if claim.target_status in WAIT_STATUSES or not is_http_url(claim.target_url):
         if claim.target_status == "hibernated":
@@ -418,7 +421,7 @@ def drain_record(queue_id: UUID) -> None:
         return
     db.single_statement(lambda conn: store.complete(conn, queue_id, answer.status, response))
     _record_activity(claim, "ok" if outcome.ok else "error", response, outcome.error, started, delivery.caller_version)
-    _stitch_delegation(claim, "completed" if outcome.ok else "error", response)
+    _close_delegation(claim, response, None if outcome.ok else outcome.error)
 
 
 def _plan(claim: store.Claim) -> Delivery:
@@ -459,41 +462,39 @@ def _fail_answered(
     logger.error("a2a queued message refused by its agent", extra={"queue_id": str(queue_id), "error": error})
     version = delivery.caller_version if delivery else claim.protocol_version
     _record_activity(claim, "error", response, error, started, version)
-    _stitch_delegation(claim, "error", response)
+    _close_delegation(claim, response, error)
 
 
 def delegation_id(body: Any) -> str | None:
-    """`params.message.metadata.delegation_id` of a queued request, if it is a delegation."""
-    metadata = (
-        (((body or {}).get("params") or {}).get("message") or {}).get("metadata") if isinstance(body, dict) else None
-    )
-    value = metadata.get("delegation_id") if isinstance(metadata, dict) else None
-    return str(value) if value else None
+    """The `delegation_id` an A2A request carries in its message's metadata (or its params'), in
+    either version: what ties a delegated task and its answers to their delegation (SPEC §5.10)."""
+    params = body.get("params") if isinstance(body, dict) else None
+    if not isinstance(params, dict):
+        return None
+    message = params.get("message")
+    for metadata in (message.get("metadata") if isinstance(message, dict) else None, params.get("metadata")):
+        value = metadata.get("delegation_id") if isinstance(metadata, dict) else None
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+            return str(value)
+    return None
 
 
-def _stitch_delegation(claim: store.Claim, status: str, response: Any) -> None:
-    """A delegated task finished: its result also lands in the *delegating* workspace's activity
-    (a `delegation` row carrying the delegation_id), so the caller's agent finds the answer in its
-    own feed instead of polling the queue (the history's check_task_status flow)."""
+def _close_delegation(claim: store.Claim, response: Any, error: str | None) -> None:
+    """A delegated task's delivery ended: its answer (or why there is none) goes to the delegation
+    it belongs to, which the delegations domain reads and closes (SPEC §5.10). Imported here, on
+    this path only: delegations uses the A2A service (an import cycle otherwise), and a drain that
+    carries no delegation never loads it."""
     found = delegation_id(claim.body)
     if found is None or claim.caller_id is None or claim.workspace_id is None:
         return
-    row = NewActivity(
-        workspace_id=claim.caller_id,
-        activity_type="delegation",
-        source_id=claim.workspace_id,
-        target_id=claim.caller_id,
-        method=claim.method,
-        summary=f"delegation {found} {status}",
-        request_body={"delegation_id": found, "queue_id": str(claim.id)},
-        response_body=response,
-        status=status,
-        idempotency_key=found,
-    )
+    from molecule_core.delegations import service as delegations
+
     try:
-        activity.record_activity(row)
-    except Exception:
-        logger.exception("delegation result not stitched", extra={"queue_id": str(claim.id), "delegation_id": found})
+        delegations.record_delivery(
+            found, delegator_id=claim.caller_id, target_id=claim.workspace_id, response=response, error=error
+        )
+    except Exception:  # the message's own fate is already recorded; the delegation is the delegator's view
+        logger.exception("delegation not closed", extra={"queue_id": str(claim.id), "delegation_id": found[:255]})
 
 
 # --- status --------------------------------------------------------------------------------------

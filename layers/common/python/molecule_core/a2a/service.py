@@ -12,6 +12,11 @@ points (SPEC §5.5) for the functions that serve it:
 7. every outcome leaves an a2a_receive row (`receipt.open_receipt`), its status read from the
    answer's body too (`outcome`: a JSON-RPC error inside HTTP 200 is an error).
 
+A workspace's message that carries a `delegation_id` in its metadata is also offered to the
+delegations domain, which closes that delegation when the message is its target's reply (SPEC
+§5.10). `enqueue_message` is the other direction: a message the platform itself writes (a delegated
+task), handed to its target's inbox or the queue, never dispatched in the request.
+
 Refusals are raised (domain errors carry status, body and Retry-After); what is answered is an
 `A2AAnswer`: the agent's bytes unchanged (or translated for the caller's version), or, for the inbox
 and the queue, a JSON-RPC response standard clients parse (`submitted`).
@@ -29,8 +34,8 @@ from molecule_core.a2a import store as a2a_store
 from molecule_core.a2a.card import proxy_card
 from molecule_core.a2a.classify import is_upstream_dead_status
 from molecule_core.a2a.delivery import VERSION_HEADER, Delivery, answer_for_caller, forwarded_headers, plan_delivery
-from molecule_core.a2a.models import A2AAnswer
-from molecule_core.a2a.normalize import NormalizedA2A, normalize_a2a_payload
+from molecule_core.a2a.models import A2AAnswer, HandedMessage
+from molecule_core.a2a.normalize import NormalizedA2A, normalize_a2a_payload, normalize_a2a_request
 from molecule_core.a2a.outcome import outcome_of, stream_outcome
 from molecule_core.a2a.queue import (
     QUEUE_PAGE_DEFAULT,
@@ -38,6 +43,7 @@ from molecule_core.a2a.queue import (
     DrainRetry,
     backoff_seconds,
     delay_redelivery,
+    delegation_id,
     drain_record,
     drop_stale,
     expire_due,
@@ -51,7 +57,15 @@ from molecule_core.a2a.receipt import ProxyFailure, Receipt, open_receipt, refus
 from molecule_core.a2a.sse import CONTENT_TYPE as SSE_CONTENT_TYPE
 from molecule_core.a2a.sse import SseEvent, SseReader, format_event
 from molecule_core.a2a.submitted import submitted_answer
-from molecule_core.a2a.versions import SUPPORTED_VERSIONS, ProtocolVersion, agent_versions, is_streaming_method
+from molecule_core.a2a.versions import (
+    SUPPORTED_VERSIONS,
+    V10,
+    ProtocolVersion,
+    agent_versions,
+    is_streaming_method,
+    message_send,
+    preferred_version,
+)
 from molecule_core.agents import service as agent_client
 from molecule_core.agents.models import AgentResponse
 from molecule_core.auth.models import Caller
@@ -59,6 +73,7 @@ from molecule_core.lifecycle import service as lifecycle
 from molecule_core.lifecycle.models import LifecycleRequest
 from molecule_core.platform import db
 from molecule_core.platform.errors import AccessDenied, NotFound, PaymentRequired, WorkspaceNotFound
+from molecule_core.platform.observability import logger
 from molecule_core.platform.settings import get_settings
 from molecule_core.provisioning import service as provisioning
 from molecule_core.registry.models import lineages_from_json
@@ -74,6 +89,7 @@ __all__ = [
     "delay_redelivery",
     "drain_record",
     "drop_stale",
+    "enqueue_message",
     "expire_due",
     "list_queue",
     "proxy_a2a",
@@ -124,6 +140,8 @@ def proxy_a2a(
     caller_headers = forwarded_headers(headers)
     message = normalize_a2a_payload(raw, caller_headers.get(VERSION_HEADER))
     refuse_unstorable(message)
+    if caller_id is not None and (replied_to := delegation_id(message.payload)) is not None:
+        _close_replied_delegation(replied_to, caller_id, context.id, message.text)
 
     with open_receipt(context, caller_id, message, raw) as receipt:
         mode = resolve_delivery_mode(None, context.delivery_mode, context.runtime, context.url)
@@ -161,6 +179,50 @@ def proxy_a2a(
             )
         budget = (stream_budget_seconds or budget_seconds) if delivery.streaming else budget_seconds
         return _dispatch(receipt, delivery, budget, caller_headers)
+
+
+def _close_replied_delegation(replied_to: str, replier_id: UUID, recipient_id: UUID, text: str) -> None:
+    """A workspace's message carrying a `delegation_id` (SPEC §5.10): when it is the target of that
+    delegation answering its delegator, the delegation completes with the message's text (how a
+    poll-mode target answers). Anyone else's message is delivered and changes nothing. Imported
+    here, on this path only: delegations uses this service (an import cycle otherwise)."""
+    from molecule_core.delegations import service as delegations
+
+    try:
+        delegations.record_reply(replied_to, replier_id=replier_id, delegator_id=recipient_id, text=text)
+    except Exception:  # the message itself is delivered either way
+        logger.exception("delegation reply not recorded", extra={"delegation_id": replied_to[:255]})
+
+
+def enqueue_message(
+    target_id: UUID, caller_id: UUID, text: str, *, message_id: str, metadata: dict[str, Any]
+) -> HandedMessage:
+    """A message the platform writes for a workspace (a delegated task, SPEC §5.10) and hands to
+    its target without dispatching it here: a send request in the version the target's agent
+    speaks (its registered card; `preferred_version`), with `message_id` as its messageId and id.
+    A poll-mode target gets it in its inbox, as the proxy would put it there; a push target through
+    the A2A queue (one row per active messageId), so it survives busy agents and restarts. The
+    same refusals as the proxy: unknown target 404, the access rule 403."""
+    context = _load_target(target_id, Caller("workspace", workspace_id=caller_id))
+    version = preferred_version(agent_versions(context.agent_card))
+    request = message_send(version, text, message_id, metadata)
+    message = normalize_a2a_request(request, version)
+    if resolve_delivery_mode(None, context.delivery_mode, context.runtime, context.url) == "poll":
+        raw = json.dumps(request, separators=(",", ":")).encode()
+        inbox_id = Receipt(context, caller_id, message, raw).record("queued", is_delivery=True)
+        assert inbox_id is not None  # an inbox write raises rather than answer None
+        return HandedMessage("inbox", inbox_id)
+    queued = queue.enqueue(
+        context.id,
+        caller_id,
+        message.payload,
+        message.method,
+        message.message_id,
+        None,
+        protocol_version=version,
+        forwarded_headers={VERSION_HEADER: V10} if version == V10 else {},
+    )
+    return HandedMessage("queue", queued.queue_id)
 
 
 def _submitted(status: int, message: NormalizedA2A, task_id: str, molecule: dict[str, Any]) -> A2AAnswer:

@@ -144,3 +144,24 @@ def outgoing_version_header(
             return caller_header.strip()
         return V10 if delivered == V10 else None
     return delivered
+
+
+def preferred_version(agent: frozenset[ProtocolVersion]) -> ProtocolVersion:
+    """The version the platform writes its own messages in (a delegated task): 1.0 when the agent
+    offers it, else 0.3 — also for an agent whose card says nothing (0.3 is the default of a
+    request that names no version)."""
+    return V10 if V10 in agent else V03
+
+
+def message_send(version: ProtocolVersion, text: str, message_id: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """A user's text message as the send request of `version`: `message/send` with 0.3 parts and
+    roles, or `SendMessage` with 1.0's (no part `kind`, `ROLE_USER`). `message_id` is also the
+    JSON-RPC id."""
+    if version == V10:
+        message: dict[str, Any] = {"role": "ROLE_USER", "parts": [{"text": text}]}
+        method = METHODS_03_TO_10["message/send"]
+    else:
+        message = {"kind": "message", "role": "user", "parts": [{"kind": "text", "text": text}]}
+        method = "message/send"
+    message.update(messageId=message_id, metadata=dict(metadata))
+    return {"jsonrpc": "2.0", "id": message_id, "method": method, "params": {"message": message}}

@@ -9,6 +9,8 @@ a refusal raises a domain error that the one error mapping answers (401/403/404)
 - `AdminCaller`: AdminAuth (fleet-wide routes).
 - `AnyCaller`: any live credential (routes that show each caller what is theirs).
 - `A2ACaller`: the A2A proxy's caller — a workspace with its own token, or a user.
+- `DelegatorCaller`: POST /workspaces/{id}/delegate — WorkspaceAuth for the path, or a workspace
+  naming itself in the caller header with its own token (the SDK's form, SPEC §5.10).
 - `DiscoveryCaller`: a workspace naming itself in X-Workspace-ID and proving it with its own token.
 - `AgentBearerDep`: the bearer an agent presents to the registry (checked against the body's id).
 - `TestTokenIssuer`: the admin test-token rule (SPEC §5.9).
@@ -78,9 +80,18 @@ def _any_caller(request: Request) -> Caller:
     return _noted(service.authorize_any(request_bearer(request)))
 
 
+def _claimed_caller(request: Request) -> str | None:
+    return next((value for name in CALLER_HEADERS if (value := _header(request, name))), None)
+
+
 def _a2a_caller(request: Request) -> Caller:
-    claimed = next((value for name in CALLER_HEADERS if (value := _header(request, name))), None)
-    return _noted(service.authorize_a2a_caller(request_bearer(request), claimed))
+    return _noted(service.authorize_a2a_caller(request_bearer(request), _claimed_caller(request)))
+
+
+def _delegator_caller(request: Request) -> Caller:
+    return _noted(
+        service.authorize_delegator(request_bearer(request), _claimed_caller(request), _path_workspace_id(request))
+    )
 
 
 def _discovery_caller(request: Request) -> Caller:
@@ -107,6 +118,7 @@ OwnWorkspaceCaller = Annotated[Caller, Depends(_own_workspace_caller)]
 AdminCaller = Annotated[Caller, Depends(_admin_caller)]
 AnyCaller = Annotated[Caller, Depends(_any_caller)]
 A2ACaller = Annotated[Caller, Depends(_a2a_caller)]
+DelegatorCaller = Annotated[Caller, Depends(_delegator_caller)]
 DiscoveryCaller = Annotated[Caller, Depends(_discovery_caller)]
 AgentBearerDep = Annotated[AgentBearer, Depends(_agent_bearer)]
 TestTokenIssuer = Annotated[None, Depends(_test_token_issuer)]

@@ -175,6 +175,17 @@ def authorize_own_workspace(
     return caller
 
 
+def authorize_delegator(bearer: str | None, claimed: str | None, workspace_id: UUID) -> Caller:
+    """POST /workspaces/{id}/delegate (SPEC §5.10): WorkspaceAuth for the path's workspace, or —
+    the SDK's form — a workspace named in the caller header that presents its own token (as every
+    caller header must). Which workspace then delegates to which is the delegations domain's
+    reading of the body: without a `target_id`, the path is the target."""
+    claimed_id = parse_claimed_workspace(claimed)
+    if claimed_id is None:
+        return authorize_workspace(bearer, workspace_id)
+    return authorize_own_workspace(bearer, claimed_id)
+
+
 def authorize_claimed_workspace(bearer: str | None, claimed: str | None) -> Caller:
     """Discovery: the caller names itself in X-Workspace-ID (400 without a valid one) and proves it
     with that workspace's own token."""

@@ -357,8 +357,8 @@ CALLER_WORKSPACE_HEADER: dict[str, Any] = {
 # --- the document ---------------------------------------------------------------------------------
 
 REFERENCE_DESCRIPTION = """\
-The control plane of agent workspaces: registry, A2A proxy, activity, lifecycle, files, memories
-and secrets.
+The control plane of agent workspaces: registry, A2A proxy, activity, lifecycle, files, delegations,
+memories and secrets.
 
 **Authorising.** Every route but health, this reference and the console takes
 `Authorization: Bearer <token>`. Press **Authorize** and fill in the token you have: a workspace's

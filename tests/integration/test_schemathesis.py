@@ -197,12 +197,23 @@ class Answers:
         self.schema = schemathesis.openapi.from_dict(self.document)
 
     def expect(
-        self, status: int, method: str, path: str, *, anonymous: bool = False, relayed: bool = False, **case: Any
+        self,
+        status: int,
+        method: str,
+        path: str,
+        *,
+        anonymous: bool = False,
+        token: str | None = None,
+        relayed: bool = False,
+        **case: Any,
     ) -> Any:
-        """`relayed`: the agent's own answer, which the `default` response documents; every other
-        status must be documented by itself (a `default` would otherwise accept any)."""
+        """Sent with the operator's token, none (`anonymous`) or `token`. `relayed`: the agent's own
+        answer, which the `default` response documents; every other status must be documented by
+        itself (a `default` would otherwise accept any)."""
         sent = self.schema[path][method].Case(**case)
-        session = requests.Session() if anonymous else self.session
+        session = requests.Session() if anonymous or token else self.session
+        if token:
+            session.headers["Authorization"] = f"Bearer {token}"
         response = sent.call(base_url=self.server, session=session, timeout=30)
         label = f"{method} {path} -> {response.status_code}"
         assert response.status_code == status, f"{label}, not {status}: {response.text[:300]}"
@@ -293,3 +304,46 @@ def test_the_platforms_real_refusals_are_the_documented_ones(
     db.configure(dsn=f"postgresql://molecule@127.0.0.1:{closed_port()}/down")  # the database is gone
     down = answers.expect(503, "GET", "/workspaces")
     assert down.json()["code"] == "platform_unavailable" and int(header(down, "Retry-After")) > 0
+
+
+def test_the_delegation_routes_real_answers_are_the_documented_ones(answers: Answers, api: ApiClient, dev: str) -> None:
+    # Given: a delegator and a poll-mode target (the task waits in its inbox), and two cousins (a1
+    # under a, b1 under b) whom the access rule keeps apart
+    delegator = create_workspace(api, dev, name="delegator", external=True)
+    own = delegator["connection"]["auth_token"]
+    target = create_workspace(api, dev, name="target", external=True)["id"]
+    a, b = (create_workspace(api, dev, name=name, external=True)["id"] for name in ("a", "b"))
+    a1 = create_workspace(api, dev, name="a1", external=True, parent_id=a)["id"]
+    b1 = create_workspace(api, dev, name="b1", external=True, parent_id=b)["id"]
+    delegate, delegations = "/workspaces/{workspace_id}/delegate", "/workspaces/{workspace_id}/delegations"
+    one, update = f"{delegations}/{{delegation_id}}", f"{delegations}/{{delegation_id}}/update"
+
+    def send(status: int, path: str, workspace_id: str, body: Any = None, **case: Any) -> Any:
+        if body is not None:
+            case.update(body=body, media_type="application/json")
+        return answers.expect(
+            status, "POST", path, path_parameters={"workspace_id": workspace_id, **case.pop("more", {})}, **case
+        )
+
+    # When / Then: each answer has a documented status, body, content type and headers
+    keyed = {"target_id": target, "task": "summarise", "idempotency_key": "k-1"}
+    made = send(202, delegate, delegator["id"], keyed).json()
+    assert send(200, delegate, delegator["id"], keyed).json()["idempotent_hit"] is True
+    sdk = {"X-Workspace-ID": delegator["id"]}
+    assert send(202, delegate, target, {"task": "translate"}, headers=sdk, token=own).json()["target_id"] == target
+    send(401, delegate, target, {"target_id": a, "task": "x"}, headers=sdk, token=own)  # the path is the target
+    send(400, delegate, delegator["id"], {"target_id": delegator["id"], "task": "myself"})
+    send(403, delegate, a1, {"target_id": b1, "task": "not yours"})
+    send(404, delegate, delegator["id"], {"target_id": str(uuid.uuid4()), "task": "anyone?"})
+    send(413, delegate, delegator["id"], {"target_id": target, "task": "x" * MAX_JSON_BODY_BYTES})
+    path = {"workspace_id": delegator["id"]}
+    assert answers.expect(200, "GET", delegations, path_parameters=path, token=own).json()
+    by_id = {**path, "delegation_id": made["delegation_id"]}
+    assert answers.expect(200, "GET", one, path_parameters=by_id).json()["task"] == "summarise"
+    answers.expect(404, "GET", one, path_parameters={**path, "delegation_id": "never-made"})
+    recorded = {"target_id": target, "task": "check the deploy", "delegation_id": "task-7f3"}
+    send(202, f"{delegations}/record", delegator["id"], recorded, token=own)
+    closed = {"delegation_id": "task-7f3"}
+    send(200, update, delegator["id"], {"status": "failed", "error": "no answer"}, more=closed)
+    assert send(409, update, delegator["id"], {"status": "completed"}, more=closed).json()["status"] == "failed"
+    send(404, update, delegator["id"], {"status": "completed"}, more={"delegation_id": "never-made"})

@@ -22,7 +22,7 @@ from molecule_core.memories.models import (
     SetMemoryRequest,
     SetMemoryResult,
 )
-from molecule_core.platform.http import APIGatewayHttpResolver
+from molecule_core.platform.http import APIGatewayHttpResolver, serve
 from molecule_core.platform.observability import logger
 from molecule_core.platform.openapi import (
     ADMIN,
@@ -284,4 +284,4 @@ def import_memories(
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+    return serve(app, event, context)

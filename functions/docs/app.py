@@ -1,13 +1,27 @@
 """GET /openapi.json (every function's routes merged into one OpenAPI 3.1 document) and GET /docs
-(Swagger UI). The schema is built from the other functions' resolvers on first request."""
+(Swagger UI showing that same document). Built once per execution environment, on first request,
+from the other functions' resolvers (platform.openapi.api_reference)."""
 
+from functools import cache
 from pathlib import Path
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from molecule_core.platform.http import APIGatewayHttpResolver, compact_json, document_request_errors, serve
+from molecule_core.platform.http import APIGatewayHttpResolver, compact_json, serve
 from molecule_core.platform.observability import logger
+from molecule_core.platform.openapi import (
+    PLATFORM,
+    PUBLIC,
+    REFERENCE_DESCRIPTION,
+    SECURITY_SCHEMES,
+    TAGS,
+    answers,
+    api_reference,
+    swagger_page,
+)
 
 app = APIGatewayHttpResolver()
 app.configure_openapi_merge(
@@ -17,17 +31,56 @@ app.configure_openapi_merge(
     exclude=["**/docs/**", "**/__pycache__/**"],
     title="Molecule control plane",
     version="1.0.0",
-    description="Registry, A2A proxy, activity and lifecycle of agent workspaces.",
+    description=REFERENCE_DESCRIPTION,
+    tags=TAGS,
+    security_schemes=SECURITY_SCHEMES,
     on_conflict="error",
 )
-app.enable_swagger(path="/docs", title="Molecule control plane")
 
 
-@app.get("/openapi.json", include_in_schema=False)
+@cache
+def reference_json() -> str:
+    # this function's own routes are documented too: the merge reads the other functions only
+    return compact_json(api_reference(app.get_openapi_merge_schema(), app.get_openapi_schema()))
+
+
+@app.get(
+    "/openapi.json",
+    tags=[PLATFORM],
+    summary="This API reference, as OpenAPI 3.1",
+    description="Every route of every function, merged. The document `/docs` shows. No token needed.",
+    security=PUBLIC,
+    responses=answers(
+        {200: {"description": "The OpenAPI document", "content": {"application/json": {"schema": {"type": "object"}}}}}
+    ),
+)
 def openapi_json() -> Response[str]:
-    # validation failures are documented as the 400 they are (not Powertools' default 422)
-    schema = document_request_errors(app.get_openapi_merge_schema())
-    return Response(200, content_types.APPLICATION_JSON, compact_json(schema))
+    return Response(200, content_types.APPLICATION_JSON, reference_json())
+
+
+@app.get(
+    "/docs",
+    tags=[PLATFORM],
+    summary="This API reference in Swagger UI",
+    description="Browse and try every operation; **Authorize** takes a workspace, org or admin token. "
+    "`?format=json` answers the document itself. No token needed.",
+    security=PUBLIC,
+    responses=answers(
+        {
+            200: {
+                "description": "The Swagger UI page (or, with `format=json`, the OpenAPI document)",
+                "content": {
+                    "text/html": {"schema": {"type": "string"}},
+                    "application/json": {"schema": {"type": "object"}},
+                },
+            }
+        }
+    ),
+)
+def docs(view: Annotated[str | None, Query(alias="format", max_length=16)] = None) -> Response[str]:
+    if view == "json":  # what Swagger UI's own "download" link asks for
+        return Response(200, content_types.APPLICATION_JSON, reference_json())
+    return Response(200, "text/html; charset=utf-8", swagger_page(reference_json()))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

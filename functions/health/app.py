@@ -7,13 +7,31 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.platform.http import APIGatewayHttpResolver, serve
 from molecule_core.platform.observability import logger
+from molecule_core.platform.openapi import DATASTORE_DOWN, PLATFORM, PUBLIC, answers, json_answer
 from molecule_core.platform.service import check_health
 
 app = APIGatewayHttpResolver()
 
 
-@app.get("/health")
-def health(deep: Annotated[bool, Query()] = False) -> dict[str, str]:
+@app.get(
+    "/health",
+    tags=[PLATFORM],
+    summary="Whether the API is up (and, with `deep=true`, its database)",
+    description="A load balancer's probe: answers without touching anything; `deep=true` also asks the "
+    "database (503 when it does not answer). No token needed.",
+    security=PUBLIC,
+    responses=answers(
+        {
+            200: json_answer(
+                "Up",
+                schema={"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
+                example={"status": "ok", "database": "ok"},
+            )
+        },
+        DATASTORE_DOWN,
+    ),
+)
+def health(deep: Annotated[bool, Query(description="also check the database")] = False) -> dict[str, str]:
     return check_health(deep=deep)
 
 

@@ -315,7 +315,10 @@ def test_an_agent_answering_a_json_rpc_error_is_an_error_and_fails_its_queue_row
     assert row["attempts"] == 1  # a permanent error is not retried
     assert row["response_body"]["error"]["code"] == -32601
     assert "-32601" in row["last_error"]
-    assert _receipts(fleet, liar.id)[-1]["status"] == "error"
+    # The drain writes the message's a2a_receive row after it fails the queue row: until then the
+    # newest receipt is the proxy's `queued` one.
+    assert wait_for(lambda: _receipts(fleet, liar.id)[-1]["status"] == "error", timeout=30), _receipts(fleet, liar.id)
+    assert "-32601" in _receipts(fleet, liar.id)[-1]["error_detail"]
 
 
 # --- the agent card -----------------------------------------------------------------------------------

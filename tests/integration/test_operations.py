@@ -5,6 +5,8 @@ connection-failure metric the alarm watches, and credentials read from Secrets M
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +15,7 @@ import pytest
 from molecule_core.platform import db
 from molecule_core.platform.errors import DatastoreUnavailable
 from molecule_core.platform.observability import metrics
+from molecule_local.template import default_template
 
 from tests.conftest import ApiClient, create_workspace, set_env
 
@@ -50,6 +53,27 @@ def test_each_request_writes_one_line_with_route_status_caller_and_no_credential
     assert ok["duration_ms"] > 0 and ok["function_request_id"] and ok["timestamp"]
     assert refused["status"] == 401 and refused["caller_kind"] is None
     assert token not in output and "not-a-live-token" not in output
+
+
+def test_every_http_function_writes_one_request_line_per_request(
+    api: ApiClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given: one route of every HTTP function in template.yaml, naming ids nobody has
+    report = []
+    for spec in default_template().functions.values():
+        if not spec.routes:
+            continue
+        route = spec.routes[0]
+        capsys.readouterr()
+
+        # When: it is called (whatever it answers: a refusal is a request too)
+        answer = api.request(route.method, re.sub(r"\{[^}]+\}", str(uuid.uuid4()), route.path))
+
+        # Then: exactly one request line, naming its route and its status (platform.http.serve)
+        lines = [(line["route"], line["status"]) for line in request_lines(capsys.readouterr().out)]
+        if lines != [(f"{route.method} {route.path}", answer.status)]:
+            report.append(f"{spec.logical_id} {route.method} {route.path}: {lines} (its handler is not serve(...)?)")
+    assert report == [], "\n".join(report)
 
 
 def test_a_credential_over_its_rate_gets_429_with_retry_after_and_others_do_not(

@@ -23,9 +23,10 @@ ROOMS = {"__init__", "service", "store", "models"}
 # `platform` is the plumbing under every domain, not a domain itself.
 PLATFORM = "platform"
 # What a function module may import from molecule_core: a domain's service and models, and the
-# HTTP plumbing (callers, error mapping, logging, settings) — never a store or a rule module.
+# HTTP plumbing (callers, error mapping, logging, settings, the API reference's vocabulary) — never a
+# store or a rule module.
 FUNCTION_IMPORTABLE = re.compile(
-    r"^molecule_core\.(\w+\.(service|models)|auth\.callers|platform\.(http|observability|settings))$"
+    r"^molecule_core\.(\w+\.(service|models)|auth\.callers|platform\.(http|observability|settings|openapi))$"
 )
 
 _SQL = re.compile(
@@ -243,7 +244,7 @@ def test_a_function_calls_domain_services_not_their_insides() -> None:
     _assert_clean(
         violations_function_reach(_python_files(FUNCTIONS)),
         "a function imports a domain's `service` and `models` (plus auth.callers and platform.http/"
-        "observability/settings), never a store or a rule module: every route is template.yaml → "
+        "observability/settings/openapi), never a store or a rule module: every route is template.yaml → "
         "functions/<name>/app.py → one <domain>.service function, so a reader finds any behaviour in two hops.",
     )
 

@@ -35,6 +35,7 @@ from pydantic_core import to_json
 from molecule_core.platform import observability
 from molecule_core.platform.errors import DatastoreUnavailable, DomainError, InvalidInput
 from molecule_core.platform.observability import logger
+from molecule_core.platform.openapi import SECURITY_SCHEMES
 from molecule_core.platform.validation import parse_json_body, unstorable_reason
 
 # What a malformed path id is reported as (it cannot exist): the noun of each path parameter.
@@ -127,43 +128,6 @@ def _check_parameters(app: PowertoolsHttpResolver, next_middleware: Callable[...
     return next_middleware(app)
 
 
-# The body of every refusal (`DomainError.body`); the A2A proxy's payload errors carry a JSON-RPC
-# error object under the same key.
-ERROR_SCHEMA: dict[str, Any] = {
-    "title": "Error",
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {"description": "what went wrong (a JSON-RPC error object on the A2A proxy)"},
-        "field": {"type": "string", "description": "the offending field, for invalid input"},
-    },
-}
-
-
-def document_request_errors(schema: dict[str, Any]) -> dict[str, Any]:
-    """The OpenAPI document as the API answers: Powertools documents a failed request validation as
-    422 with its own body, while `install_error_handlers` answers 400 `{"error","field"}` (SPEC §4).
-    Rewrites every operation's 422 into that 400, in place; returns the document."""
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    components["Error"] = ERROR_SCHEMA
-    invalid = {
-        "description": "Invalid request; `field` names the offending field",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
-    for item in schema.get("paths", {}).values():
-        for operation in item.values():
-            responses = operation.get("responses") if isinstance(operation, dict) else None
-            if not isinstance(responses, dict):
-                continue
-            # Powertools keys responses by int; a document read back from JSON, by str
-            documented_422 = responses.pop(422, None) is not None or responses.pop("422", None) is not None
-            if documented_422 and 400 not in responses and "400" not in responses:
-                responses[400] = invalid
-    for unused in ("HTTPValidationError", "ValidationError"):
-        components.pop(unused, None)
-    return schema
-
-
 def _internal_error() -> Response[str]:
     logger.exception("unhandled error")  # the stack trace goes to the log, never to the client
     return json_response(500, {"error": "internal error"})
@@ -178,6 +142,9 @@ class APIGatewayHttpResolver(PowertoolsHttpResolver):
 
     def __init__(self) -> None:
         super().__init__(enable_validation=True, serializer=compact_json, json_body_deserializer=parse_json_body)
+        # Routes declare who may call them (`security=`, platform.openapi); Powertools checks each
+        # declaration against the schemes its resolver knows.
+        self.configure_openapi(security_schemes=SECURITY_SCHEMES)
         install_error_handlers(self)
 
 

@@ -2,9 +2,16 @@
 
 In Lambda there is one connection per execution environment, opened lazily on first use (not at
 import, so a cold start that never touches the database never pays for it) and reopened after any
-connection-level failure. Statements are never server-side prepared (`prepare_threshold=None`) so
-RDS Proxy can multiplex the connection. Work runs in explicit transactions: `with transaction() as
-conn:` commits on success and rolls back on error.
+connection-level failure. Work runs in explicit transactions: `with transaction() as conn:` commits
+on success and rolls back on error.
+
+Connected straight to PostgreSQL, a statement a connection runs often is server-side prepared
+(psycopg's threshold: from its sixth run), so its plan is made once per connection instead of on
+every run — planning is most of a short statement's time on the server. Behind RDS Proxy nothing is
+prepared (`prepare_threshold=None`): a prepared statement pins the client to one database
+connection and the proxy could no longer multiplex. A prepared statement whose result columns a
+migration changed (`SELECT *` after ADD COLUMN) fails without running; `single_statement` forgets
+the connection's plans and runs it again, a transaction answers 503 (its rollback forgets them).
 
 Where connections come from is one interface, `ConnectionSource`, chosen once per process:
 `LambdaConnectionSource` (the single connection of an execution environment) unless the local
@@ -47,6 +54,11 @@ T = TypeVar("T")
 set_json_loads(from_json)
 set_json_dumps(to_json)
 
+# psycopg's own default: a statement is prepared on its sixth run on a connection.
+PREPARE_THRESHOLD = 5
+# PostgreSQL's refusal to run a prepared statement whose result row type changed since it was planned.
+STALE_PLAN = "cached plan must not change result type"
+
 _dsn_override: str | None = None
 _cursor_factory: type[psycopg.Cursor[Any]] | None = None
 
@@ -87,7 +99,7 @@ def connect_kwargs() -> dict[str, Any]:
     settings = get_settings()
     kwargs: dict[str, Any] = {
         "autocommit": True,
-        "prepare_threshold": None,
+        "prepare_threshold": None if settings.database_host_override else PREPARE_THRESHOLD,
         "row_factory": dict_row,
         "connect_timeout": settings.db_connect_timeout_seconds,
     }
@@ -262,9 +274,38 @@ class PooledConnectionSource:
 _source: ConnectionSource = LambdaConnectionSource()
 
 
-def transaction() -> contextlib.AbstractContextManager[Connection]:
-    """Run a unit of work in one transaction; connection failures become DatastoreUnavailable."""
-    return _source.transaction()
+def _is_stale_plan(exc: BaseException) -> bool:
+    return isinstance(exc, psycopg.errors.FeatureNotSupported) and STALE_PLAN in str(exc)
+
+
+@contextmanager
+def transaction() -> Iterator[Connection]:
+    """Run a unit of work in one transaction; connection failures become DatastoreUnavailable, and
+    so does a prepared statement a migration changed under it (the rollback forgot the connection's
+    plans: the client's retry is planned afresh)."""
+    try:
+        with _source.transaction() as conn:
+            yield conn
+    except psycopg.errors.FeatureNotSupported as exc:
+        if not _is_stale_plan(exc):
+            raise
+        raise DatastoreUnavailable("a statement was planned before a schema change; retry") from exc
+
+
+def _replanning(work: Callable[[Connection], T]) -> Callable[[Connection], T]:
+    """`work`, run once more after forgetting the connection's prepared statements if one of them
+    no longer matches its table (it failed without running, so running it again is safe)."""
+
+    def run(conn: Connection) -> T:
+        try:
+            return work(conn)
+        except psycopg.errors.FeatureNotSupported as exc:
+            if not _is_stale_plan(exc):
+                raise
+            conn.execute("DEALLOCATE ALL")  # psycopg sees the command and forgets its own cache too
+            return work(conn)
+
+    return run
 
 
 def single_statement(work: Callable[[Connection], T], *, idempotent: bool = True) -> T:
@@ -273,7 +314,7 @@ def single_statement(work: Callable[[Connection], T], *, idempotent: bool = True
     use it (auth lookup, heartbeat, register, the A2A receipt). A kept connection that died while
     idle is replaced and an idempotent statement re-run once; a non-idempotent one (an INSERT) is
     not re-run — the caller gets DatastoreUnavailable rather than a possible duplicate."""
-    return _source.single_statement(work, idempotent=idempotent)
+    return _source.single_statement(_replanning(work), idempotent=idempotent)
 
 
 def use_pool(pool: ConnectionPool[Connection] | None) -> None:

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, proce
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.a2a import service as queue
-from molecule_core.platform.observability import logger, metrics
+from molecule_core.platform.observability import logger, publishes_metrics
 
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 # A batch whose records all failed is reported like any partial failure (every record listed), not
@@ -32,7 +32,7 @@ def drain(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
+@publishes_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = dict(process_partial_response(event=event, record_handler=drain, processor=processor, context=context))
     failed = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}

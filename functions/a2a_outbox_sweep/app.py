@@ -7,11 +7,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.a2a import service as queue
-from molecule_core.platform.observability import count_each, logger, metrics
+from molecule_core.platform.observability import count_each, logger, publishes_metrics
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
+@publishes_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     outcome = {
         "expired": queue.expire_due(),

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.lifecycle import service
 from molecule_core.lifecycle.models import LifecycleMessage
-from molecule_core.platform.observability import logger, metrics
+from molecule_core.platform.observability import logger, publishes_metrics
 
 processor = BatchProcessor(event_type=EventType.SQS)
 RESTART_RETRY_SECONDS = 15
@@ -41,7 +41,7 @@ def run_lifecycle_job(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
+@publishes_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return dict(
         process_partial_response(event=event, record_handler=run_lifecycle_job, processor=processor, context=context)

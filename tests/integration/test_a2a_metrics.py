@@ -9,6 +9,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from molecule_core.platform import observability
 from molecule_local.lambdas import FunctionRegistry
 
 from tests.agents import ScriptedAgent, closed_port_url
@@ -183,3 +184,20 @@ def test_each_sweep_counts_what_it_did(capsys: pytest.CaptureFixture[str], datab
     assert {"LivenessSweepOffline", "LivenessSweepAwaitingAgent", "HibernationSweepHibernating"} <= counted
     assert {"A2AOutboxSweepExpired", "A2AOutboxSweepRescued", "A2AOutboxSweepRepublished"} <= counted
     assert {"RetentionSweepDeleted", "RetentionSweepExpiredMemory"} <= counted
+
+
+def test_with_metrics_disabled_nothing_is_kept_between_invocations(
+    api: ApiClient, dev: str, platform_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], database: str
+) -> None:
+    """`make run` disables metrics: Powertools then prints nothing yet keeps every value, and would
+    dump a hundred of them in one line at the hundredth. Each invocation forgets its own."""
+    set_env(platform_env, POWERTOOLS_METRICS_DISABLED="true")
+    functions = FunctionRegistry()
+    capsys.readouterr()
+
+    for _ in range(3):
+        create_workspace(api, dev, name="counted", external=True)
+        functions.invoke("LivenessSweepFunction", {})
+
+    assert observability.metrics.metric_set == {}
+    assert emf_metrics(capsys.readouterr().out) == {}

@@ -7,20 +7,24 @@ who called in a per-request context variable (`note_caller`) that the request li
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 logger = Logger(service="molecule")
 metrics = Metrics(namespace="Molecule", service="molecule")
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -95,6 +99,22 @@ def record_milliseconds(name: str, value: float) -> None:
 
 
 def flush_metrics() -> None:
-    """Publish what this invocation counted (nothing, silently, when it counted nothing)."""
+    """Publish what this invocation counted (nothing, silently, when it counted nothing), and forget
+    it: with POWERTOOLS_METRICS_DISABLED (`make run`) Powertools prints nothing but keeps the values,
+    and would dump them in one line at its 100th."""
     if metrics.metric_set:
         metrics.flush_metrics()
+        metrics.clear_metrics()
+
+
+def publishes_metrics(handler: Callable[[Any, Any], T]) -> Callable[[Any, Any], T]:
+    """A non-HTTP handler whose invocation's metrics are published when it ends (`flush_metrics`)."""
+
+    @functools.wraps(handler)
+    def publishing(event: Any, context: Any) -> T:
+        try:
+            return handler(event, context)
+        finally:
+            flush_metrics()
+
+    return publishing

@@ -222,7 +222,7 @@ class Gateway:
             if spec.streams:
                 streamed = self.functions.stream_handler(route.function)(event, context)
                 result = HttpResult(streamed.status_code, dict(streamed.headers), b"", streamed.body)
-                if not stream:
+                if not stream or streamed.whole:  # a whole answer goes out in one write, with its length
                     result.body, result.chunks = b"".join(streamed.body), None
                 return result
             return response_from_lambda(self.functions.handler(route.function)(event, context))

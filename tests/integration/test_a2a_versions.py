@@ -203,6 +203,29 @@ def test_a_stream_that_outlives_its_budget_ends_with_a_json_rpc_error_event(
     assert len(receipt["response_body"]["events"]) >= 2  # what was relayed before the end
 
 
+def test_over_http_a_whole_answer_has_a_length_and_only_a_stream_is_relayed_in_chunks(
+    api: ApiClient, dev: str
+) -> None:
+    """The proxy runs in response-streaming mode; an answer it had whole before the head (a JSON
+    reply) still goes out in one write with its Content-Length, as a buffered answer would."""
+    with sdk_agent(("1.0",), "task") as agent:
+        target = _push(api, dev, agent.url, card=agent.card())
+        headers = {"host": "127.0.0.1:8080", "authorization": f"Bearer {dev}", "content-type": "application/json"}
+        path = f"/workspaces/{target['id']}/a2a"
+
+        whole = api.gateway.handle("POST", path, headers, json.dumps(V10_SEND), stream=True)
+        streamed = api.gateway.handle(
+            "POST", path, headers, json.dumps({**V10_SEND, "method": "SendStreamingMessage"}), stream=True
+        )
+        assert streamed.chunks is not None
+        events = [chunk for chunk in streamed.chunks if chunk]
+
+    assert whole.status == 200 and whole.chunks is None
+    assert json.loads(whole.body)["result"]["task"]["status"]["state"]
+    assert streamed.status == 200 and streamed.headers["content-type"].startswith("text/event-stream")
+    assert len(events) >= 2  # relayed event by event
+
+
 # --- the agent card ---------------------------------------------------------------------------------------
 
 

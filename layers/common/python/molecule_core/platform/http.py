@@ -200,6 +200,9 @@ class StreamedResponse:
     status_code: int
     headers: dict[str, str]
     body: Iterator[bytes]
+    # The answer was not streamed: `body` is its one chunk, whole before the head is sent (a
+    # server may answer it with a Content-Length, as any buffered answer).
+    whole: bool = False
 
 
 def is_streaming_invocation() -> bool:
@@ -240,5 +243,5 @@ def resolve_streaming(app: PowertoolsHttpResolver, event: dict[str, Any], contex
     if chunks is None:
         raw = result.get("body") or ""
         body = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode("utf-8")
-        chunks = iter([body])
+        return StreamedResponse(int(result["statusCode"]), headers, iter([body]), whole=True)
     return StreamedResponse(int(result["statusCode"]), headers, chunks)

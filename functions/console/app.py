@@ -12,12 +12,13 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from molecule_core.platform.http import DocumentedHttpResolver as APIGatewayHttpResolver
 from molecule_core.platform.http import serve
 from molecule_core.platform.observability import logger
-from molecule_core.platform.openapi import PLATFORM, PUBLIC, SECURITY_SCHEMES, Refusal, answers
+from molecule_core.platform.openapi import PLATFORM, PUBLIC, Refusal, answers
 
 CONSOLE_DIR = Path(__file__).resolve().parent / "assets"
 CONTENT_TYPES = {
@@ -40,10 +41,10 @@ SECURITY_HEADERS = {
 INDEX_CACHE = "no-cache"
 ASSET_CACHE = "public, max-age=60"
 
-# Powertools' own resolver: the console serves files, so it has none of the API's validation or
-# error mapping. Its routes are documented with the same vocabulary as the API's.
+# Powertools' own resolver (under the name the docs function's merge looks for): the console serves
+# files, so it has none of the API's validation or error mapping. Its routes are documented with
+# the same vocabulary as the API's.
 app = APIGatewayHttpResolver()
-app.configure_openapi(security_schemes=SECURITY_SCHEMES)
 
 
 @lru_cache(maxsize=32)

@@ -16,11 +16,11 @@ from molecule_core.platform.openapi import (
     PLATFORM,
     PUBLIC,
     REFERENCE_DESCRIPTION,
-    SECURITY_SCHEMES,
-    TAGS,
     answers,
     api_reference,
+    security_schemes,
     swagger_page,
+    tags,
 )
 
 app = APIGatewayHttpResolver()
@@ -32,8 +32,8 @@ app.configure_openapi_merge(
     title="Molecule control plane",
     version="1.0.0",
     description=REFERENCE_DESCRIPTION,
-    tags=TAGS,
-    security_schemes=SECURITY_SCHEMES,
+    tags=tags(),
+    security_schemes=security_schemes(),
     on_conflict="error",
 )
 

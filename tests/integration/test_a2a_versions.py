@@ -203,9 +203,7 @@ def test_a_stream_that_outlives_its_budget_ends_with_a_json_rpc_error_event(
     assert len(receipt["response_body"]["events"]) >= 2  # what was relayed before the end
 
 
-def test_over_http_a_whole_answer_has_a_length_and_only_a_stream_is_relayed_in_chunks(
-    api: ApiClient, dev: str
-) -> None:
+def test_over_http_a_whole_answer_has_a_length_and_only_a_stream_is_relayed_in_chunks(api: ApiClient, dev: str) -> None:
     """The proxy runs in response-streaming mode; an answer it had whole before the head (a JSON
     reply) still goes out in one write with its Content-Length, as a buffered answer would."""
     with sdk_agent(("1.0",), "task") as agent:

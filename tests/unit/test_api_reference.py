@@ -20,7 +20,7 @@ from molecule_core.a2a.normalize import A2AError, normalize_a2a_payload
 from molecule_core.platform.http import APIGatewayHttpResolver
 from molecule_core.platform.openapi import (
     PUBLIC,
-    SECURITY_SCHEMES,
+    SECURITY_SCHEME_NAMES,
     TAG_NAMES,
     WORKSPACE_AUTH,
     WORKSPACE_REFUSALS,
@@ -138,7 +138,7 @@ def test_every_templated_route_is_documented_with_tag_summary_security_and_refus
 
 def test_the_document_declares_the_bearer_schemes_and_the_tags_in_order(document: dict[str, Any]) -> None:
     schemes = document["components"]["securitySchemes"]
-    assert set(schemes) == set(SECURITY_SCHEMES)
+    assert set(schemes) == set(SECURITY_SCHEME_NAMES)
     assert all(
         scheme == {"type": "http", "scheme": "bearer", "description": scheme["description"]}
         for scheme in schemes.values()
@@ -192,7 +192,7 @@ def test_every_request_example_is_a_body_its_route_accepts(
             for name, shown in ((body.field_info.openapi_examples or {}) if body else {}).items():
                 checked += 1
                 try:
-                    TypeAdapter(body.type_).validate_python(shown.value)
+                    TypeAdapter(body.type_).validate_python(shown["value"])
                 except ValidationError as exc:
                     refused.append(f"{route.method} {route.path} example {name}: {exc.errors()[0]['msg']}")
     a2a = document["paths"]["/workspaces/{workspace_id}/a2a"]["post"]["requestBody"]["content"]["application/json"]

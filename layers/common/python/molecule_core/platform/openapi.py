@@ -22,17 +22,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-from aws_lambda_powertools.event_handler.openapi import swagger_ui
-from aws_lambda_powertools.event_handler.openapi.models import Example, HTTPBearer, SecurityScheme, Tag
-from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
 from molecule_core.platform.errors import DatastoreUnavailable, TooManyRequests
 from molecule_core.platform.validation import MAX_JSON_BODY_BYTES
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.models import Example, SecurityScheme, Tag
 
 # --- tags: one per domain, in the order /docs shows them ----------------------------------------
 
@@ -50,22 +50,32 @@ SECRETS = "secrets"
 ADMIN = "admin"
 PLATFORM = "platform"
 
-TAGS: list[Tag | str] = [
-    Tag(name=WORKSPACES, description="Create, read, change and delete workspaces."),
-    Tag(name=REGISTRY, description="What agents call: register, heartbeat, agent card, discovery, peers."),
-    Tag(name=A2A, description="The A2A proxy to a workspace's agent, its agent card and its queue."),
-    Tag(name=ACTIVITY, description="A workspace's activity feed and inbox, agent self-reports, notes to users."),
-    Tag(name=EVENTS, description="Structural events: workspaces created, online, offline, removed."),
-    Tag(name=LIFECYCLE, description="Restart, pause, resume, hibernate, team expand."),
-    Tag(name=TOKENS, description="Workspace tokens and org tokens."),
-    Tag(name=FILES, description="Chat uploads and downloads, and large files through presigned URLs."),
-    Tag(name=DELEGATIONS, description="Work one workspace hands to another."),
-    Tag(name=MEMORIES, description="Agent memories and key-value memory."),
-    Tag(name=SECRETS, description="Workspace secrets, its model, global secrets; names only, never values."),
-    Tag(name=ADMIN, description="The /admin routes: the fleet's queue, global secrets, memory export, test tokens."),
-    Tag(name=PLATFORM, description="Health, this reference and the operator console; no token needed."),
-]
-TAG_NAMES = frozenset(tag.name if isinstance(tag, Tag) else tag for tag in TAGS)
+# What each tag groups, in the reference's order. Plain data: Powertools' OpenAPI models cost every
+# function ~55 ms of cold start, and only the reference itself needs them (`tags()`).
+TAG_DESCRIPTIONS: dict[str, str] = {
+    WORKSPACES: "Create, read, change and delete workspaces.",
+    REGISTRY: "What agents call: register, heartbeat, agent card, discovery, peers.",
+    A2A: "The A2A proxy to a workspace's agent, its agent card and its queue.",
+    ACTIVITY: "A workspace's activity feed and inbox, agent self-reports, notes to users.",
+    EVENTS: "Structural events: workspaces created, online, offline, removed.",
+    LIFECYCLE: "Restart, pause, resume, hibernate, team expand.",
+    TOKENS: "Workspace tokens and org tokens.",
+    FILES: "Chat uploads and downloads, and large files through presigned URLs.",
+    DELEGATIONS: "Work one workspace hands to another.",
+    MEMORIES: "Agent memories and key-value memory.",
+    SECRETS: "Workspace secrets, its model, global secrets; names only, never values.",
+    ADMIN: "The /admin routes: the fleet's queue, global secrets, memory export, test tokens.",
+    PLATFORM: "Health, this reference and the operator console; no token needed.",
+}
+TAG_NAMES = frozenset(TAG_DESCRIPTIONS)
+
+
+def tags() -> list[Tag | str]:
+    """The reference's tags, as the OpenAPI merge takes them."""
+    from aws_lambda_powertools.event_handler.openapi.models import Tag
+
+    return [Tag(name=name, description=description) for name, description in TAG_DESCRIPTIONS.items()]
+
 
 # --- security: who may call a route (SPEC §4.1) ---------------------------------------------------
 
@@ -74,15 +84,22 @@ WORKSPACE_TOKEN = "workspaceToken"  # noqa: S105
 ORG_TOKEN = "orgToken"  # noqa: S105
 ADMIN_TOKEN = "adminToken"  # noqa: S105
 
-SECURITY_SCHEMES: dict[str, SecurityScheme] = {
-    WORKSPACE_TOKEN: HTTPBearer(
-        description="A workspace's own token (the `connection` block of `POST /workspaces`, the first "
-        "`POST /registry/register`, or `POST /workspaces/{workspace_id}/tokens`). It acts for that "
-        "workspace only: on another workspace's routes it is a 401."
-    ),
-    ORG_TOKEN: HTTPBearer(description="An org token (`POST /org/tokens`): acts for users, on every workspace."),
-    ADMIN_TOKEN: HTTPBearer(description="The platform's `ADMIN_TOKEN`: acts for the operator, on every workspace."),
+_SCHEME_DESCRIPTIONS: dict[str, str] = {
+    WORKSPACE_TOKEN: "A workspace's own token (the `connection` block of `POST /workspaces`, the first "
+    "`POST /registry/register`, or `POST /workspaces/{workspace_id}/tokens`). It acts for that "
+    "workspace only: on another workspace's routes it is a 401.",
+    ORG_TOKEN: "An org token (`POST /org/tokens`): acts for users, on every workspace.",
+    ADMIN_TOKEN: "The platform's `ADMIN_TOKEN`: acts for the operator, on every workspace.",
 }
+SECURITY_SCHEME_NAMES = frozenset(_SCHEME_DESCRIPTIONS)
+
+
+def security_schemes() -> dict[str, SecurityScheme]:
+    """The bearer schemes the reference's Authorize dialog offers (built when a reference is)."""
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+    return {name: HTTPBearer(description=description) for name, description in _SCHEME_DESCRIPTIONS.items()}
+
 
 # `security=` of a route: any one of the listed requirements lets a request through. `{}` is "no
 # token": Swagger's Authorize then sends none.
@@ -321,8 +338,10 @@ def event_stream(data: Mapping[str, Any], description: str) -> dict[str, Any]:
 
 
 def example(summary: str, value: Any, description: str | None = None) -> Example:
-    """A request body example (`Body(openapi_examples={name: example(…)})`): clients copy these."""
-    return Example(summary=summary, value=value, description=description)
+    """A request body example (`Body(openapi_examples={name: example(…)})`): clients copy these.
+    A plain mapping, which the reference validates into Powertools' `Example` when it is built."""
+    shown = {"summary": summary, "value": value} | ({"description": description} if description else {})
+    return cast("Example", shown)
 
 
 def raw_request_body(
@@ -424,6 +443,8 @@ def _as_answered(operation: dict[str, Any], invalid: dict[str, Any]) -> None:
 
 @cache
 def _swagger_assets() -> tuple[str, str]:
+    from aws_lambda_powertools.event_handler.openapi import swagger_ui
+
     folder = Path(swagger_ui.__file__).parent
     return (
         (folder / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
@@ -434,6 +455,8 @@ def _swagger_assets() -> tuple[str, str]:
 def swagger_page(document_json: str) -> str:
     """Swagger UI (Powertools' bundled copy: it works offline) showing `document_json` — the same
     bytes /openapi.json serves. Authorisations persist across reloads of the page."""
+    from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
+
     script, style = _swagger_assets()
     # `</` would end the <script> the document is embedded in.
     return generate_swagger_html(document_json.replace("</", "<\\/"), script, style, "", None, True)

@@ -1,0 +1,51 @@
+"""What a cold start never pays for: importing an HTTP function's handler leaves Powertools' OpenAPI
+models (~55 ms) and Swagger UI unloaded — only the docs function, which builds the reference, needs
+them (the routes' documentation is plain data until then) — and never imports boto3."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from molecule_local.template import default_template
+
+PROBE = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("probed_app", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+openapi = "aws_lambda_powertools.event_handler.openapi"
+heavy = (openapi + ".models", openapi + ".swagger_ui", "boto3")
+print(json.dumps(sorted(name for name in heavy if name in sys.modules)))
+"""
+
+HTTP_FUNCTIONS = sorted(
+    (name, spec) for name, spec in default_template().functions.items() if spec.routes and name != "DocsFunction"
+)
+
+
+@pytest.mark.parametrize(("name", "spec"), HTTP_FUNCTIONS, ids=[name for name, _ in HTTP_FUNCTIONS])
+def test_an_http_function_imports_no_reference_models_and_no_boto3(name: str, spec: object) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, str(spec.module_path)],  # type: ignore[attr-defined]
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", "MOLECULE_ENV": "test", "POWERTOOLS_METRICS_NAMESPACE": "Test"},
+    )
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [], name
+
+
+def test_the_probe_sees_the_models_where_the_reference_is_built() -> None:
+    docs = default_template().functions["DocsFunction"]
+    probe = PROBE.replace("print(json.dumps(", "module.reference_json()\nprint(json.dumps(")
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(docs.module_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", "MOLECULE_ENV": "test", "POWERTOOLS_METRICS_NAMESPACE": "Test"},
+    )
+    assert "aws_lambda_powertools.event_handler.openapi.models" in json.loads(result.stdout.strip().splitlines()[-1])

@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from molecule_local.lambdas import FunctionRegistry
 from psycopg.rows import dict_row
 
 from tests.a2a_sdk_agents import sdk_agent
@@ -705,3 +706,80 @@ def test_delegations_are_counted_as_emf_metrics(
         "DelegationsCreated",
         "DelegationsIdempotentHits",
     ]
+
+
+# --- tasks whose queue message ended unanswered ---------------------------------------------------------
+
+
+def _outbox_sweep() -> dict[str, int]:
+    return dict(FunctionRegistry().invoke("A2aOutboxSweepFunction", {}))
+
+
+def _dispatched(api: ApiClient, dev: str, agent: ScriptedAgent, database: str) -> tuple[dict[str, Any], str, str]:
+    """A delegation on the A2A queue, not yet drained: (delegator, delegation id, queue row id)."""
+    delegator, target = _workspace(api, dev, "delegator"), _push(api, dev, agent.url)
+    delegation_id = _delegate(api, delegator, target, "do it").json()["delegation_id"]
+    (row,) = _rows(database, "SELECT id FROM a2a_queue")
+    return delegator, delegation_id, str(row["id"])
+
+
+def test_a_task_whose_queue_message_expired_fails_its_delegation_at_the_next_sweep(
+    api: ApiClient, dev: str, database: str, agent: ScriptedAgent, sqs: Any
+) -> None:
+    delegator, delegation_id, queue_id = _dispatched(api, dev, agent, database)
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("UPDATE a2a_queue SET expires_at = now() - interval '1 second' WHERE id = %s", (queue_id,))
+
+    swept = _outbox_sweep()
+    drain_until_empty(sqs)  # the message's final row is acknowledged, never delivered
+
+    failed = _get(api, delegator, delegation_id)
+    assert swept["expired"] == 1 and swept["delegations_failed"] == 1
+    assert failed["status"] == "failed" and failed["finished_at"]
+    assert failed["error"] == "never answered: its A2A queue message expired: expired before delivery"
+    assert agent.received == []
+    assert _events(database, delegator["id"])[-1] == ("DELEGATION_FAILED", "failed")
+    assert _feed(database, delegator["id"])[-1] == ("delegate_result", "failed")
+
+
+def test_a_task_an_operator_dropped_fails_its_delegation(
+    api: ApiClient, dev: str, database: str, agent: ScriptedAgent, sqs: Any
+) -> None:
+    delegator, delegation_id, queue_id = _dispatched(api, dev, agent, database)
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("UPDATE a2a_queue SET enqueued_at = now() - interval '2 hours' WHERE id = %s", (queue_id,))
+    assert api.post("/admin/a2a-queue/drop-stale?max_age_minutes=60", token=dev).json() == {"dropped": 1}
+
+    assert _outbox_sweep()["delegations_failed"] == 1
+
+    failed = _get(api, delegator, delegation_id)
+    assert failed["status"] == "failed"
+    assert failed["error"].startswith("never answered: its A2A queue message dropped: dropped by an operator")
+
+
+def test_a_failed_message_whose_drain_died_before_closing_the_delegation_fails_it(
+    api: ApiClient, dev: str, database: str, agent: ScriptedAgent, sqs: Any
+) -> None:
+    delegator, delegation_id, queue_id = _dispatched(api, dev, agent, database)
+    with psycopg.connect(database, autocommit=True) as conn:  # what the drain wrote before it died
+        conn.execute("UPDATE a2a_queue SET status = 'failed', last_error = 'HTTP 500' WHERE id = %s", (queue_id,))
+
+    assert _outbox_sweep()["delegations_failed"] == 1
+    assert _outbox_sweep()["delegations_failed"] == 0  # a final status is never left again
+
+    failed = _get(api, delegator, delegation_id)
+    assert (failed["status"], failed["error"]) == ("failed", "never answered: its A2A queue message failed: HTTP 500")
+    assert [event for event, _ in _events(database, delegator["id"])].count("DELEGATION_FAILED") == 1
+
+
+def test_the_sweep_leaves_delegations_whose_message_is_still_on_its_way_or_answered(
+    api: ApiClient, dev: str, database: str, agent: ScriptedAgent, sqs: Any
+) -> None:
+    delegator, waiting, _ = _dispatched(api, dev, agent, database)
+
+    assert _outbox_sweep()["delegations_failed"] == 0
+    assert _get(api, delegator, waiting)["status"] == "dispatched"
+
+    drain_until_empty(sqs)
+    assert _outbox_sweep()["delegations_failed"] == 0
+    assert _get(api, delegator, waiting)["status"] == "completed"

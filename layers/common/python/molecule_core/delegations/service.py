@@ -17,7 +17,7 @@ never left again.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, get_args
 from uuid import UUID
 
 from molecule_core.a2a import service as a2a
@@ -248,6 +248,19 @@ def record_reply(delegation_id: str, *, replier_id: UUID, delegator_id: UUID, te
     when it comes from that delegation's target and goes to its delegator (the statement's
     condition); from anyone else it changes nothing. Whether the delegation moved."""
     return _move(delegator_id, delegation_id, "completed", target_id=replier_id, text=clean_text(text))
+
+
+def fail_undelivered() -> dict[str, int]:
+    """The outbox sweep's part for delegations: a task whose queue message ended without an answer
+    (expired, dropped by an operator, failed while the drain could not close the delegation) fails
+    its delegation, which nothing else would ever close. How many, by the message's fate."""
+    return {queue_status: _fail_undelivered(queue_status) for queue_status in get_args(store.UndeliveredStatus)}
+
+
+def _fail_undelivered(queue_status: store.UndeliveredStatus) -> int:
+    reason = f"never answered: its A2A queue message {queue_status}"
+    record = _result_record("failed", error=reason)
+    return db.single_statement(lambda conn: store.fail_undelivered(conn, queue_status, reason, record))
 
 
 # --- record and update (delegations the agent dispatched itself) -----------------------------------

@@ -190,6 +190,36 @@ def transition(
     return bool(row and row["moved"])
 
 
+# A2A queue statuses that end a message without a result the drain reported to its delegation.
+UndeliveredStatus = Literal["expired", "dropped", "failed"]
+
+
+def fail_undelivered(conn: Connection, queue_status: UndeliveredStatus, reason: str, record: Record) -> int:
+    """Fail every `dispatched` delegation whose queue message ended `queue_status` — expired before
+    the drain reached it, dropped by an operator, or failed without the drain closing the delegation
+    (it died in between) — with its activity row and event; the error is `reason`, then the
+    message's last error. How many moved."""
+    row = conn.execute(
+        """
+        WITH changed AS (
+            UPDATE delegations d
+            SET status = 'failed', updated_at = now(), finished_at = now(),
+                error = %(reason)s || coalesce(': ' || q.last_error, '')
+            FROM a2a_queue q
+            WHERE d.status = 'dispatched' AND d.queue_id = q.id AND q.status = %(queue_status)s
+            RETURNING d.source_id, d.target_id, d.delegation_id, d.status, d.result, d.error
+        )"""
+        + _RECORDED
+        + "SELECT count(*) AS moved FROM changed",
+        {
+            "queue_status": queue_status,
+            "reason": f"never answered: its A2A queue message {queue_status}",
+            **record.params(),
+        },
+    ).fetchone()
+    return int(row["moved"]) if row else 0
+
+
 def get_status(conn: Connection, source_id: UUID, delegation_id: str) -> str | None:
     row = conn.execute(
         "SELECT status FROM delegations WHERE source_id = %(source_id)s AND delegation_id = %(delegation_id)s",

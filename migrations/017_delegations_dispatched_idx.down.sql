@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS delegations_dispatched_queue_idx;

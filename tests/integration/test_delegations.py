@@ -723,12 +723,16 @@ def _dispatched(api: ApiClient, dev: str, agent: ScriptedAgent, database: str) -
     return delegator, delegation_id, str(row["id"])
 
 
+def _set_queue_row(database: str, queue_id: str, assignment: str) -> None:
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(f"UPDATE a2a_queue SET {assignment} WHERE id = %s", (queue_id,))
+
+
 def test_a_task_whose_queue_message_expired_fails_its_delegation_at_the_next_sweep(
     api: ApiClient, dev: str, database: str, agent: ScriptedAgent, sqs: Any
 ) -> None:
     delegator, delegation_id, queue_id = _dispatched(api, dev, agent, database)
-    with psycopg.connect(database, autocommit=True) as conn:
-        conn.execute("UPDATE a2a_queue SET expires_at = now() - interval '1 second' WHERE id = %s", (queue_id,))
+    _set_queue_row(database, queue_id, "expires_at = now() - interval '1 second'")
 
     swept = _outbox_sweep()
     drain_until_empty(sqs)  # the message's final row is acknowledged, never delivered
@@ -746,8 +750,7 @@ def test_a_task_an_operator_dropped_fails_its_delegation(
     api: ApiClient, dev: str, database: str, agent: ScriptedAgent, sqs: Any
 ) -> None:
     delegator, delegation_id, queue_id = _dispatched(api, dev, agent, database)
-    with psycopg.connect(database, autocommit=True) as conn:
-        conn.execute("UPDATE a2a_queue SET enqueued_at = now() - interval '2 hours' WHERE id = %s", (queue_id,))
+    _set_queue_row(database, queue_id, "enqueued_at = now() - interval '2 hours'")
     assert api.post("/admin/a2a-queue/drop-stale?max_age_minutes=60", token=dev).json() == {"dropped": 1}
 
     assert _outbox_sweep()["delegations_failed"] == 1
@@ -761,8 +764,7 @@ def test_a_failed_message_whose_drain_died_before_closing_the_delegation_fails_i
     api: ApiClient, dev: str, database: str, agent: ScriptedAgent, sqs: Any
 ) -> None:
     delegator, delegation_id, queue_id = _dispatched(api, dev, agent, database)
-    with psycopg.connect(database, autocommit=True) as conn:  # what the drain wrote before it died
-        conn.execute("UPDATE a2a_queue SET status = 'failed', last_error = 'HTTP 500' WHERE id = %s", (queue_id,))
+    _set_queue_row(database, queue_id, "status = 'failed', last_error = 'HTTP 500'")  # the drain's write, then it died
 
     assert _outbox_sweep()["delegations_failed"] == 1
     assert _outbox_sweep()["delegations_failed"] == 0  # a final status is never left again

@@ -24,22 +24,24 @@ from molecule_core.platform.openapi import (
 )
 
 app = APIGatewayHttpResolver()
-app.configure_openapi_merge(
-    path=str(Path(__file__).resolve().parent.parent),  # functions/ (this function's CodeUri)
-    pattern="app.py",
-    recursive=True,
-    exclude=["**/docs/**", "**/__pycache__/**"],
-    title="Molecule control plane",
-    version="1.0.0",
-    description=REFERENCE_DESCRIPTION,
-    tags=tags(),
-    security_schemes=security_schemes(),
-    on_conflict="error",
-)
 
 
 @cache
 def reference_json() -> str:
+    """The merged document, built on the first request that needs it: finding and parsing every
+    function's handler is no work for an import (it was most of this function's cold start)."""
+    app.configure_openapi_merge(
+        path=str(Path(__file__).resolve().parent.parent),  # functions/ (this function's CodeUri)
+        pattern="app.py",
+        recursive=True,
+        exclude=["**/docs/**", "**/__pycache__/**"],
+        title="Molecule control plane",
+        version="1.0.0",
+        description=REFERENCE_DESCRIPTION,
+        tags=tags(),
+        security_schemes=security_schemes(),
+        on_conflict="error",
+    )
     # this function's own routes are documented too: the merge reads the other functions only
     return compact_json(api_reference(app.get_openapi_merge_schema(), app.get_openapi_schema()))
 

@@ -330,8 +330,9 @@ class Stopwatch:
 
 @contextlib.contextmanager
 def instrumented(watch: Stopwatch) -> Iterator[None]:
-    """Time the agent round trip (post_json) and the database work (single_statement and
-    transaction blocks, including BEGIN/COMMIT) for the duration of the block."""
+    """Time the agent round trip (post_json) and the database work for the duration of the block:
+    the proxy's two single statements in order (its dispatch context, then its receipt), and any
+    transaction block, BEGIN to COMMIT (none on this path)."""
     original_post, original_single, original_tx = agent_client.post_json, db.single_statement, db.transaction
 
     def post_json(*args: Any, **kwargs: Any) -> agent_client.AgentResponse:
@@ -341,23 +342,22 @@ def instrumented(watch: Stopwatch) -> Iterator[None]:
         finally:
             watch.add("agent", time.perf_counter() - start)
 
-    def single_statement(work: Callable[[db.Connection], Any]) -> Any:
+    def single_statement(work: Callable[[db.Connection], Any], **kwargs: Any) -> Any:
+        name = "dispatch" if "dispatch" not in watch.spent else "receipt"  # in the proxy's order
         start = time.perf_counter()
         try:
-            return original_single(work)
+            return original_single(work, **kwargs)
         finally:
-            watch.add("single", time.perf_counter() - start)
+            watch.add(name, time.perf_counter() - start)
 
     @contextlib.contextmanager
     def transaction() -> Iterator[db.Connection]:
         start = time.perf_counter()
-        with original_tx() as conn:
-            began = time.perf_counter()
-            yield conn
-            done = time.perf_counter()
-        watch.add("begin", began - start)
-        watch.add("body", done - began)
-        watch.add("commit", time.perf_counter() - done)
+        try:
+            with original_tx() as conn:
+                yield conn
+        finally:
+            watch.add("transactions", time.perf_counter() - start)
 
     agent_client.post_json = post_json  # type: ignore[assignment]
     db.single_statement = single_statement  # type: ignore[assignment]
@@ -370,10 +370,20 @@ def instrumented(watch: Stopwatch) -> Iterator[None]:
         db.transaction = original_tx  # type: ignore[assignment]
 
 
+def _receipts(url: str, workspace_id: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM activity_logs WHERE workspace_id = %s AND activity_type = 'a2a_receive'",
+            (workspace_id,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def measure_breakdown(api: Client, url: str, target: Target) -> None:
     proxied = _proxy_call(api, target.workspace_id, ADMIN_TOKEN)
-    measured = ("agent", "single", "begin", "body", "commit")
+    measured = ("agent", "dispatch", "receipt", "transactions")
     parts: dict[str, list[float]] = {name: [] for name in ("total", *measured, "rest")}
+    receipts_before = _receipts(url, target.workspace_id)
     for _ in range(BREAKDOWN_CALLS):
         watch = Stopwatch()
         with instrumented(watch):
@@ -382,6 +392,9 @@ def measure_breakdown(api: Client, url: str, target: Target) -> None:
         for name in measured:
             parts[name].append(watch.spent.get(name, 0.0))
         parts["rest"].append(total - sum(watch.spent.values()))
+    written = _receipts(url, target.workspace_id) - receipts_before
+    if written != BREAKDOWN_CALLS:  # the instrumented path must be the real one, receipt included
+        api.problems.append(f"breakdown: {written} receipts written for {BREAKDOWN_CALLS} instrumented calls")
     print(
         f"\nwhere one proxied call's time goes (agent app; separate instrumented pass, {BREAKDOWN_CALLS} calls, "
         "admin bearer):"
@@ -389,10 +402,9 @@ def measure_breakdown(api: Client, url: str, target: Target) -> None:
     labels = {
         "total": "whole call through the gateway",
         "agent": "post_json: the agent's round trip as the proxy sees it",
-        "single": "database: dispatch context (one statement, autocommit)",
-        "begin": "database: a2a_receive transaction — BEGIN",
-        "body": "database: a2a_receive transaction — INSERT activity, touch last_active_at",
-        "commit": "database: a2a_receive transaction — COMMIT (WAL flush)",
+        "dispatch": "database: dispatch context — credential, target, lineages (one statement)",
+        "receipt": "database: a2a_receive receipt + last_active_at (one statement, WAL flush not awaited)",
+        "transactions": "database: transaction blocks, BEGIN to COMMIT (none on this path)",
         "rest": "the rest: event, Powertools, normalise, JSON, logging",
     }
     print_table(
@@ -400,7 +412,7 @@ def measure_breakdown(api: Client, url: str, target: Target) -> None:
         [[labels[name], f"{p50(values):.2f}", f"{p99(values):.2f}"] for name, values in parts.items()],
         right=(1, 2),
     )
-    plan = explain_next(url, "WITH RECURSIVE", proxied)
+    plan = explain_next(url, "live_bearer(", proxied)
     timings = [line.strip() for line in plan if line.strip().startswith(("Planning Time", "Execution Time"))]
     print(f"dispatch context statement, EXPLAIN ANALYZE on the server: {'; '.join(timings) or 'not captured'}")
 

@@ -493,7 +493,7 @@ def test_outbox_sweep_function_expires_and_republishes(
 
     result = FunctionRegistry().invoke("A2aOutboxSweepFunction", {"sweep": "a2a_outbox"})
 
-    assert result == {"expired": 1, "rescued": 0, "republished": 1}
+    assert result == {"expired": 1, "rescued": 0, "republished": 1, "delegations_failed": 0}
     assert row(database, lost.queue_id)["published_at"] is not None
     assert datetime.now(UTC) - row(database, lost.queue_id)["published_at"] < timedelta(minutes=1)
 

@@ -165,7 +165,7 @@ def test_a_message_delivered_just_before_the_database_went_away_is_not_stranded(
 
     # ...and once the lease has passed, the outbox sweep publishes it and it is delivered again
     lapse_leases(outage_db)
-    assert outbox_sweep() == {"expired": 0, "rescued": 0, "republished": 1}
+    assert outbox_sweep() == {"expired": 0, "rescued": 0, "republished": 1, "delegations_failed": 0}
     agent.mode = "echo"
     (republished,) = receive(sqs)
     assert drain_round(sqs, [republished]) == []
@@ -189,7 +189,7 @@ def test_receives_spent_while_the_database_is_down_are_taken_back_from_the_dead_
     outage_db.start()
 
     lapse_leases(outage_db)
-    assert outbox_sweep() == {"expired": 0, "rescued": 1, "republished": 1}
+    assert outbox_sweep() == {"expired": 0, "rescued": 1, "republished": 1, "delegations_failed": 0}
     assert receive(sqs, "A2aDeadLetterQueue") == []
     (message,) = receive(sqs)
     assert drain_round(sqs, [message]) == []

@@ -514,3 +514,24 @@ def test_a_plain_queued_message_touches_no_delegation(
     with psycopg.connect(database) as conn:
         rows = conn.execute("SELECT count(*) FROM activity_logs WHERE activity_type = 'delegation'").fetchone()
     assert rows == (0,)
+
+
+def test_the_retention_sweep_deletes_old_rows_of_ended_messages_only(
+    sqs: LocalSqs, database: str, api: ApiClient, dev: str, agent: ScriptedAgent
+) -> None:
+    target = push_target(database, api, dev, agent.url)
+    rows = {status: enqueue(target, status, f"m-{status}").queue_id for status in (
+        "completed", "failed", "expired", "dropped", "queued", "dispatched", "recent")}  # fmt: skip
+    for status, queue_id in rows.items():
+        if status != "recent":  # older than ACTIVITY_RETENTION_DAYS (7)
+            execute(database, "UPDATE a2a_queue SET enqueued_at = now() - interval '8 days' WHERE id = %s", queue_id)
+        if status not in ("queued", "recent"):
+            execute(database, "UPDATE a2a_queue SET status = %s WHERE id = %s", status, queue_id)
+    execute(database, "UPDATE a2a_queue SET status = 'completed' WHERE id = %s", rows["recent"])
+
+    swept = FunctionRegistry().invoke("ActivityRetentionFunction", {})
+
+    assert swept["queue_rows"] == 4
+    with psycopg.connect(database) as conn:
+        left = {r[0] for r in conn.execute("SELECT id FROM a2a_queue").fetchall()}
+    assert left == {rows["queued"], rows["dispatched"], rows["recent"]}  # on their way, or within retention

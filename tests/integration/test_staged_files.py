@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import httpx
 import psycopg
 import pytest
+from molecule_local.lambdas import FunctionRegistry
 from molecule_local.s3 import LocalS3
 
 from tests.agents import closed_port_url
@@ -451,3 +452,22 @@ def test_notify_attachments_with_other_uris_pass_as_before(api: ApiClient, dev: 
     result = notify(api, token, workspace_id, {"uri": "/workspace/report.pdf", "name": "report.pdf"})
 
     assert result.status == 200
+
+
+def test_the_retention_sweep_deletes_the_rows_of_expired_files_only(
+    api: ApiClient, dev: str, bucket: LocalS3, database: str
+) -> None:
+    workspace_id, _ = poll_workspace(api, dev)
+    live, expired = staged_one(api, dev, workspace_id), staged_one(api, dev, workspace_id)
+    with psycopg.connect(database) as conn:
+        conn.execute(
+            "UPDATE staged_files SET expires_at = now() - interval '1 second' WHERE id = %s",
+            (file_id_of(expired["uri"]),),
+        )
+
+    swept = FunctionRegistry().invoke("ActivityRetentionFunction", {})
+
+    assert swept["expired_files"] == 1
+    with psycopg.connect(database) as conn:
+        left = [str(r[0]) for r in conn.execute("SELECT id FROM staged_files").fetchall()]
+    assert left == [file_id_of(live["uri"])]

@@ -316,6 +316,14 @@ def expire_due() -> int:
     return db.single_statement(store.expire_due)
 
 
+def prune_finished() -> int:
+    """The retention sweep's part for the queue: rows of ended messages older than the activity
+    retention (ACTIVITY_RETENTION_DAYS) go; the activity log keeps their outcome."""
+    return db.single_statement(
+        lambda conn: store.delete_finished_older_than(conn, get_settings().activity_retention_days)
+    )
+
+
 def drop_stale(max_age_minutes: int) -> int:
     return db.single_statement(lambda conn: store.drop_stale(conn, max_age_minutes))
 

@@ -408,6 +408,21 @@ def expire_due(conn: Connection) -> int:
     return cursor.rowcount
 
 
+def delete_finished_older_than(conn: Connection, days: int) -> int:
+    """Delete the rows of messages that ended (completed, failed, expired, dropped) and were enqueued
+    more than `days` ago: their outcome lives on in the activity log. Rows still on their way are
+    never touched, however old."""
+    cursor = conn.execute(
+        """
+        DELETE FROM a2a_queue
+        WHERE enqueued_at < now() - make_interval(days => %(days)s)
+          AND status IN ('completed', 'failed', 'expired', 'dropped')
+        """,
+        {"days": days},
+    )
+    return cursor.rowcount
+
+
 def drop_stale(conn: Connection, max_age_minutes: int) -> int:
     cursor = conn.execute(
         """

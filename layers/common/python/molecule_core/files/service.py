@@ -423,3 +423,8 @@ def check_notify_attachment(workspace_id: UUID, index: int, uri: str) -> None:
             f"attachment[{index}]: uri is not a file staged for this workspace (unknown, expired or another's)",
             field=f"attachments[{index}]",
         )
+
+
+def prune_expired_files() -> int:
+    """The retention sweep's part for staged files: the rows of expired files go."""
+    return db.single_statement(files_store.delete_expired)

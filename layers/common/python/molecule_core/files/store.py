@@ -55,3 +55,9 @@ def mark_stored(conn: Connection, file_id: UUID) -> None:
         "UPDATE staged_files SET stored_at = now() WHERE id = %(id)s AND stored_at IS NULL",
         {"id": file_id},
     )
+
+
+def delete_expired(conn: Connection) -> int:
+    """Delete the rows of files past `expires_at`: no route returns them any more, and the bucket's
+    lifecycle rule deletes their objects."""
+    return conn.execute("DELETE FROM staged_files WHERE expires_at < now()").rowcount

@@ -56,7 +56,7 @@ from bench.statements import (
     platform_env,
     report_problems,
 )
-from bench.support import admin_connection, free_port, p50, p99, thousands, timed_ms, verdict
+from bench.support import admin_connection, free_port, p50, p99, run_client, thousands, timed_ms, verdict
 
 REPO = Path(__file__).resolve().parents[1]
 WARMUP = 50
@@ -255,16 +255,7 @@ def interleaved_over_http(
     for caller in callers:
         paths[caller.name] = {"url": f"{api_url}/workspaces/{target.workspace_id}/a2a", "headers": caller.headers()}
     plan = {"body": MESSAGE_BYTES, "paths": paths, "warmup": warmup, "calls": calls}
-    done = subprocess.run(
-        [sys.executable, "-c", OVERHEAD_CLIENT, json.dumps(plan)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"the benchmark client failed: {done.stderr[-2000:]}")
-    result = json.loads(done.stdout)
+    result = run_client(OVERHEAD_CLIENT, json.dumps(plan), timeout=900)
     for name, seen in result["statuses"].items():
         if seen != [200]:
             raise RuntimeError(f"{name} message/send to {paths[name]['url']} answered {seen}, not only 200")
@@ -371,7 +362,7 @@ def instrumented(watch: Stopwatch) -> Iterator[None]:
 
 
 def _receipts(url: str, workspace_id: str) -> int:
-    with psycopg.connect(url) as conn:
+    with admin_connection(url) as conn:
         row = conn.execute(
             "SELECT count(*) FROM activity_logs WHERE workspace_id = %s AND activity_type = 'a2a_receive'",
             (workspace_id,),

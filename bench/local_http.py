@@ -15,9 +15,6 @@ Target: p50 ≤ 1.5 × 0.27 ms (the original's figure, measured side by side wit
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +25,7 @@ from molecule_local.stack import HttpService, route_table
 
 from bench import print_table
 from bench.statements import platform_env
-from bench.support import p50, p99, verdict
+from bench.support import p50, p99, run_client, verdict
 
 ORIGINAL_P50_MS = 0.27
 TARGET_P50_MS = 1.5 * ORIGINAL_P50_MS
@@ -102,16 +99,7 @@ def measure(warmup: int = WARMUP, calls: int = CALLS) -> Figures:
         service.start()
     try:
         ports = [str(service.server.server_address[1]) for service in (stub, real)]
-        done = subprocess.run(
-            [sys.executable, "-c", CLIENT, *ports, str(warmup), str(calls)],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"the client failed: {done.stderr[-2000:]}")
-        result = json.loads(done.stdout)
+        result = run_client(CLIENT, *ports, str(warmup), str(calls), timeout=600)
     finally:
         for service in (real, stub):
             service.stop()

@@ -1,9 +1,13 @@
-"""Small helpers the benchmarks share: percentiles, free ports, a plain connection for set-up SQL."""
+"""Small helpers the benchmarks share: percentiles, free ports, a plain connection for set-up SQL, and
+a measuring client run in its own process."""
 
 from __future__ import annotations
 
+import json
 import math
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -54,3 +58,14 @@ def thousands(n: int) -> str:
 
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
+
+
+def run_client(code: str, *args: str, timeout: float) -> Any:
+    """Run `code` (`python -c`) in its own process, as a real caller is, and parse the JSON it prints;
+    a client that fails is a RuntimeError carrying the end of its stderr."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the benchmark client failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout)

@@ -213,7 +213,7 @@ def fail_undelivered(conn: Connection, queue_status: UndeliveredStatus, reason: 
         + "SELECT count(*) AS moved FROM changed",
         {
             "queue_status": queue_status,
-            "reason": f"never answered: its A2A queue message {queue_status}",
+            "reason": reason,
             **record.params(),
         },
     ).fetchone()

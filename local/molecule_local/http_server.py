@@ -24,6 +24,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Protocol
 
+from molecule_core.platform import deferred
+
 from molecule_local.gateway import Gateway
 
 MAX_LINE_BYTES = 8192
@@ -210,11 +212,14 @@ def make_handler(
             except (BadFraming, TimeoutError):
                 self._refuse(400, b'{"message":"Bad Request"}')
                 return
-            result = gateway.handle(self.command, self.path, list(self.headers.items()), body, stream=True)
-            if result.chunks is not None:
-                self._write_stream(result.status, result.headers, result.chunks)
-            else:
-                self._write(result.status, result.headers, result.body)
+            # Work the answer need not wait for (platform/deferred.py) runs once it is written,
+            # before this connection's next request is read.
+            with deferred.after_answer():
+                result = gateway.handle(self.command, self.path, list(self.headers.items()), body, stream=True)
+                if result.chunks is not None:
+                    self._write_stream(result.status, result.headers, result.chunks)
+                else:
+                    self._write(result.status, result.headers, result.body)
 
         def _refuse(self, status: int, body: bytes) -> None:
             """Answer and close: after a framing error the rest of the stream cannot be parsed."""

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import psycopg
 import pytest
 from molecule_core.platform import db
 from molecule_local.concurrency import isolate_powertools_invocations
@@ -201,6 +202,36 @@ def test_a_push_agent_answers_through_the_proxy(
 
     assert reply.status_code == 200, reply.text
     assert reply.json()["result"]["parts"] == [{"kind": "text", "text": "echo: hi"}]
+
+
+def test_a_push_answer_is_sent_before_its_receipt_is_written(
+    a2a_proxy: None, platform_url: str, database: str, create_external_workspace: Callable[[str], Workspace],
+    start_agent: Callable[..., Any],
+) -> None:  # fmt: skip
+    # The a2a_receive row of a delivered message is a record, written once the answer is on its way
+    # (platform/deferred.py). Its statement also marks the workspace active, so while another
+    # transaction holds the workspace's row the record cannot be written — and the answer still comes.
+    workspace = create_external_workspace("push agent")
+    start_agent(workspace, "--mode", "push")
+    online_workspace(platform_url, workspace)
+
+    def receipts(sql: psycopg.Connection) -> int:
+        row = sql.execute(
+            "SELECT count(*) FROM activity_logs WHERE workspace_id = %s AND activity_type = 'a2a_receive'",
+            (workspace.id,),
+        ).fetchone()
+        return row[0] if row else 0
+
+    with psycopg.connect(database) as sql:
+        with sql.transaction():
+            sql.execute("SELECT 1 FROM workspaces WHERE id = %s FOR UPDATE", (workspace.id,))
+            reply = httpx.post(
+                f"{platform_url}/workspaces/{workspace.id}/a2a", json=send("hi"), headers=admin(), timeout=5
+            )
+            assert reply.status_code == 200, reply.text
+            assert reply.json()["result"]["parts"] == [{"kind": "text", "text": "echo: hi"}]
+            assert receipts(sql) == 0
+        assert wait_until(lambda: receipts(sql), "the receipt once the row is free") == 1
 
 
 def test_a_poll_agent_answers_a_user_through_notify_and_a_peer_through_the_proxy(

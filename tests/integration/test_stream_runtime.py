@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from molecule_core.platform import deferred
 from molecule_core.platform.http import StreamedResponse
 from molecule_core.platform.stream_runtime import PRELUDE_DELIMITER, RuntimeApi, is_function_url_event, serve_one
 
@@ -172,6 +173,45 @@ def test_a_stream_failing_midway_ends_with_the_error_trailers(runtime_api: tuple
     assert posted.chunks[1:] == [b"data: 1\n\n"]
     assert posted.trailers["Lambda-Runtime-Function-Error-Type"] == "Runtime.RuntimeError"
     assert json.loads(bytes.fromhex(posted.trailers["Lambda-Runtime-Function-Error-Body"]))["errorMessage"] == "cut"
+
+
+@pytest.mark.parametrize("event", [URL_EVENT, API_EVENT], ids=["function URL", "API Gateway"])
+def test_work_the_answer_need_not_wait_for_runs_after_it_is_posted(
+    runtime_api: tuple[FakeRuntimeApi, RuntimeApi], event: dict[str, Any]
+) -> None:
+    fake, api = runtime_api
+    fake.event = event
+    posted_before_the_work: list[int] = []
+
+    def record() -> None:
+        posted_before_the_work.append(len(fake.posted))
+
+    def answer(event: Any, context: Any) -> Any:
+        deferred.defer(record)
+        if is_function_url_event(event):
+            return StreamedResponse(200, {}, iter([b"ok"]), whole=True)
+        return {"statusCode": 200, "body": "ok"}
+
+    serve_one(api, answer, answer)
+
+    assert posted_before_the_work == [1]
+    assert fake.posted[0].path.endswith("/response")
+
+
+def test_work_deferred_by_a_failed_invocation_runs_after_the_error_is_posted(
+    runtime_api: tuple[FakeRuntimeApi, RuntimeApi],
+) -> None:
+    fake, api = runtime_api
+    fake.event = API_EVENT
+    posted_before_the_work: list[str] = []
+
+    def broken(event: Any, context: Any) -> Any:
+        deferred.defer(lambda: posted_before_the_work.extend(p.path for p in fake.posted))
+        raise ValueError("no answer")
+
+    serve_one(api, broken, _never)
+
+    assert posted_before_the_work == ["/2018-06-01/runtime/invocation/req-1/error"]
 
 
 def test_function_url_events_are_told_from_api_gateway_ones() -> None:

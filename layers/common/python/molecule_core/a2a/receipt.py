@@ -25,6 +25,7 @@ from molecule_core.a2a.normalize import INVALID_PARAMS, A2AError, NormalizedA2A
 from molecule_core.a2a.store import DispatchContext
 from molecule_core.activity import service as activity
 from molecule_core.activity.models import NewActivity
+from molecule_core.platform import deferred
 from molecule_core.platform.errors import DomainError
 from molecule_core.platform.observability import count, logger
 from molecule_core.platform.validation import json_problem
@@ -99,7 +100,8 @@ class Receipt:
         """`is_delivery`: this row *is* the message (a poll-mode inbox), so a failed write raises
         (the caller must not be told it was delivered), and it keeps the body exactly as received
         beside the normalised one (SPEC §5.6: inbox readers decode what the sender wrote);
-        otherwise it is a log and never raises. The row's id (None when a log could not be written).
+        otherwise it is a log, written after the answer where it can be, that never raises. The
+        inbox row's id (None for a log).
         `outcome`: what it counts as (`OUTCOME_METRICS`); by default read from the status."""
         self.recorded = True
         default = {"ok": "delivered", "queued": "inbox" if is_delivery else "queued"}.get(status, "failed")
@@ -123,13 +125,18 @@ class Receipt:
         )
         if is_delivery:
             return activity.record_activity(row, touch_workspace=True)
-        try:
-            # A record of what happened to a message whose fate is decided: it need not wait for the
-            # disk (the proxy's answer is on the line), unlike the inbox row above, which is the message.
-            return activity.record_activity(row, touch_workspace=True, durable=False)
-        except Exception:
-            logger.exception("a2a_receive not recorded", extra={"workspace_id": str(self.context.id)})
-            return None
+        # A record of what happened to a message whose fate is decided, unlike the inbox row above,
+        # which is the message: written after the answer is sent where the runtime can
+        # (platform/deferred.py), without waiting for the disk.
+        deferred.defer(lambda: _write_log(row))
+        return None
+
+
+def _write_log(row: NewActivity) -> None:
+    try:
+        activity.record_activity(row, touch_workspace=True, durable=False)
+    except Exception:
+        logger.exception("a2a_receive not recorded", extra={"workspace_id": str(row.workspace_id)})
 
 
 @contextmanager

@@ -157,16 +157,20 @@ def serve_one(api: RuntimeApi, handler: Callable[..., Any], stream_handler: Call
     if trace_id:
         os.environ["_X_AMZN_TRACE_ID"] = trace_id
     context = Context(headers)
-    try:
-        if stream_handler is not None and is_function_url_event(event):
-            streamed = stream_handler(event, context)
-        else:
-            api.post_result(request_id, handler(event, context))
+    # Imported here: the loop itself needs only the standard library until a handler is loaded.
+    from molecule_core.platform import deferred
+
+    with deferred.after_answer():  # what the answer need not wait for runs once it is posted
+        try:
+            if stream_handler is not None and is_function_url_event(event):
+                streamed = stream_handler(event, context)
+            else:
+                api.post_result(request_id, handler(event, context))
+                return
+        except Exception as exc:
+            api.post_error(request_id, exc)
             return
-    except Exception as exc:
-        api.post_error(request_id, exc)
-        return
-    api.stream_result(request_id, streamed.status_code, streamed.headers, streamed.body)
+        api.stream_result(request_id, streamed.status_code, streamed.headers, streamed.body)
 
 
 def main() -> None:  # pragma: no cover - the process Lambda runs; serve_one is what tests drive

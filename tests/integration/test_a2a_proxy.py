@@ -121,6 +121,25 @@ def test_workspace_caller_is_identified_by_its_token(
     assert str(_receipts(database, target["id"])[-1]["source_id"]) == caller["id"]
 
 
+def test_a_cookie_an_agent_sets_is_never_sent_back_on_anyones_call(
+    api: ApiClient, dev: str, agent: ScriptedAgent
+) -> None:
+    # The proxy's HTTP client is shared by every call of its execution environment: a cookie jar
+    # in it would hand one caller's session cookie to the next caller, and to every agent on the
+    # same host.
+    target = _external_push(api, dev, agent.url)
+    other = _external_push(api, dev, agent.url)
+    caller = create_workspace(api, dev, name="caller", external=True)
+    agent.answer_headers = {"Set-Cookie": "session=for-the-first-caller; Path=/"}
+    assert api.post(f"/workspaces/{target['id']}/a2a", json_body=send("one"), token=dev).status == 200
+    agent.answer_headers = {}
+    token = caller["connection"]["auth_token"]
+    assert api.post(f"/workspaces/{target['id']}/a2a", json_body=send("two"), token=token).status == 200
+    assert api.post(f"/workspaces/{other['id']}/a2a", json_body=send("three"), token=dev).status == 200
+    assert len(agent.received) == 3
+    assert [request.headers.get("cookie") for request in agent.received] == [None, None, None]
+
+
 @pytest.mark.parametrize("header", ["X-Workspace-ID", "X-Source-Workspace-Id"])
 def test_caller_header_must_match_the_token(api: ApiClient, dev: str, agent: ScriptedAgent, header: str) -> None:
     target = _external_push(api, dev, agent.url)

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpcore
@@ -124,6 +125,9 @@ def _http() -> httpx.Client:
                     transport=_PinnedTransport(httpx.Limits(max_connections=100, max_keepalive_connections=20)),
                     follow_redirects=False,  # a redirect could point anywhere: URL safety was checked on this URL
                     trust_env=False,
+                    # The client serves every caller of this environment: a cookie an agent sets must
+                    # not ride along on the next caller's message, nor reach other agents on its host.
+                    cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
                 )
     return _client
 

@@ -11,7 +11,11 @@ from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, proce
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.a2a import service as queue
+from molecule_core.agents import service as agents
 from molecule_core.platform.observability import logger, publishes_metrics
+
+# Every record is delivered to an agent: its HTTP client loads with the function, not on the first message.
+agents.load_client()
 
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 # A batch whose records all failed is reported like any partial failure (every record listed), not

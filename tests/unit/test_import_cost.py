@@ -1,6 +1,8 @@
 """What a cold start never pays for: importing an HTTP function's handler leaves Powertools' OpenAPI
 models (~55 ms) and Swagger UI unloaded — the routes' documentation is plain data until the docs
-function builds the reference, on its first request — and never imports boto3."""
+function builds the reference, on its first request — and never imports boto3. The HTTP client to
+agents (httpx, ~90 ms) is loaded at init only by the functions that call an agent on every
+invocation; the others load it on their first call to one, if ever."""
 
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ heavy = (openapi + ".models", openapi + ".swagger_ui", "boto3")
 print(json.dumps(sorted(name for name in heavy if name in sys.modules)))
 """
 
+# The functions whose every invocation calls an agent (agents.service.load_client at init).
+CALLS_AGENTS_ALWAYS = {"A2aProxyFunction", "A2aDrainFunction"}
+ALL_FUNCTIONS = sorted(default_template().functions.items())
 HTTP_FUNCTIONS = sorted((name, spec) for name, spec in default_template().functions.items() if spec.routes)
 
 
@@ -47,3 +52,22 @@ def test_the_probe_sees_the_models_once_the_reference_is_built() -> None:
         env={"PATH": "/usr/bin:/bin", "MOLECULE_ENV": "test", "POWERTOOLS_METRICS_NAMESPACE": "Test"},
     )
     assert "aws_lambda_powertools.event_handler.openapi.models" in json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _loaded(module_path: object, names: tuple[str, ...]) -> list[str]:
+    probe = PROBE.replace("heavy = (", f"heavy = {names!r} or (")
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(module_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", "MOLECULE_ENV": "test", "POWERTOOLS_METRICS_NAMESPACE": "Test"},
+    )
+    loaded: list[str] = json.loads(result.stdout.strip().splitlines()[-1])
+    return loaded
+
+
+@pytest.mark.parametrize(("name", "spec"), ALL_FUNCTIONS, ids=[name for name, _ in ALL_FUNCTIONS])
+def test_only_a_function_that_always_calls_agents_loads_their_http_client_at_init(name: str, spec: object) -> None:
+    expected = ["httpx"] if name in CALLS_AGENTS_ALWAYS else []
+    assert _loaded(spec.module_path, ("httpx",)) == expected, name  # type: ignore[attr-defined]

@@ -22,20 +22,21 @@ import json
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import Any
-
-import httpcore
-import httpx
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from molecule_core.agents.models import AgentResponse
-from molecule_core.platform.errors import InvalidInput
 from molecule_core.platform.validation import storable_json
-from molecule_core.registry import service as registry
 
-CONNECT_TIMEOUT_SECONDS = 10.0
+if TYPE_CHECKING:
+    import httpx
+
+
+def load_client() -> None:
+    """Load the HTTP client now. `agents.transport` (httpx: ~90 ms) is otherwise imported by the
+    first call to an agent; a function that calls one on every invocation calls this at init, so
+    the import is part of its init (and of its SnapStart snapshot), not of its first request."""
+    from molecule_core.agents import transport  # noqa: F401
 
 
 class AgentCallError(Exception):
@@ -72,76 +73,13 @@ def stored_response_body(raw: bytes) -> Any:
         return storable_json({"raw": raw[:MAX_STORED_BODY].decode("utf-8", errors="replace")})
 
 
-class _PinnedBackend(httpcore.SyncBackend):
-    """Opens each connection to an address the URL-safety rule checked for this connection."""
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.NetworkStream:
-        try:
-            addresses = registry.resolve_agent_host(host)
-        except registry.UnsafeAgentAddress as exc:
-            raise AgentAddressRefused(exc.message) from None
-        except InvalidInput as exc:
-            raise httpcore.ConnectError(exc.message) from None
-        failure: Exception | None = None
-        for address in addresses:  # in the resolver's order, as the C library would try them
-            try:
-                return super().connect_tcp(str(address), port, timeout, local_address, socket_options)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                failure = exc
-        assert failure is not None
-        raise failure
-
-
-class _PinnedTransport(httpx.HTTPTransport):
-    def __init__(self, limits: httpx.Limits) -> None:
-        super().__init__(limits=limits, trust_env=False)
-        # httpx takes no network backend; its connection pool does (httpcore's public API).
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_PinnedBackend(),
-        )
-
-
-_client: httpx.Client | None = None
-_client_lock = threading.Lock()
-
-
-def _http() -> httpx.Client:
-    global _client
-    if _client is None:
-        with _client_lock:
-            if _client is None:
-                _client = httpx.Client(
-                    transport=_PinnedTransport(httpx.Limits(max_connections=100, max_keepalive_connections=20)),
-                    follow_redirects=False,  # a redirect could point anywhere: URL safety was checked on this URL
-                    trust_env=False,
-                    # The client serves every caller of this environment: a cookie an agent sets must
-                    # not ride along on the next caller's message, nor reach other agents on its host.
-                    cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
-                )
-    return _client
-
-
 def post_json(url: str, body: bytes, headers: Mapping[str, str], *, budget_seconds: float) -> AgentResponse:
     """POST `body` to the agent; answers its status, headers and bytes unchanged."""
-    timeout = httpx.Timeout(
-        connect=min(CONNECT_TIMEOUT_SECONDS, budget_seconds),
-        read=budget_seconds,
-        write=min(CONNECT_TIMEOUT_SECONDS, budget_seconds),
-        pool=min(5.0, budget_seconds),
-    )
-    with _classified_failures():
-        response = _http().post(url, content=body, headers=dict(headers), timeout=timeout)
+    from molecule_core.agents import transport
+
+    timeout = transport.timeout(budget_seconds)
+    with transport.classified_failures():
+        response = transport.client().post(url, content=body, headers=dict(headers), timeout=timeout)
     return AgentResponse(
         status=response.status_code,
         headers={k.lower(): v for k, v in response.headers.items()},
@@ -166,15 +104,12 @@ def forward(
     """Send one request to the agent and read its answer for relaying: status unchanged, only the
     `relay_headers` (lower-cased names), and the body — read as a stream and abandoned as soon as
     it passes `max_body_bytes` (AgentAnswerTooLarge), so an oversized file is never buffered."""
-    timeout = httpx.Timeout(
-        connect=min(CONNECT_TIMEOUT_SECONDS, budget_seconds),
-        read=budget_seconds,
-        write=budget_seconds,
-        pool=min(5.0, budget_seconds),
-    )
+    from molecule_core.agents import transport
+
+    timeout = transport.timeout(budget_seconds, write_seconds=budget_seconds)  # an upload may take its time
     with (
-        _classified_failures(),
-        _http().stream(method, url, content=body, headers=dict(headers), timeout=timeout) as response,
+        transport.classified_failures(),
+        transport.client().stream(method, url, content=body, headers=dict(headers), timeout=timeout) as response,
     ):
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > max_body_bytes:
@@ -205,7 +140,9 @@ class AgentStream:
 
     def _pump(self) -> None:
         try:
-            with _classified_failures():
+            from molecule_core.agents import transport
+
+            with transport.classified_failures():
                 for chunk in self._response.iter_bytes():
                     self._chunks.put(chunk)
         except AgentCallError as exc:  # handed to the reader
@@ -253,27 +190,11 @@ def open_stream(url: str, body: bytes, headers: Mapping[str, str], *, budget_sec
     """POST `body` and return as soon as the agent's status and headers arrived; the body is read
     from the returned stream. The same failures as `post_json` until the headers arrive."""
     deadline = time.monotonic() + budget_seconds
-    timeout = httpx.Timeout(
-        connect=min(CONNECT_TIMEOUT_SECONDS, budget_seconds),
-        read=budget_seconds,
-        write=min(CONNECT_TIMEOUT_SECONDS, budget_seconds),
-        pool=min(5.0, budget_seconds),
-    )
-    client = _http()
+    from molecule_core.agents import transport
+
+    client = transport.client()
+    timeout = transport.timeout(budget_seconds)
     request = client.build_request("POST", url, content=body, headers=dict(headers), timeout=timeout)
-    with _classified_failures():
+    with transport.classified_failures():
         response = client.send(request, stream=True)
     return AgentStream(response, deadline)
-
-
-@contextmanager
-def _classified_failures() -> Iterator[None]:
-    """httpx's failures as what they mean for the message (see the module docstring)."""
-    try:
-        yield
-    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
-        raise AgentUnreachable(str(exc) or type(exc).__name__) from exc
-    except httpx.TimeoutException as exc:
-        raise AgentTimeout(str(exc) or type(exc).__name__) from exc
-    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-        raise AgentBusy(str(exc) or type(exc).__name__) from exc

@@ -215,6 +215,25 @@ def violations_agent_imports(files: list[Path], core: Path = CORE) -> list[str]:
     return bad
 
 
+def violations_eager_models(files: list[Path], core: Path = CORE) -> list[str]:
+    """A pydantic model in molecule_core derives from platform.models.WireModel (built on first
+    use), not from BaseModel itself (built at import); only the settings, read by every invocation,
+    and WireModel are exempt."""
+    exempt = {core / PLATFORM / "models.py", core / PLATFORM / "settings.py"}
+    bad = []
+    for path in files:
+        if path in exempt:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ClassDef) and any(
+                (isinstance(base, ast.Name) and base.id == "BaseModel")
+                or (isinstance(base, ast.Attribute) and base.attr == "BaseModel")
+                for base in node.bases
+            ):
+                bad.append(f"{_rel(path)}:{node.lineno} class {node.name}(BaseModel)")
+    return bad
+
+
 # --- the rules applied to the tree --------------------------------------------------------------
 
 
@@ -312,6 +331,15 @@ def test_every_domain_has_a_service() -> None:
     assert not missing, f"Rule: every domain package has a service.py (what handlers call). Missing: {missing}"
 
 
+def test_wire_models_are_built_on_first_use() -> None:
+    _assert_clean(
+        violations_eager_models(_python_files(CORE)),
+        "a model derives from molecule_core.platform.models.WireModel (pydantic builds it on first use; "
+        "every function imports many models it never uses, and building them all at import was 40–100 ms "
+        "of a cold start). Change the base class:",
+    )
+
+
 # --- each rule shown red on purpose -------------------------------------------------------------
 
 
@@ -330,6 +358,12 @@ def test_every_domain_has_a_service() -> None:
         (violations_sql, "a2a/service.py", "Q = 'SELECT id FROM workspaces WHERE id = %s'\n"),
         (violations_agent_imports, "../agent/reference_agent/x.py", "from molecule_core.auth import service\n"),
         (violations_flat_modules, "helpers.py", "X = 1\n"),
+        (
+            violations_eager_models,
+            "a2a/models.py",
+            "from pydantic import BaseModel\nclass Card(BaseModel):\n    x: int\n",
+        ),
+        (violations_eager_models, "a2a/models.py", "import pydantic\nclass Card(pydantic.BaseModel):\n    x: int\n"),
     ],
     ids=lambda value: getattr(value, "__name__", None) or str(value)[:24],
 )

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel
+from molecule_core.platform.models import WireModel
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class HandedMessage:
     id: UUID
 
 
-class A2aQueueStatus(BaseModel):
+class A2aQueueStatus(WireModel):
     """GET /workspaces/{id}/a2a/queue/{queue_id}: where a queued message is; its answer once completed."""
 
     queue_id: UUID
@@ -61,7 +61,7 @@ class A2aQueueStatus(BaseModel):
 QueueStatus = Literal["queued", "dispatched", "completed", "failed", "expired", "dropped"]
 
 
-class A2aQueueItem(BaseModel):
+class A2aQueueItem(WireModel):
     """One row of GET /workspaces/{id}/a2a/queue and GET /admin/a2a-queue: where a message is,
     never its body."""
 
@@ -80,5 +80,5 @@ class A2aQueueItem(BaseModel):
     expires_at: datetime | None
 
 
-class DropStaleResult(BaseModel):
+class DropStaleResult(WireModel):
     dropped: int

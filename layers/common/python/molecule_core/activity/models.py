@@ -9,8 +9,9 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
+from molecule_core.platform.models import WireModel
 from molecule_core.platform.validation import NonNegativeInt32, StorableJson, StorableObject, StorableText
 
 ACTIVITY_TYPES = (
@@ -25,7 +26,7 @@ ACTIVITY_TYPES = (
 )
 
 
-class ActivityData(BaseModel):
+class ActivityData(WireModel):
     """What inbox readers (SDK, channel plugin, reference agent) need without parsing bodies."""
 
     source: Literal["canvas_user", "peer_agent"]
@@ -38,7 +39,7 @@ class ActivityData(BaseModel):
     agent_card_url: str | None
 
 
-class ActivityRow(BaseModel):
+class ActivityRow(WireModel):
     id: UUID
     workspace_id: UUID
     activity_type: str
@@ -62,7 +63,7 @@ class ActivityRow(BaseModel):
     data: ActivityData
 
 
-class LogActivityRequest(BaseModel):
+class LogActivityRequest(WireModel):
     """POST /workspaces/{id}/activity: an agent's self-report. An empty or missing `source_id` means
     the caller itself, an empty `status` means `ok` (SPEC §4.3; the service fills both in)."""
 
@@ -87,7 +88,7 @@ class LogActivityRequest(BaseModel):
         return None if isinstance(value, str) and not value.strip() else value
 
 
-class NotifyRequest(BaseModel):
+class NotifyRequest(WireModel):
     """POST /workspaces/{id}/notify: agent → user message, optionally with file attachments."""
 
     model_config = ConfigDict(extra="ignore")

@@ -8,8 +8,9 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
+from molecule_core.platform.models import WireModel
 from molecule_core.platform.validation import StorableText, check_display_name
 
 CallerKind = Literal["admin", "org", "workspace", "anonymous"]
@@ -68,21 +69,21 @@ ORG_TOKEN_WARNING = (
 MAX_ORG_TOKEN_NAME = 100
 
 
-class WorkspaceToken(BaseModel):
+class WorkspaceToken(WireModel):
     id: UUID
     prefix: str
     created_at: datetime
     last_used_at: datetime | None
 
 
-class WorkspaceTokenList(BaseModel):
+class WorkspaceTokenList(WireModel):
     """GET /workspaces/{id}/tokens (SPEC §4.3)."""
 
     tokens: list[WorkspaceToken]
     count: int
 
 
-class MintedWorkspaceToken(BaseModel):
+class MintedWorkspaceToken(WireModel):
     id: UUID
     prefix: str
     auth_token: str
@@ -90,7 +91,7 @@ class MintedWorkspaceToken(BaseModel):
     message: str = SAVE_TOKEN_MESSAGE
 
 
-class CreateOrgTokenRequest(BaseModel):
+class CreateOrgTokenRequest(WireModel):
     model_config = ConfigDict(extra="ignore")
 
     # The 100-character limit is checked by the service, with the original's message (SPEC §4.3);
@@ -102,7 +103,7 @@ class CreateOrgTokenRequest(BaseModel):
     _name = field_validator("name")(check_display_name)
 
 
-class OrgToken(BaseModel):
+class OrgToken(WireModel):
     id: UUID
     prefix: str
     name: str
@@ -112,14 +113,14 @@ class OrgToken(BaseModel):
     last_used_at: datetime | None
 
 
-class OrgTokenList(BaseModel):
+class OrgTokenList(WireModel):
     """GET /org/tokens (SPEC §4.3)."""
 
     tokens: list[OrgToken]
     count: int
 
 
-class MintedOrgToken(BaseModel):
+class MintedOrgToken(WireModel):
     """POST /org/tokens: the plaintext under `auth_token`, shown once, with a `warning`."""
 
     id: UUID
@@ -129,11 +130,11 @@ class MintedOrgToken(BaseModel):
     warning: str = ORG_TOKEN_WARNING
 
 
-class RevokedOrgToken(BaseModel):
+class RevokedOrgToken(WireModel):
     revoked: UUID
 
 
-class TestToken(BaseModel):
+class TestToken(WireModel):
     __test__ = False  # not a pytest class
 
     auth_token: str

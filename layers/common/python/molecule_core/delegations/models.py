@@ -9,8 +9,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
+from molecule_core.platform.models import WireModel
 from molecule_core.platform.validation import StorableText
 
 DelegationStatus = Literal["pending", "dispatched", "queued", "completed", "failed"]
@@ -31,7 +32,7 @@ TaskText = Annotated[StorableText, Field(max_length=MAX_TASK_CHARS)]
 KeyText = Annotated[StorableText, Field(max_length=MAX_KEY_CHARS)]
 
 
-class DelegateRequest(BaseModel):
+class DelegateRequest(WireModel):
     """POST /workspaces/{id}/delegate. `target_id` is read by the service, which answers the one
     message clients expect for a missing or malformed one (and understands the SDK's form, which
     sends none: the path names the target there)."""
@@ -43,7 +44,7 @@ class DelegateRequest(BaseModel):
     idempotency_key: KeyText | None = None
 
 
-class RecordDelegationRequest(BaseModel):
+class RecordDelegationRequest(WireModel):
     """POST /workspaces/{id}/delegations/record: a delegation the agent dispatched itself."""
 
     model_config = ConfigDict(extra="ignore")
@@ -53,7 +54,7 @@ class RecordDelegationRequest(BaseModel):
     delegation_id: Annotated[StorableText, Field(min_length=1, max_length=MAX_KEY_CHARS)]
 
 
-class UpdateDelegationRequest(BaseModel):
+class UpdateDelegationRequest(WireModel):
     """POST /workspaces/{id}/delegations/{delegation_id}/update: the agent that ran it closes it."""
 
     model_config = ConfigDict(extra="ignore")
@@ -63,7 +64,7 @@ class UpdateDelegationRequest(BaseModel):
     response_preview: Annotated[StorableText, Field(max_length=MAX_RESULT_CHARS)] | None = None
 
 
-class DelegateAnswer(BaseModel):
+class DelegateAnswer(WireModel):
     """202 `{delegation_id, status:"delegated", target_id}`; a repeated idempotency key answers the
     existing delegation with 200 and `idempotent_hit: true`."""
 
@@ -80,17 +81,17 @@ class DelegateAnswer(BaseModel):
         return dumped
 
 
-class RecordedDelegation(BaseModel):
+class RecordedDelegation(WireModel):
     delegation_id: str
     status: Literal["recorded"] = "recorded"
 
 
-class UpdatedDelegation(BaseModel):
+class UpdatedDelegation(WireModel):
     status: Literal["completed", "failed"]
     delegation_id: str
 
 
-class DelegationItem(BaseModel):
+class DelegationItem(WireModel):
     """One row of GET /workspaces/{id}/delegations."""
 
     id: UUID

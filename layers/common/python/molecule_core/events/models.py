@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel
+from molecule_core.platform.models import WireModel
 
 
-class StructureEvent(BaseModel):
+class StructureEvent(WireModel):
     id: UUID
     event_type: str
     workspace_id: UUID | None

@@ -14,7 +14,9 @@ from typing import Literal
 from urllib.parse import quote
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+
+from molecule_core.platform.models import WireModel
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class RelayedAnswer:
 STAGED_URI_PREFIX = "platform:/files/"
 
 
-class FileEntry(BaseModel):
+class FileEntry(WireModel):
     """One uploaded file as both the agent-side ingest and the platform's stage answer it."""
 
     model_config = ConfigDict(extra="ignore")
@@ -50,11 +52,11 @@ class FileEntry(BaseModel):
     size: int
 
 
-class UploadedFiles(BaseModel):
+class UploadedFiles(WireModel):
     files: list[FileEntry]
 
 
-class UploadUrlRequest(BaseModel):
+class UploadUrlRequest(WireModel):
     """POST /workspaces/{id}/files/upload-url. The type and the SHA-256 (hex, optional) are signed
     into the URL, so they are checked here rather than replaced."""
 
@@ -78,7 +80,7 @@ class UploadUrlRequest(BaseModel):
         return value.lower() if value is not None else None
 
 
-class UploadUrl(BaseModel):
+class UploadUrl(WireModel):
     """The answer to upload-url: PUT the bytes to `upload_url` with exactly `upload_headers` (they
     are signed into the URL, Content-Length included, so a different size or type is refused)."""
 
@@ -96,7 +98,7 @@ class UploadUrl(BaseModel):
         return FileEntry(uri=self.uri, name=self.name, mimeType=self.mimeType, size=self.size)
 
 
-class StagedFile(BaseModel):
+class StagedFile(WireModel):
     """A row of `staged_files`."""
 
     id: UUID

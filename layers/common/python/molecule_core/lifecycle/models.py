@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
+from molecule_core.platform.models import WireModel
 from molecule_core.platform.validation import NonNegativeInt32, StorableText, check_display_name, check_role
 from molecule_core.workspaces.models import DEFAULT_TIER, CreatedWorkspace
 
@@ -23,7 +24,7 @@ class LifecycleRequest:
     reason: str
 
 
-class LifecycleMessage(BaseModel):
+class LifecycleMessage(WireModel):
     """The body of one lifecycle-queue message (the wire shape between requesters and the lifecycle
     function)."""
 
@@ -54,7 +55,7 @@ class LifecycleMessage(BaseModel):
         return LifecycleRequest(self.action, self.workspace_id, self.reason)
 
 
-class TeamMember(BaseModel):
+class TeamMember(WireModel):
     """One child of a team expand: a managed workspace unless it says otherwise."""
 
     model_config = ConfigDict(extra="ignore")
@@ -70,12 +71,12 @@ class TeamMember(BaseModel):
     _role = field_validator("role")(check_role)
 
 
-class ExpandRequest(BaseModel):
+class ExpandRequest(WireModel):
     model_config = ConfigDict(extra="ignore")
 
     children: list[TeamMember] = Field(min_length=1, max_length=20)
 
 
-class ExpandResult(BaseModel):
+class ExpandResult(WireModel):
     status: Literal["expanded"] = "expanded"
     children: list[CreatedWorkspace]

@@ -18,8 +18,9 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
+from molecule_core.platform.models import WireModel
 from molecule_core.platform.validation import has_control_characters
 
 Scope = Literal["LOCAL", "TEAM", "GLOBAL"]
@@ -101,7 +102,7 @@ def parse_embedding_text(raw: str) -> list[float]:
         raise ValueError("must be a comma-separated list of numbers") from None
 
 
-class _MemoryFields(BaseModel):
+class _MemoryFields(WireModel):
     """What a memory is made of, on commit and on import: validated the same way on both."""
 
     model_config = ConfigDict(extra="ignore")
@@ -125,13 +126,13 @@ class CommitMemoryRequest(_MemoryFields):
     _embedding = field_validator("embedding")(check_embedding)
 
 
-class CommittedMemory(BaseModel):
+class CommittedMemory(WireModel):
     id: UUID
     scope: Scope
     namespace: str
 
 
-class SearchMemoriesRequest(BaseModel):
+class SearchMemoriesRequest(WireModel):
     """GET /workspaces/{id}/memories (query string) and POST …/memories/search (the same fields as
     a body: an embedding of a real model's size does not fit API Gateway's 10 KiB request line).
     In a query string `embedding` is `0.1,0.2,…` or a JSON array."""
@@ -165,7 +166,7 @@ class SearchMemoriesRequest(BaseModel):
         return parse_embedding_text(value) if isinstance(value, str) else value
 
 
-class Memory(BaseModel):
+class Memory(WireModel):
     """A search hit. GLOBAL content arrives wrapped in the `[MEMORY …]` delimiter; with an
     embedding in the search, `similarity_score` is the cosine similarity (null for a full-text
     match that has no embedding)."""
@@ -223,7 +224,7 @@ def serialised_size(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
 
 
-class SetMemoryRequest(BaseModel):
+class SetMemoryRequest(WireModel):
     """POST /workspaces/{id}/memory: upsert; `if_match_version` makes it a compare-and-swap (0 =
     the key must not exist yet)."""
 
@@ -238,13 +239,13 @@ class SetMemoryRequest(BaseModel):
     _value = field_validator("value")(check_json_value)
 
 
-class SetMemoryResult(BaseModel):
+class SetMemoryResult(WireModel):
     status: Literal["ok"] = "ok"
     key: str
     version: int
 
 
-class MemoryValue(BaseModel):
+class MemoryValue(WireModel):
     key: str
     value: Any
     version: int
@@ -255,7 +256,7 @@ class MemoryValue(BaseModel):
 # --- admin export / import -----------------------------------------------------------------
 
 
-class ExportedMemory(BaseModel):
+class ExportedMemory(WireModel):
     id: UUID
     content: str
     scope: Scope
@@ -274,7 +275,7 @@ class ImportedMemory(_MemoryFields):
     _name = field_validator("workspace_name")(check_no_nul)
 
 
-class ImportResult(BaseModel):
+class ImportResult(WireModel):
     imported: int
     skipped: int
     errors: int

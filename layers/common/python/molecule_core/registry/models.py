@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
+from molecule_core.platform.models import WireModel
 from molecule_core.platform.validation import (
     FiniteFloat,
     NonNegativeInt32,
@@ -19,7 +20,7 @@ from molecule_core.platform.validation import (
 from molecule_core.workspaces.models import DeliveryMode, WorkspaceStatus
 
 
-class RegisterRequest(BaseModel):
+class RegisterRequest(WireModel):
     """POST /registry/register. Unknown fields are ignored (three independent clients send it)."""
 
     model_config = ConfigDict(extra="ignore")
@@ -35,7 +36,7 @@ class RegisterRequest(BaseModel):
         return value.strip() or None if value is not None else None
 
 
-class RegisterResponse(BaseModel):
+class RegisterResponse(WireModel):
     status: Literal["registered"] = "registered"
     workspace_id: UUID
     delivery_mode: DeliveryMode
@@ -45,7 +46,7 @@ class RegisterResponse(BaseModel):
     platform_inbound_secret: str | None = None
 
 
-class HeartbeatRequest(BaseModel):
+class HeartbeatRequest(WireModel):
     """POST /registry/heartbeat. Only workspace_id is required; unknown fields are ignored."""
 
     model_config = ConfigDict(extra="ignore")
@@ -60,19 +61,19 @@ class HeartbeatRequest(BaseModel):
     runtime_state: StorableText | None = Field(None, max_length=64)
 
 
-class UpdateCardRequest(BaseModel):
+class UpdateCardRequest(WireModel):
     model_config = ConfigDict(extra="ignore")
 
     workspace_id: UUID
     agent_card: StorableObject
 
 
-class CheckAccessRequest(BaseModel):
+class CheckAccessRequest(WireModel):
     caller_id: UUID
     target_id: UUID
 
 
-class Peer(BaseModel):
+class Peer(WireModel):
     id: UUID
     name: str
     role: str | None
@@ -83,7 +84,7 @@ class Peer(BaseModel):
     agent_card: dict[str, Any] | None
 
 
-class DiscoveredWorkspace(BaseModel):
+class DiscoveredWorkspace(WireModel):
     id: UUID
     url: str | None
     name: str

@@ -10,7 +10,9 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import ConfigDict, Field, SecretStr
+
+from molecule_core.platform.models import WireModel
 
 SecretScope = Literal["workspace", "global"]
 
@@ -22,7 +24,7 @@ MODEL_PROVIDER_KEY = "MODEL_PROVIDER"
 KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 
 
-class SetSecretRequest(BaseModel):
+class SetSecretRequest(WireModel):
     """POST|PUT /workspaces/{id}/secrets and /settings/secrets. Size and content of the value are
     checked by `secrets.limits` (a value over 64 KiB is 413, not 400)."""
 
@@ -32,13 +34,13 @@ class SetSecretRequest(BaseModel):
     value: SecretStr
 
 
-class SetModelRequest(BaseModel):
+class SetModelRequest(WireModel):
     model_config = ConfigDict(extra="ignore")
 
     model: SecretStr
 
 
-class SecretEntry(BaseModel):
+class SecretEntry(WireModel):
     """One name in a listing (`has_value` is always true: a secret without a value is not stored)."""
 
     key: str
@@ -48,21 +50,21 @@ class SecretEntry(BaseModel):
     updated_at: datetime
 
 
-class SecretSaved(BaseModel):
+class SecretSaved(WireModel):
     status: Literal["saved"] = "saved"
     key: str
     scope: SecretScope
     restarts_requested: int = Field(description="managed workspaces restarted to pick the change up")
 
 
-class SecretDeleted(BaseModel):
+class SecretDeleted(WireModel):
     status: Literal["deleted"] = "deleted"
     key: str
     scope: SecretScope
     restarts_requested: int
 
 
-class ModelSetting(BaseModel):
+class ModelSetting(WireModel):
     """GET /workspaces/{id}/model: the MODEL_PROVIDER a managed agent of this workspace receives."""
 
     model: str

@@ -9,8 +9,9 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from molecule_core.platform.models import WireModel
 from molecule_core.platform.validation import (
     FiniteFloat,
     NonNegativeInt32,
@@ -63,7 +64,7 @@ def resolve_delivery_mode(
     return "push"
 
 
-class CreateWorkspaceRequest(BaseModel):
+class CreateWorkspaceRequest(WireModel):
     model_config = ConfigDict(extra="ignore")
 
     name: str = Field(min_length=1, max_length=255)
@@ -106,7 +107,7 @@ class CreateWorkspaceRequest(BaseModel):
         return self
 
 
-class PatchWorkspaceRequest(BaseModel):
+class PatchWorkspaceRequest(WireModel):
     """Only the fields present in the body change; an unknown field is a 400, not silently lost."""
 
     model_config = ConfigDict(extra="forbid")
@@ -150,7 +151,7 @@ class PatchWorkspaceRequest(BaseModel):
         return {field: getattr(self, field) for field in sorted(self.model_fields_set)}
 
 
-class Workspace(BaseModel):
+class Workspace(WireModel):
     """A workspace as clients see it: never the inbound secret."""
 
     id: UUID
@@ -183,7 +184,7 @@ class Workspace(BaseModel):
     removed_at: datetime | None = None
 
 
-class ConnectionInfo(BaseModel):
+class ConnectionInfo(WireModel):
     """What an operator pastes to connect an external agent that has no URL yet."""
 
     workspace_id: UUID
@@ -200,14 +201,14 @@ class CreatedWorkspace(Workspace):
     connection: ConnectionInfo | None = None
 
 
-class WorkspaceState(BaseModel):
+class WorkspaceState(WireModel):
     workspace_id: UUID
     status: WorkspaceStatus
     paused: bool
     deleted: bool
 
 
-class DeleteResult(BaseModel):
+class DeleteResult(WireModel):
     status: Literal["removed"] = "removed"
     cascade_deleted: int
     purged: bool = False

@@ -21,9 +21,10 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 import httpx
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ConfigDict, ValidationError
 
 from molecule_core.platform import aws
+from molecule_core.platform.models import WireModel
 from molecule_core.platform.settings import get_settings
 from molecule_core.provisioning.backends.base import AgentSpec, ProvisionError
 
@@ -33,7 +34,7 @@ TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 _EXCERPT_CHARS = 200
 
 
-class ControlPlaneStartRequest(BaseModel):
+class ControlPlaneStartRequest(WireModel):
     workspace_id: UUID
     name: str
     runtime: str
@@ -41,13 +42,13 @@ class ControlPlaneStartRequest(BaseModel):
     env: dict[str, str]
 
 
-class ControlPlaneStartResponse(BaseModel):
+class ControlPlaneStartResponse(WireModel):
     model_config = ConfigDict(extra="ignore")
 
     instance_id: str | None = None
 
 
-class ControlPlaneStatus(BaseModel):
+class ControlPlaneStatus(WireModel):
     model_config = ConfigDict(extra="ignore")
 
     running: bool | None = None

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pydantic import BaseModel, ConfigDict
 
 from molecule_core.platform import snapstart
+from molecule_core.platform.observability import logger
 
 
 class WireModel(BaseModel):
@@ -30,7 +31,15 @@ def _loaded_models(base: type[BaseModel] = WireModel) -> Iterator[type[BaseModel
 
 @snapstart.on_snapshot
 def build_loaded_models() -> None:
-    """Build every wire model loaded so far (a built one is left as it is)."""
+    """Build every wire model loaded so far (a built one is left as it is). One that cannot be
+    built now is logged and left to its first use, as without SnapStart: the snapshot's other
+    steps (closing the connection) must still run."""
     for model in _loaded_models():
-        if not model.__pydantic_complete__:
+        if model.__pydantic_complete__:
+            continue
+        try:
             model.model_rebuild()
+        except Exception:
+            logger.warning(
+                "wire model not built before the snapshot", extra={"model": model.__qualname__}, exc_info=True
+            )

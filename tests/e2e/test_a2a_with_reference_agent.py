@@ -41,7 +41,12 @@ def test_user_message_to_push_agent_returns_its_echo(local_stack: LocalStackProc
         assert answer.json()["result"]["parts"][0]["text"] == "echo: hello agent"
     finally:
         assert agent.stop() == 0
-    receipt = httpx.get(f"{base}/workspaces/{created['id']}/activity", params={"type": "a2a_receive"}).json()[0]
+
+    def receipts() -> list[dict]:
+        return httpx.get(f"{base}/workspaces/{created['id']}/activity", params={"type": "a2a_receive"}).json()
+
+    assert wait_for(lambda: bool(receipts()), timeout=10)  # the receipt is written once the answer is out
+    receipt = receipts()[0]
     assert (receipt["status"], receipt["data"]["source"], receipt["data"]["text"]) == (
         "ok",
         "canvas_user",

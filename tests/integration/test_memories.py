@@ -469,6 +469,122 @@ def test_vectors_of_an_older_dimension_are_left_out_not_an_error(
     assert contents(search(api, admin, root["id"], "q=model&embedding=1,0,0")) == ["new model", "old model"]
 
 
+# --- the GLOBAL index (migration 018) ----------------------------------------------------------------
+
+
+def _towards(axis: int, lean: float = 0.0) -> list[float]:
+    """A 1 536-float vector along `axis`, leaning `lean` towards the next one."""
+    vector = [0.0] * 1536
+    vector[axis], vector[axis + 1] = 1.0, lean
+    return vector
+
+
+def test_migration_018_indexes_global_embeddings_of_the_default_dimension(database: str) -> None:
+    from molecule_core.memories import store
+    from molecule_core.platform.settings import Settings
+
+    store.forget_schema_capabilities()
+    found = db.single_statement(store.capabilities)
+
+    assert found.vector_oid is not None
+    assert found.global_index_dimensions == Settings.model_fields["memory_embedding_dimensions"].default == 1536
+
+
+def test_the_indexed_global_search_uses_the_index_in_its_generic_plan(database: str) -> None:
+    """A prepared statement runs on its generic plan, planned with no value known: the index must
+    apply to it there. Scans and sorts are priced out, as over a few rows the planner would
+    rightly sort; the exact form must then still not reach the index."""
+    from molecule_core.memories import store
+    from molecule_core.memories.models import MemorySearch
+
+    search = MemorySearch(scope="GLOBAL", namespace=None, text=None, embedding=_towards(0), limit=10)
+
+    def plan(by_index: bool) -> str:
+        with psycopg.connect(database, autocommit=True) as conn:
+            for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
+                conn.execute(f"SET {setting} = off")
+            statement = store._search_statement(search, vectors=1536, by_index=by_index).as_string(conn)
+            for number, name in enumerate(["workspace_id", "embedding", "limit", "dimensions"], start=1):
+                statement = statement.replace(f"%({name})s", f"${number}")
+            return "\n".join(row[0] for row in conn.execute(f"EXPLAIN (GENERIC_PLAN) {statement}"))
+
+    assert f"Index Scan using {store.GLOBAL_INDEX}" in plan(by_index=True)
+    assert store.GLOBAL_INDEX not in plan(by_index=False)
+
+
+@pytest.fixture
+def statements_chosen(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """`by_index` of every search statement the store builds."""
+    from molecule_core.memories import store
+
+    chosen: list[bool] = []
+    build = store._search_statement
+
+    def spy(search: Any, *, vectors: int | None, by_index: bool = False) -> Any:
+        chosen.append(by_index)
+        return build(search, vectors=vectors, by_index=by_index)
+
+    monkeypatch.setattr(store, "_search_statement", spy)
+    return chosen
+
+
+def test_a_global_vector_search_ranks_through_the_index(
+    api: ApiClient, admin: str, root: dict, child: dict, statements_chosen: list[bool]
+) -> None:
+    for axis in range(12):
+        commit(api, admin, root["id"], f"axis {axis}", scope="GLOBAL", embedding=_towards(axis))
+    body = {"scope": "GLOBAL", "embedding": _towards(4, lean=0.5), "limit": 5}
+
+    result = api.post(f"/workspaces/{child['id']}/memories/search", json_body=body, token=admin)
+
+    assert result.status == 200, result.text
+    rows = result.json()
+    assert statements_chosen == [True]
+    assert len(rows) == 5
+    assert [row["content"].rsplit(": ", 1)[1] for row in rows[:2]] == ["axis 4", "axis 5"]
+    assert rows[0]["content"].startswith("[MEMORY id=")
+    assert [round(row["similarity_score"], 3) for row in rows] == [0.894, 0.447, 0.0, 0.0, 0.0]
+
+
+def test_a_global_search_the_index_cannot_serve_is_ranked_exactly(
+    api: ApiClient, admin: str, root: dict, statements_chosen: list[bool]
+) -> None:
+    """A namespace or text to filter by, or more rows than the index returns (40): exact."""
+    for axis in range(3):
+        commit(api, admin, root["id"], f"note {axis}", scope="GLOBAL", namespace="rare", embedding=_towards(axis))
+    commit(api, admin, root["id"], "note elsewhere", scope="GLOBAL", embedding=_towards(0))
+    search_path = f"/workspaces/{root['id']}/memories/search"
+    query = _towards(1, lean=0.2)
+
+    filtered = api.post(
+        search_path, json_body={"scope": "GLOBAL", "namespace": "rare", "embedding": query}, token=admin
+    )
+    long = api.post(search_path, json_body={"scope": "GLOBAL", "embedding": query, "limit": 41}, token=admin)
+    texts = api.post(search_path, json_body={"scope": "GLOBAL", "q": "note", "embedding": query}, token=admin)
+
+    assert statements_chosen == [False, False, False]
+    assert [row["content"].rsplit(": ", 1)[1] for row in filtered.json()] == ["note 1", "note 2", "note 0"]
+    assert len(long.json()) == 4 and len(texts.json()) == 4
+
+
+def test_018_down_drops_the_index(fresh_dsn: str) -> None:
+    from molecule_core.memories.store import GLOBAL_INDEX
+    from molecule_core.platform import migrations
+
+    def indexes() -> set[str]:
+        with psycopg.connect(fresh_dsn) as conn:
+            return {
+                row[0] for row in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'agent_memories'")
+            }
+
+    migrations.up(fresh_dsn)
+    assert GLOBAL_INDEX in indexes()
+
+    assert _down_through(fresh_dsn, "018") == "018"
+
+    assert GLOBAL_INDEX not in indexes()
+
+
 # --- key-value memory --------------------------------------------------------------------------------
 
 

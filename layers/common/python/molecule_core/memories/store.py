@@ -14,14 +14,20 @@ what (SPEC §5.11) is written here in SQL so that it costs no extra round trip:
 Ranking: two or more characters of `q` are full-text search (`content_tsv`, a generated tsvector
 with a GIN index, ranked by ts_rank); one character is a substring match. With an embedding
 (pgvector), vectors rank: alone, the memories with an embedding by cosine distance; with `q`,
-full text narrows and vectors rank the matches (matches without an embedding last). There is no
-ANN index on purpose: the visibility filter comes first (a workspace's or a team's memories are
-tens to hundreds of rows, found by index), and an exact distance over them ranks every memory the
-caller may see — an ANN index filters after its approximate search and drops matches. The cost
-grows with the visible set, largest for GLOBAL (bench/memories.py measures each).
+full text narrows and vectors rank the matches (matches without an embedding last).
 
-pgvector is optional (migrations/011 adds `embedding` only where the extension exists), so each
-process asks the catalog once whether the column is there (`vector_type`).
+Exact or approximate: own, LOCAL and TEAM memories are found by index first (a workspace's or a
+team's are tens to hundreds of rows) and every one of them is ranked exactly — an ANN index would
+search all memories and filter afterwards, dropping matches. GLOBAL is the one visible set that
+is the same for every caller and grows with the fleet; exact ranking reads one page per memory
+(a 1 536-float vector fills most of one), so a plain GLOBAL vector search walks the HNSW index of
+migration 018 instead (`ranked_by_index` says when: no namespace or text to filter by, the
+index's dimension, a limit the index can fill). bench/memories.py measures each kind, and the
+recall of the index against exact ranking.
+
+pgvector is optional (migrations/011 adds `embedding` only where the extension exists, 018 the
+index only where pgvector has HNSW), so each process asks the catalog once what is there
+(`capabilities`).
 """
 
 from __future__ import annotations
@@ -42,33 +48,72 @@ from psycopg.types.json import Jsonb
 from molecule_core.memories.models import MemorySearch, Scope
 from molecule_core.platform.db import Connection
 
-# Each database this process talks to (tests and the bench use several): the oid of pgvector's
-# `vector` type when agent_memories has its `embedding` column, else None.
-_vector_types: dict[tuple[str, str, str], int | None] = {}
-_vector_types_lock = threading.Lock()
+# The index migration 018 creates over GLOBAL memories' embeddings (found by name in the catalog).
+GLOBAL_INDEX = "agent_memories_global_embedding_idx"
+# pgvector's HNSW returns at most `hnsw.ef_search` rows (its default, 40): a longer search is exact.
+INDEX_MAX_LIMIT = 40
 
 
-def vector_type(conn: Connection) -> int | None:
+@dataclass(frozen=True)
+class Capabilities:
+    """What this database offers vector search: the oid of pgvector's `vector` type when
+    agent_memories has its `embedding` column (else None), and the dimension of the GLOBAL index
+    (None without one)."""
+
+    vector_oid: int | None
+    global_index_dimensions: int | None
+
+
+# Each database this process talks to (tests and the bench use several).
+_capabilities: dict[tuple[str, str, str], Capabilities] = {}
+_capabilities_lock = threading.Lock()
+
+
+def capabilities(conn: Connection) -> Capabilities:
     info = conn.info
     database = (info.host, str(info.port), info.dbname)
-    if database not in _vector_types:
+    if database not in _capabilities:
         row = conn.execute(
-            """
+            r"""
             SELECT to_regtype('vector')::oid AS oid, EXISTS (
                 SELECT 1 FROM pg_attribute
                 WHERE attrelid = 'agent_memories'::regclass AND attname = 'embedding' AND NOT attisdropped
-            ) AS present
-            """
+            ) AS present, (
+                SELECT substring(pg_get_indexdef(i.indexrelid) FROM 'vector\((\d+)\)')::int
+                FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                WHERE i.indrelid = 'agent_memories'::regclass AND c.relname = %(index)s AND i.indisvalid
+            ) AS index_dimensions
+            """,
+            {"index": GLOBAL_INDEX},
         ).fetchone()
-        with _vector_types_lock:
-            _vector_types[database] = int(row["oid"]) if row and row["present"] and row["oid"] else None
-    return _vector_types[database]
+        vector_oid = int(row["oid"]) if row and row["present"] and row["oid"] else None
+        found = Capabilities(vector_oid, row["index_dimensions"] if vector_oid and row else None)
+        with _capabilities_lock:
+            _capabilities[database] = found
+    return _capabilities[database]
+
+
+def vector_type(conn: Connection) -> int | None:
+    return capabilities(conn).vector_oid
 
 
 def forget_schema_capabilities() -> None:
     """Ask the catalog again on next use (after a migration changed the table)."""
-    with _vector_types_lock:
-        _vector_types.clear()
+    with _capabilities_lock:
+        _capabilities.clear()
+
+
+def ranked_by_index(search: MemorySearch, *, dimensions: int, index_dimensions: int | None) -> bool:
+    """Whether a vector search walks the GLOBAL index rather than ranking exactly: GLOBAL with
+    nothing else to filter by (the index knows no namespace or text, and would drop what a filter
+    leaves out), vectors of the index's dimension, and no more rows than the index returns."""
+    return (
+        search.scope == "GLOBAL"
+        and search.namespace is None
+        and search.text is None
+        and index_dimensions == dimensions
+        and search.limit <= INDEX_MAX_LIMIT
+    )
 
 
 @dataclass(frozen=True)
@@ -172,7 +217,12 @@ _TEAM = """,
 _TSQUERY = "websearch_to_tsquery('english', %(text)s)"
 
 
-def _search_statement(search: MemorySearch, *, vectors: bool) -> sql.Composed:
+def _search_statement(search: MemorySearch, *, vectors: int | None, by_index: bool = False) -> sql.Composed:
+    """`vectors`: the dimension vectors rank by (None: no vector ranking); `by_index`: rank through
+    the GLOBAL index (`ranked_by_index`), else exactly. The indexed form repeats the index's
+    expression and predicate word for word, the dimension a literal, so that the planner can prove
+    the index applies (in a prepared statement's generic plan too, where no value is known), and
+    orders by distance alone, the order the index yields."""
     conditions = [_VISIBLE[search.scope]]
     if search.namespace is not None:
         conditions.append("m.namespace = %(namespace)s")
@@ -182,7 +232,11 @@ def _search_statement(search: MemorySearch, *, vectors: bool) -> sql.Composed:
         conditions.append("strpos(lower(m.content), lower(%(text)s)) > 0")
     distance = "NULL::float8"
     order = []
-    if vectors:
+    if vectors is not None and by_index:
+        conditions.append(f"vector_dims(m.embedding) = {int(vectors)}")
+        distance = f"(m.embedding::vector({int(vectors)})) <=> %(embedding)s"
+        order.append("distance")
+    elif vectors is not None:
         distance = "m.embedding <=> %(embedding)s"
         if search.text is None:
             conditions.append("m.embedding IS NOT NULL AND vector_dims(m.embedding) = %(dimensions)s")
@@ -191,9 +245,10 @@ def _search_statement(search: MemorySearch, *, vectors: bool) -> sql.Composed:
             # MEMORY_EMBEDDING_DIMENSIONS changed), have no distance: ranked last, never an error.
             distance = f"CASE WHEN vector_dims(m.embedding) = %(dimensions)s THEN {distance} END"
         order.append("distance NULLS LAST")
-    if search.is_full_text:
-        order.append(f"ts_rank(m.content_tsv, {_TSQUERY}) DESC")
-    order += ["m.created_at DESC", "m.id"]
+    if not by_index:
+        if search.is_full_text:
+            order.append(f"ts_rank(m.content_tsv, {_TSQUERY}) DESC")
+        order += ["m.created_at DESC", "m.id"]
     return sql.SQL(
         """
         WITH caller AS (
@@ -224,9 +279,13 @@ def search_memories(
 ) -> list[dict[str, Any]] | None:
     """The memories `workspace_id` may see that match, best first; None when the workspace does
     not exist. An embedding ranks only where pgvector is installed (else: full text / newest)."""
-    oid = vector_type(conn) if search.embedding is not None else None
+    found = capabilities(conn) if search.embedding is not None else Capabilities(None, None)
+    oid = found.vector_oid
+    by_index = oid is not None and ranked_by_index(
+        search, dimensions=dimensions, index_dimensions=found.global_index_dimensions
+    )
     rows = conn.execute(
-        _search_statement(search, vectors=oid is not None),
+        _search_statement(search, vectors=dimensions if oid is not None else None, by_index=by_index),
         {
             "workspace_id": workspace_id,
             "namespace": search.namespace,

@@ -159,13 +159,19 @@ def platform_env(**overrides: str) -> Iterator[None]:
 
 
 @contextmanager
-def embedded_database() -> Iterator[str]:
-    """A throwaway PostgreSQL cluster, migrated; yields its URL."""
+def embedded_database(settings: Mapping[str, str] | None = None) -> Iterator[str]:
+    """A throwaway PostgreSQL cluster, migrated; yields its URL. `settings` (server parameters such
+    as shared_buffers) are written with ALTER SYSTEM and the cluster restarted before use."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs complains at import when XDG_RUNTIME_DIR is unset
         import pgserver
 
     with tempfile.TemporaryDirectory(prefix="molecule-bench-pg-") as data_dir:
+        if settings:
+            first = pgserver.get_server(data_dir, cleanup_mode="stop")
+            for name, value in settings.items():
+                first.psql(f"ALTER SYSTEM SET {name} = '{value}';")
+            first.cleanup()  # stops it: the next handle starts it again with the settings
         server = pgserver.get_server(data_dir, cleanup_mode="delete")
         try:
             url = server.get_uri()

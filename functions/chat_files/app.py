@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from molecule_core.auth.callers import WorkspaceCaller
+from molecule_core.auth.callers import PresentedWorkspaceCaller, WorkspaceCaller
 from molecule_core.files import service
 from molecule_core.files.models import RelayedAnswer, UploadedFiles, UploadUrl, UploadUrlRequest
 from molecule_core.platform.http import APIGatewayHttpResolver, serve
@@ -230,7 +230,7 @@ def upload_url(
         STORAGE_UNAVAILABLE,
     ),
 )
-def read_file(workspace_id: UUID, file_id: UUID, caller: WorkspaceCaller):  # no return type: see _relay
+def read_file(workspace_id: UUID, file_id: UUID, caller: PresentedWorkspaceCaller):  # no return type: see _relay
     return _relay(service.read_staged_file(workspace_id, file_id, caller))
 
 

@@ -19,6 +19,7 @@ from molecule_local.s3 import LocalS3
 
 from tests.agents import closed_port_url
 from tests.conftest import ApiClient, create_workspace, set_env
+from tests.round_trips import counted
 
 BOUNDARY = "----molecule-staged-boundary"
 MULTIPART_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
@@ -370,6 +371,50 @@ def test_users_read_every_staged_file_and_a_workspace_token_cannot_borrow_anothe
 
     assert (as_admin.status, as_admin.body) == (200, BINARY)
     assert cousin_on_owner_path.status == 401  # a workspace token speaks only for its own workspace
+
+
+def test_a_bearer_that_is_not_live_is_401_whether_or_not_the_file_exists(
+    api: ApiClient, dev: str, bucket: LocalS3, family: dict[str, tuple[str, str]], database: str
+) -> None:
+    """The bearer is looked up in the statement that finds the file; the file must not leak."""
+    owner_id, owner_token = family["owner"]
+    file_id = file_id_of(staged_one(api, dev, owner_id)["uri"])
+    with psycopg.connect(database) as conn:
+        conn.execute("UPDATE workspace_auth_tokens SET revoked_at = now() WHERE workspace_id = %s", (owner_id,))
+    missing = "00000000-0000-4000-8000-000000000001"
+
+    results = [
+        api.get(f"/workspaces/{owner_id}/files/{file_id}", token=owner_token),  # revoked
+        api.get(f"/workspaces/{owner_id}/files/{missing}", token=owner_token),
+        api.get(f"/workspaces/{owner_id}/files/{file_id}", token="mol_ws_not-a-token"),
+        api.get(f"/workspaces/{owner_id}/files/{file_id}"),
+    ]
+
+    assert [r.status for r in results] == [401] * 4
+    assert {r.json()["error"] for r in results[:3]} == {"invalid workspace auth token"}
+    assert results[3].json()["error"] == "missing workspace auth token"
+
+
+def test_reading_a_file_takes_one_round_trip_and_the_first_read_of_an_upload_one_more(
+    api: ApiClient, dev: str, bucket: LocalS3, database: str
+) -> None:
+    """Issue 19: the caller's token and the file in one statement; the first read of a presigned
+    upload then marks the file stored once it has seen the object in the bucket."""
+    workspace_id, token = poll_workspace(api, dev)
+    staged = f"/workspaces/{workspace_id}/files/{file_id_of(staged_one(api, dev, workspace_id)['uri'])}"
+    grant = upload_url(api, token, workspace_id, name="a.bin", size=len(BINARY)).json()
+    assert httpx.put(grant["upload_url"], content=BINARY, headers=grant["upload_headers"]).status_code == 200
+    uploaded = f"/workspaces/{workspace_id}/files/{grant['file_id']}"
+
+    read_staged = counted(database, lambda: api.get(staged, token=token))
+    first_read = counted(database, lambda: api.get(uploaded, token=token))
+    second_read = counted(database, lambda: api.get(uploaded, token=token))
+
+    assert [r.answer.status for r in (read_staged, first_read, second_read)] == [200] * 3
+    assert (read_staged.round_trips, read_staged.transactions) == (1, 0), read_staged.statements
+    assert first_read.round_trips == 2, first_read.statements
+    assert "UPDATE staged_files SET stored_at" in first_read.statements[1]
+    assert second_read.round_trips == 1, second_read.statements
 
 
 def test_unknown_expired_malformed_or_misnamed_files_are_404(

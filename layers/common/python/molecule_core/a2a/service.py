@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from molecule_core.a2a import bridge, queue
@@ -115,10 +115,7 @@ def _load_target(target_id: UUID, presented: PresentedCaller) -> tuple[Caller, a
     token_hash = presented.token_hash
     decided_id = presented.decided.workspace_id if presented.decided is not None else None
     loaded = db.single_statement(lambda conn: a2a_store.load_dispatch(conn, target_id, token_hash, decided_id))
-    match = None
-    if loaded.bearer_token_id is not None:
-        kind: Literal["workspace", "org"] = "workspace" if loaded.bearer_kind == "workspace" else "org"
-        match = TokenMatch(kind, loaded.bearer_token_id, loaded.bearer_workspace_id)
+    match = TokenMatch.found(loaded.bearer_kind, loaded.bearer_token_id, loaded.bearer_workspace_id)
     caller = auth.settle_a2a_caller(presented, match)
     context = loaded.target
     if context is None or context.status == "removed":

@@ -3,6 +3,8 @@ the request once (Powertools' headers are case-insensitive) and asks `auth.servi
 a refusal raises a domain error that the one error mapping answers (401/403/404).
 
 - `WorkspaceCaller`: WorkspaceAuth for the `{workspace_id}` in the path.
+- `PresentedWorkspaceCaller`: the same, with the bearer looked up in the route's own statement
+  (auth and the read in one round trip: GET /workspaces/{id}/files/{file_id}).
 - `WorkspaceStateCaller`: WorkspaceAuth for GET /workspaces/{id}/state, where a deleted
   workspace's own revoked token learns 404 `{"deleted":true}` instead of 401.
 - `OwnWorkspaceCaller`: only that workspace's own token (admin and org tokens are 401).
@@ -61,6 +63,17 @@ def _noted(caller: Caller) -> Caller:
 
 def _workspace_caller(request: Request) -> Caller:
     return _noted(service.authorize_workspace(request_bearer(request), _path_workspace_id(request)))
+
+
+def _presented_workspace_caller(request: Request) -> PresentedCaller:
+    """WorkspaceAuth whose bearer the route looks up in its own statement (`auth.service.
+    settle_workspace_caller` decides, and the route notes the caller it settled on)."""
+    presented = service.present_workspace_caller(request_bearer(request))
+    if presented.decided is not None:
+        _noted(presented.decided)
+    elif presented.token_hash is not None:
+        check_rate(presented.token_hash.hex())  # keyed by a digest: the limiter never holds a credential
+    return presented
 
 
 def _workspace_state_caller(request: Request) -> Caller:
@@ -122,6 +135,7 @@ def _test_token_issuer(request: Request) -> None:
 
 
 WorkspaceCaller = Annotated[Caller, Depends(_workspace_caller)]
+PresentedWorkspaceCaller = Annotated[PresentedCaller, Depends(_presented_workspace_caller)]
 WorkspaceStateCaller = Annotated[Caller, Depends(_workspace_state_caller)]
 OwnWorkspaceCaller = Annotated[Caller, Depends(_own_workspace_caller)]
 AdminCaller = Annotated[Caller, Depends(_admin_caller)]

@@ -38,14 +38,22 @@ class TokenMatch:
     token_id: UUID
     workspace_id: UUID | None
 
+    @classmethod
+    def found(cls, kind: str | None, token_id: UUID | None, workspace_id: UUID | None) -> TokenMatch | None:
+        """From the bearer columns of a statement that looked the bearer up beside its own read
+        (all None: none was presented, or it is not live)."""
+        if token_id is None:
+            return None
+        return cls("workspace" if kind == "workspace" else "org", token_id, workspace_id)
+
 
 @dataclass(frozen=True)
 class PresentedCaller:
-    """An A2A caller as it presented itself, before its bearer is looked up: `decided` when no
-    lookup is needed (the admin token; development without a bearer), else the bearer's hash and
-    the workspace a caller header named. The A2A proxy looks the hash up in the same statement that
-    loads its target (one round trip before dispatch), then `auth.service.settle_a2a_caller`
-    applies the rules."""
+    """A caller as it presented itself, before its bearer is looked up: `decided` when no lookup
+    is needed (the admin token; development without a bearer), else the bearer's hash and the
+    workspace a caller header named. The route looks the hash up in the statement of its own read
+    (the A2A proxy: the one that loads its target; a staged-file read: the one that finds the
+    file), then `auth.service` applies the rules (`settle_a2a_caller`, `settle_workspace_caller`)."""
 
     decided: Caller | None
     token_hash: bytes | None = None

@@ -18,7 +18,8 @@ import uuid
 from urllib.parse import quote
 from uuid import UUID
 
-from molecule_core.auth.models import Caller
+from molecule_core.auth import service as auth
+from molecule_core.auth.models import Caller, PresentedCaller, TokenMatch
 from molecule_core.files import bucket
 from molecule_core.files import store as files_store
 from molecule_core.files.models import (
@@ -48,7 +49,7 @@ from molecule_core.platform.errors import (
     UpstreamError,
     WorkspaceNotFound,
 )
-from molecule_core.platform.observability import logger
+from molecule_core.platform.observability import logger, note_caller
 from molecule_core.platform.settings import get_settings
 from molecule_core.registry.service import can_communicate, read_or_heal_inbound_secret
 from molecule_core.workspaces import service as workspaces
@@ -334,11 +335,16 @@ def create_upload_url(workspace_id: UUID, request: UploadUrlRequest) -> UploadUr
 
 
 def find_readable_file(reader_id: UUID, file_id: UUID, caller: Caller) -> StagedFile:
-    """The live staged file `file_id`, if the caller may read it through workspace `reader_id`:
-    users (admin, org) read every file; a workspace (`caller` is {reader_id}: WorkspaceCaller checked
-    it) reads its own and those of the workspaces the access rule lets it talk to. Anything else —
-    unknown, expired, foreign — is the same 404."""
+    """The live staged file `file_id`, if the caller may read it through workspace `reader_id`
+    (`_readable`)."""
     file = db.single_statement(lambda conn: files_store.find_live_staged_file(conn, file_id))
+    return _readable(file, reader_id, caller)
+
+
+def _readable(file: StagedFile | None, reader_id: UUID, caller: Caller) -> StagedFile:
+    """Users (admin, org) read every file; a workspace (`caller` is {reader_id}: WorkspaceAuth
+    checked it) reads its own and those of the workspaces the access rule lets it talk to.
+    Anything else — unknown, expired, foreign — is the same 404."""
     if file is None:
         raise StagedFileNotFound()
     if caller.is_user or file.workspace_id == reader_id or can_communicate(reader_id, file.workspace_id):
@@ -346,9 +352,18 @@ def find_readable_file(reader_id: UUID, file_id: UUID, caller: Caller) -> Staged
     raise StagedFileNotFound()
 
 
-def read_staged_file(reader_id: UUID, file_id: UUID, caller: Caller) -> RelayedAnswer:
-    """GET /workspaces/{id}/files/{file_id}."""
-    return _serve_staged_file(find_readable_file(reader_id, file_id, caller))
+def read_staged_file(reader_id: UUID, file_id: UUID, presented: PresentedCaller) -> RelayedAnswer:
+    """GET /workspaces/{id}/files/{file_id}. WorkspaceAuth and the file in one round trip: the
+    caller's bearer is looked up in the statement that finds the file; a refused caller learns
+    nothing of it (401 first)."""
+    found = db.single_statement(
+        lambda conn: files_store.find_live_staged_file_and_bearer(conn, file_id, presented.token_hash)
+    )
+    match = TokenMatch.found(found.bearer_kind, found.bearer_token_id, found.bearer_workspace_id)
+    caller = auth.settle_workspace_caller(presented, match, reader_id)
+    if presented.decided is None:
+        note_caller(caller.kind, caller.workspace_id)
+    return _serve_staged_file(_readable(found.file, reader_id, caller))
 
 
 def read_staged_file_uri(reader_id: UUID, uri: str, caller: Caller) -> RelayedAnswer:

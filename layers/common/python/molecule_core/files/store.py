@@ -49,6 +49,37 @@ def find_live_staged_file(conn: Connection, file_id: UUID) -> StagedFile | None:
     return StagedFile.model_validate(row) if row else None
 
 
+@dataclass(frozen=True)
+class FileAndBearer:
+    """A staged-file read's one statement: the live file (None when unknown or expired) and what
+    the presented bearer resolved to (all None when none was presented or it is not live)."""
+
+    file: StagedFile | None
+    bearer_kind: str | None
+    bearer_token_id: UUID | None
+    bearer_workspace_id: UUID | None
+
+
+def find_live_staged_file_and_bearer(conn: Connection, file_id: UUID, token_hash: bytes | None) -> FileAndBearer:
+    """The file and the caller's credential in one round trip (the bearer's liveness is
+    `live_bearer`'s, migrations/015, as for every statement that accepts a token)."""
+    row = conn.execute(
+        """
+        SELECT b.kind AS bearer_kind, b.token_id AS bearer_token_id, b.workspace_id AS bearer_workspace_id, f.*
+        FROM (SELECT 1) one
+        LEFT JOIN LATERAL (
+            SELECT kind, token_id, workspace_id FROM live_bearer(%(token_hash)s) WHERE %(token_hash)s::bytea IS NOT NULL
+            LIMIT 1
+        ) b ON true
+        LEFT JOIN staged_files f ON f.id = %(id)s AND f.expires_at > now()
+        """,
+        {"id": file_id, "token_hash": token_hash},
+    ).fetchone()
+    assert row is not None
+    bearer = (row.pop("bearer_kind"), row.pop("bearer_token_id"), row.pop("bearer_workspace_id"))
+    return FileAndBearer(StagedFile.model_validate(row) if row["id"] is not None else None, *bearer)
+
+
 def mark_stored(conn: Connection, file_id: UUID) -> None:
     """The bytes of a presigned upload were found in the bucket with the declared size."""
     conn.execute(

@@ -155,5 +155,15 @@ class AgentProcess:
         return returncode
 
 
+def process_environ(pid: int) -> dict[str, str] | None:
+    """The environment process `pid` was started with; None once it has exited (an agent being
+    restarted can end between a test reading its pid and reading this)."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+
+
 def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
     return eventually(condition, timeout, interval=0.1)

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import LocalStackProcess, wait_for
+from tests.e2e.conftest import LocalStackProcess, process_environ, wait_for
 
 STALE_SECONDS = 4  # tests/e2e/conftest.py FAST_LIVENESS
 SWEEP_PERIOD = 1
@@ -42,8 +41,9 @@ def _alive(pid: int) -> bool:
 
 
 def _environ(pid: int) -> dict[str, str]:
-    raw = Path(f"/proc/{pid}/environ").read_bytes()
-    return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+    environ = process_environ(pid)
+    assert environ is not None, f"agent process {pid} exited"
+    return environ
 
 
 def test_managed_workspace_lifecycle_with_the_process_backend(fast_liveness_stack: LocalStackProcess) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import LocalStackProcess, wait_for
+from tests.e2e.conftest import LocalStackProcess, process_environ, wait_for
 
 
 def _get(base: str, workspace_id: str) -> dict:
@@ -23,11 +23,6 @@ def _pid_of_running(base: str, workspace_id: str) -> int | None:
     if workspace["status"] != "online" or not instance.startswith("pid:"):
         return None
     return int(instance.removeprefix("pid:"))
-
-
-def _environ(pid: int) -> dict[str, str]:
-    raw = Path(f"/proc/{pid}/environ").read_bytes()
-    return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
 
 
 def test_managed_agent_receives_merged_secrets_and_a_change_restarts_it(
@@ -48,12 +43,14 @@ def test_managed_agent_receives_merged_secrets_and_a_change_restarts_it(
         # the change restarted the agent: it runs with the workspace's value over the global one
         def running_with_own_value() -> int | None:
             pid = _pid_of_running(base, workspace_id)
-            return pid if pid and _environ(pid).get("MODEL_API_KEY") == "own-model-e2e" else None
+            environ = process_environ(pid) if pid else None
+            return pid if environ and environ.get("MODEL_API_KEY") == "own-model-e2e" else None
 
         assert wait_for(lambda: running_with_own_value() is not None, timeout=60), _get(base, workspace_id)
         pid = running_with_own_value()
         assert pid is not None
-        env = _environ(pid)
+        env = process_environ(pid)
+        assert env is not None, "the agent exited after it was found running"
         assert env["SHARED_TOKEN"] == "global-shared-e2e"
         assert env["MOLECULE_SECRET_NAMES"] == "MODEL_API_KEY,SHARED_TOKEN"
         assert env["WORKSPACE_ID"] == workspace_id

@@ -14,6 +14,7 @@ Every function takes the bearer already parsed (`auth.callers` reads it from the
 
 from __future__ import annotations
 
+from dataclasses import replace
 from uuid import UUID
 
 from molecule_core.auth import store
@@ -170,16 +171,14 @@ def present_a2a_caller(bearer: str | None, claimed: str | None) -> PresentedCall
     header naming a workspace (reserved identities 403), the admin token, no bearer (development
     fail-open only, and never with a caller header: it must come with that workspace's token)."""
     claimed_id = parse_claimed_workspace(claimed)
-    if bearer is None:
-        if claimed_id is None and is_dev_fail_open():
-            return PresentedCaller(Caller("anonymous"))
+    if claimed_id is None:
+        return present_workspace_caller(bearer)
+    if bearer is None:  # a caller header comes with that workspace's token, even in development
         raise Unauthorized("missing workspace auth token")
-    admin_token = configured_admin_token()
-    if admin_token and secrets_equal(bearer, admin_token):
-        if claimed_id is not None:
-            raise Unauthorized(OWN_TOKEN_REFUSAL)
-        return PresentedCaller(Caller("admin"))
-    return PresentedCaller(None, hash_token(bearer), claimed_id)
+    presented = present_workspace_caller(bearer)
+    if presented.decided is not None:  # the admin token acts for users, never as a workspace
+        raise Unauthorized(OWN_TOKEN_REFUSAL)
+    return replace(presented, claimed_id=claimed_id)
 
 
 def settle_a2a_caller(presented: PresentedCaller, match: TokenMatch | None) -> Caller:

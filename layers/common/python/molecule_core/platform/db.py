@@ -21,7 +21,9 @@ Callers only see `transaction()` and `single_statement()`.
 Any connection-level error surfaces as `DatastoreUnavailable` (503 `platform_unavailable`), and the
 broken connection is discarded so the next request reconnects. A connection that died while the
 environment sat idle (database restart or failover, RDS Proxy's idle-client timeout) is noticed at
-BEGIN, before any work has run, and replaced on the spot instead of failing one more request.
+BEGIN, before any work has run, and replaced on the spot instead of failing one more request. The
+local stack's pool pings a connection before handing it out only if it sat idle for a second or
+more (`PingWhenIdle`): a request that follows another is not charged that round trip.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -239,6 +243,33 @@ class LambdaConnectionSource:
                 conn.close()
 
 
+# When each pooled connection was last given back by a unit of work (PooledConnectionSource).
+_returned_at: weakref.WeakKeyDictionary[Connection, float] = weakref.WeakKeyDictionary()
+
+
+class PingWhenIdle:
+    """A pool's `check`: ping a connection (an empty query, one round trip) before handing it out
+    only when it has sat in the pool for `idle_seconds` or more, or was never handed out. A
+    connection that died while idle (database restart, failover) is still replaced before use; one
+    in steady use is not pinged before every unit of work (on the A2A proxy that was a round trip
+    before dispatch and one more before the receipt)."""
+
+    def __init__(self, idle_seconds: float) -> None:
+        self.idle_seconds = idle_seconds
+
+    def __call__(self, conn: Connection) -> None:
+        returned = _returned_at.get(conn)
+        if returned is None or time.monotonic() - returned >= self.idle_seconds:
+            from psycopg_pool import ConnectionPool
+
+            ConnectionPool.check_connection(conn)
+
+
+# A pooled connection back in use within this long is not pinged first (HikariCP's
+# aliveBypassWindowMs is 500 ms): a request that follows another is not charged a round trip.
+PING_IDLE_SECONDS = 1.0
+
+
 class PooledConnectionSource:
     """The local stack's threaded server: a connection from the pool for each unit of work."""
 
@@ -250,7 +281,10 @@ class PooledConnectionSource:
         """Pool and connection failures → DatastoreUnavailable."""
         try:
             with self.pool.connection() as conn:
-                yield conn
+                try:
+                    yield conn
+                finally:
+                    _returned_at[conn] = time.monotonic()
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise DatastoreUnavailable(str(exc)) from exc
         except Exception as exc:
@@ -326,10 +360,10 @@ def use_pool(pool: ConnectionPool[Connection] | None) -> None:
 
 
 @contextmanager
-def pooled(dsn: str, *, max_size: int = 20) -> Iterator[None]:
+def pooled(dsn: str, *, max_size: int = 20, ping_idle_seconds: float = PING_IDLE_SECONDS) -> Iterator[None]:
     """Serve this process from a pool for the duration of the block, then close it (threaded
     servers in tests and tools)."""
-    pool = make_pool(dsn, max_size=max_size)
+    pool = make_pool(dsn, max_size=max_size, ping_idle_seconds=ping_idle_seconds)
     use_pool(pool)
     try:
         yield
@@ -338,7 +372,9 @@ def pooled(dsn: str, *, max_size: int = 20) -> Iterator[None]:
         pool.close()
 
 
-def make_pool(dsn: str, *, max_size: int = 20) -> ConnectionPool[Connection]:
+def make_pool(
+    dsn: str, *, max_size: int = 20, ping_idle_seconds: float = PING_IDLE_SECONDS
+) -> ConnectionPool[Connection]:
     from psycopg_pool import ConnectionPool
 
     pool: ConnectionPool[Connection] = ConnectionPool(
@@ -349,7 +385,7 @@ def make_pool(dsn: str, *, max_size: int = 20) -> ConnectionPool[Connection]:
         connection_class=psycopg.Connection[DictRow],
         open=True,
         timeout=10,
-        check=ConnectionPool.check_connection,
+        check=PingWhenIdle(ping_idle_seconds),
     )
     return pool
 

@@ -1,8 +1,9 @@
 """What a cold start never pays for: importing an HTTP function's handler leaves Powertools' OpenAPI
 models (~55 ms) and Swagger UI unloaded — the routes' documentation is plain data until the docs
-function builds the reference, on its first request — and never imports boto3. The HTTP client to
-agents (httpx, ~90 ms) is loaded at init only by the functions that call an agent on every
-invocation; the others load it on their first call to one, if ever."""
+function builds the reference, on its first request — and never imports boto3. The client of a push
+delivery (`agents.keepalive`, the standard library's) is loaded at init only by the functions that
+call an agent on every invocation; the others load it on their first call to one, if ever. No
+function loads httpx (~90 ms) at init: only a stream or a forwarded file loads it."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ REFERENCE_AND_BOTO3 = (OPENAPI + ".models", OPENAPI + ".swagger_ui", "boto3")
 
 # The functions whose every invocation calls an agent (agents.service.load_client at init).
 CALLS_AGENTS_ALWAYS = {"A2aProxyFunction", "A2aDrainFunction"}
+KEEPALIVE = "molecule_core.agents.keepalive"
 ALL_FUNCTIONS = sorted(default_template().functions.items())
 HTTP_FUNCTIONS = sorted((name, spec) for name, spec in default_template().functions.items() if spec.routes)
 
@@ -59,5 +61,5 @@ def test_the_probe_sees_the_models_once_the_reference_is_built() -> None:
 
 @pytest.mark.parametrize(("name", "spec"), ALL_FUNCTIONS, ids=[name for name, _ in ALL_FUNCTIONS])
 def test_only_a_function_that_always_calls_agents_loads_their_http_client_at_init(name: str, spec: object) -> None:
-    expected = ["httpx"] if name in CALLS_AGENTS_ALWAYS else []
-    assert _loaded(spec.module_path, ("httpx",)) == expected, name  # type: ignore[attr-defined]
+    expected = [KEEPALIVE] if name in CALLS_AGENTS_ALWAYS else []
+    assert _loaded(spec.module_path, ("httpx", KEEPALIVE)) == expected, name  # type: ignore[attr-defined]

@@ -5,9 +5,11 @@ warm invocations reuse connections, and failures classified by what they mean fo
 Pinned resolution (SPEC §5.4 step 6): the agent's URL was checked at register, but a name can
 resolve elsewhere later (DNS rebinding: public at register, 127.0.0.1 or the metadata address at
 delivery). So every new connection resolves the host once through the registry's URL-safety rule,
-checks every address, and connects to the checked address itself — httpx never resolves the name
-again. The URL is untouched, so the Host header, TLS SNI and certificate verification still use the
-host name. Proxies from the environment are ignored: a proxy would resolve the name on its own.
+checks every address, and connects to the checked address itself — the client never resolves the
+name again. Two clients keep this rule: `keepalive` (the standard library's, for `post_json`: every
+push delivery) and httpx in `transport` (streams and file forwarding). The URL is untouched, so
+the Host header, TLS SNI and certificate verification still use the host name. Proxies from the
+environment are ignored: a proxy would resolve the name on its own.
 
 - `AgentAddressRefused`: the host resolves (now) to an address the platform must not call.
 - `AgentUnreachable`: the connection was never made (refused, DNS, connect timeout): not delivered.
@@ -33,10 +35,11 @@ if TYPE_CHECKING:
 
 
 def load_client() -> None:
-    """Load the HTTP client now. `agents.transport` (httpx: ~90 ms) is otherwise imported by the
-    first call to an agent; a function that calls one on every invocation calls this at init, so
-    the import is part of its init (and of its SnapStart snapshot), not of its first request."""
-    from molecule_core.agents import transport  # noqa: F401
+    """Load the client of `post_json` now (`agents.keepalive`); a function that calls an agent
+    on every invocation calls this at init, so the import is part of its init (and of its SnapStart
+    snapshot), not of its first request. httpx (`agents.transport`, ~90 ms of a cold start) is
+    loaded by the first stream or file forwarded, which few invocations carry."""
+    from molecule_core.agents import keepalive  # noqa: F401
 
 
 class AgentCallError(Exception):
@@ -74,17 +77,11 @@ def stored_response_body(raw: bytes) -> Any:
 
 
 def post_json(url: str, body: bytes, headers: Mapping[str, str], *, budget_seconds: float) -> AgentResponse:
-    """POST `body` to the agent; answers its status, headers and bytes unchanged."""
-    from molecule_core.agents import transport
+    """POST `body` to the agent; answers its status, headers and bytes unchanged (`keepalive`:
+    the standard library's client on kept connections — this is every push delivery's call)."""
+    from molecule_core.agents import keepalive
 
-    timeout = transport.timeout(budget_seconds)
-    with transport.classified_failures():
-        response = transport.client().post(url, content=body, headers=dict(headers), timeout=timeout)
-    return AgentResponse(
-        status=response.status_code,
-        headers={k.lower(): v for k, v in response.headers.items()},
-        body=response.content,
-    )
+    return keepalive.post(url, body, headers, budget_seconds=budget_seconds)
 
 
 class AgentAnswerTooLarge(AgentCallError):

@@ -18,11 +18,8 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 import httpcore
 import httpx
 
-from molecule_core.agents.service import AgentAddressRefused, AgentBusy, AgentTimeout, AgentUnreachable
-from molecule_core.platform.errors import InvalidInput
-from molecule_core.registry import service as registry
-
-CONNECT_TIMEOUT_SECONDS = 10.0
+from molecule_core.agents.keepalive import CONNECT_TIMEOUT_SECONDS, checked_addresses
+from molecule_core.agents.service import AgentBusy, AgentTimeout, AgentUnreachable
 
 
 class _PinnedBackend(httpcore.SyncBackend):
@@ -36,14 +33,8 @@ class _PinnedBackend(httpcore.SyncBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
-        try:
-            addresses = registry.resolve_agent_host(host)
-        except registry.UnsafeAgentAddress as exc:
-            raise AgentAddressRefused(exc.message) from None
-        except InvalidInput as exc:
-            raise httpcore.ConnectError(exc.message) from None
         failure: Exception | None = None
-        for address in addresses:  # in the resolver's order, as the C library would try them
+        for address in checked_addresses(host):  # in the resolver's order, as the C library would try them
             try:
                 return super().connect_tcp(str(address), port, timeout, local_address, socket_options)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:

@@ -63,3 +63,19 @@ def test_the_probe_sees_the_models_once_the_reference_is_built() -> None:
 def test_only_a_function_that_always_calls_agents_loads_their_http_client_at_init(name: str, spec: object) -> None:
     expected = [KEEPALIVE] if name in CALLS_AGENTS_ALWAYS else []
     assert _loaded(spec.module_path, ("httpx", KEEPALIVE)) == expected, name  # type: ignore[attr-defined]
+
+
+# Domains the push path never needs at init: files (only notify's attachments), provisioning (only
+# a failed delivery asks whether the agent died) and the lifecycle jobs (only the lifecycle queue
+# runs them; the proxy merely asks for a wake or a restart).
+RARE_BRANCH_MODULES = (
+    "molecule_core.files.service",
+    "molecule_core.provisioning.service",
+    "molecule_core.lifecycle.jobs",
+)
+
+
+@pytest.mark.parametrize("name", sorted(CALLS_AGENTS_ALWAYS))
+def test_the_push_path_loads_no_domain_only_a_rare_branch_needs(name: str) -> None:
+    spec = default_template().functions[name]
+    assert _loaded(spec.module_path, RARE_BRANCH_MODULES) == [], name

@@ -77,7 +77,6 @@ from molecule_core.platform import db
 from molecule_core.platform.errors import AccessDenied, NotFound, PaymentRequired, WorkspaceNotFound
 from molecule_core.platform.observability import logger, note_caller
 from molecule_core.platform.settings import get_settings
-from molecule_core.provisioning import service as provisioning
 from molecule_core.registry.models import lineages_from_json
 from molecule_core.registry.service import is_access_allowed
 from molecule_core.workspaces.models import is_http_url, resolve_delivery_mode
@@ -287,6 +286,9 @@ def _restart_dead_agent(receipt: Receipt, detail: str) -> ProxyFailure:
 
 
 def _is_agent_dead(receipt: Receipt) -> bool:
+    """Asked only when a delivery failed; provisioning (~15 ms of a cold start) is loaded then."""
+    from molecule_core.provisioning import service as provisioning
+
     context = receipt.context
     return provisioning.is_agent_dead(context.id, context.instance_id, external=context.external)
 

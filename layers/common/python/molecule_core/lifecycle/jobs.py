@@ -15,14 +15,10 @@ from __future__ import annotations
 from uuid import UUID
 
 from molecule_core.lifecycle import store as lifecycle_store
-from molecule_core.lifecycle.models import LifecycleRequest
+from molecule_core.lifecycle.models import LifecycleRequest, RestartInFlight
 from molecule_core.platform import db
 from molecule_core.platform.settings import get_settings
 from molecule_core.provisioning.service import provision_workspace, stop_agent
-
-
-class RestartInFlight(Exception):
-    """Another restart of this workspace holds the lease; retry the message later."""
 
 
 def restart(request: LifecycleRequest) -> None:

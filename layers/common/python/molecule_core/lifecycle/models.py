@@ -80,3 +80,8 @@ class ExpandRequest(WireModel):
 class ExpandResult(WireModel):
     status: Literal["expanded"] = "expanded"
     children: list[CreatedWorkspace]
+
+
+class RestartInFlight(Exception):
+    """Another restart of this workspace holds the lease; retry the message later. (Here, not in
+    `jobs`, so that `lifecycle.service` names it without loading the jobs and provisioning.)"""

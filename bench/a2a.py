@@ -661,19 +661,12 @@ def time_polls(api: Client, url: str, polls: list[Poll], tokens: dict[str, str])
 
 
 def _read_inbox(poll: Poll) -> Any:
-    from molecule_core.activity.service import list_activity  # inside platform_env: see registry.sweep_run
+    from molecule_core.activity.models import ActivityQuery  # inside platform_env: see registry.sweep_run
+    from molecule_core.activity.service import list_activity
+    from molecule_core.auth.models import Caller, PresentedCaller
 
-    return list_activity(
-        UUID(poll.workspace_id),
-        activity_type=None,
-        source=None,
-        peer_id=None,
-        before=None,
-        since_secs=None,
-        since_id=poll.cursor,
-        order=None,
-        limit=100,
-    )
+    # the admin caller is decided without a lookup: the read without auth
+    return list_activity(UUID(poll.workspace_id), PresentedCaller(Caller("admin")), ActivityQuery(since_id=poll.cursor))
 
 
 def measure_inbox(api: Client, url: str) -> None:

@@ -10,8 +10,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.activity import service
-from molecule_core.activity.models import ActivityRow, LogActivityRequest, NotifyRequest
-from molecule_core.auth.callers import WorkspaceCaller
+from molecule_core.activity.models import DEFAULT_LIMIT, ActivityQuery, ActivityRow, LogActivityRequest, NotifyRequest
+from molecule_core.auth.callers import PresentedWorkspaceCaller, WorkspaceCaller
 from molecule_core.platform.http import APIGatewayHttpResolver, compact_json, serve
 from molecule_core.platform.observability import logger
 from molecule_core.platform.openapi import (
@@ -89,7 +89,7 @@ BAD_TYPE = Refusal(
 )
 def list_activity(
     workspace_id: UUID,
-    caller: WorkspaceCaller,
+    caller: PresentedWorkspaceCaller,
     type: Annotated[str | None, Query(max_length=64)] = None,
     source: Annotated[Literal["canvas", "agent"] | None, Query()] = None,
     peer_id: Annotated[UUID | None, Query()] = None,
@@ -97,21 +97,12 @@ def list_activity(
     since_secs: Annotated[str | None, Query(max_length=32)] = None,
     since_id: Annotated[str | None, Query(max_length=64)] = None,
     order: Annotated[Literal["asc", "desc"] | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1)] = service.DEFAULT_LIMIT,
+    limit: Annotated[int, Query(ge=1)] = DEFAULT_LIMIT,
 ):  # no return type: the rows are serialised once, here, not validated into models again
     # Rows come as plain data in the ActivityRow shape (documented above): validating a hundred of
     # them into models and dumping them again was most of a poll's cost.
-    rows = service.list_activity(
-        workspace_id,
-        activity_type=type,
-        source=source,
-        peer_id=peer_id,
-        before=before_ts,
-        since_secs=since_secs,
-        since_id=since_id,
-        order=order,
-        limit=limit,
-    )
+    query = ActivityQuery(type, source, peer_id, before_ts, since_secs, since_id, order, limit)
+    rows = service.list_activity(workspace_id, caller, query)
     return Response(200, content_types.APPLICATION_JSON, compact_json(rows))
 
 

@@ -17,6 +17,7 @@ from molecule_local.lambdas import FunctionRegistry
 from psycopg.rows import dict_row
 
 from tests.conftest import ApiClient, create_workspace
+from tests.round_trips import counted
 
 ZERO = "00000000-0000-0000-0000-000000000000"
 
@@ -193,6 +194,57 @@ def test_feed_of_another_workspace_needs_its_token(api: ApiClient, pair: tuple[d
     alice, bob = pair
     assert api.get(f"/workspaces/{alice['id']}/activity", token=bob["connection"]["auth_token"]).status == 401
     assert api.get(f"/workspaces/{uuid.uuid4()}/activity", token=alice["connection"]["auth_token"]).status == 401
+
+
+def test_a_feed_read_or_an_inbox_poll_is_one_round_trip_with_the_bearer_looked_up_in_it(
+    api: ApiClient, database: str, pair: tuple[dict, dict]
+) -> None:
+    alice, _ = pair
+    first = _insert(database, alice["id"], activity_type="a2a_receive", request_body=_message("one"))
+    _insert(database, alice["id"], activity_type="a2a_receive", request_body=_message("two"))
+
+    feed = counted(database, lambda: _get(api, alice))
+    poll = counted(database, lambda: _get(api, alice, f"?since_id={first}"))
+
+    assert [r.answer.status for r in (feed, poll)] == [200, 200]
+    assert [row["data"]["text"] for row in poll.answer.json()] == ["two"]
+    assert (feed.round_trips, feed.transactions) == (1, 0), feed.statements
+    assert (poll.round_trips, poll.transactions) == (1, 0), poll.statements
+    assert "live_bearer(" in poll.statements[0]
+
+
+def test_the_feed_takes_admin_and_org_tokens_and_refuses_others_401_before_anything_else(
+    api: ApiClient, admin: str, database: str, pair: tuple[dict, dict]
+) -> None:
+    alice, bob = pair
+    _insert(database, alice["id"], activity_type="a2a_receive", request_body=_message("hi"))
+    org = api.post("/org/tokens", json_body={"name": "ops"}, token=admin).json()["auth_token"]
+    bobs = bob["connection"]["auth_token"]
+    base = f"/workspaces/{alice['id']}/activity"
+
+    assert [len(api.get(base, token=token).json()) for token in (admin, org)] == [1, 1]
+    refused = {
+        "another workspace's token": api.get(base, token=bobs),
+        "an unknown token": api.get(base, token="not-a-token"),
+        "no token": api.get(base),
+        "an unknown token and a bad type": api.get(f"{base}?type=nonsense", token="not-a-token"),
+        "an unknown token and a bad since_secs": api.get(f"{base}?since_secs=-1", token="not-a-token"),
+        "an unknown token and an unknown cursor": api.get(f"{base}?since_id={uuid.uuid4()}", token="not-a-token"),
+        "an unknown token and an unknown workspace": api.get(f"/workspaces/{uuid.uuid4()}/activity", token="x"),
+    }
+    assert {name: r.status for name, r in refused.items()} == dict.fromkeys(refused, 401)
+    assert api.get(f"{base}?type=nonsense", token=alice["connection"]["auth_token"]).status == 400
+    assert api.get(f"/workspaces/{uuid.uuid4()}/activity", token=admin).status == 404
+
+
+def test_a_removed_workspaces_feed_is_410_to_an_admin_and_401_to_its_revoked_token(
+    api: ApiClient, admin: str, pair: tuple[dict, dict]
+) -> None:
+    alice, _ = pair
+    assert api.delete(f"/workspaces/{alice['id']}", token=admin).status == 200
+
+    assert _get(api, alice).status == 401
+    assert api.get(f"/workspaces/{alice['id']}/activity", token=admin).status == 410
 
 
 # --- self-report and notify ---------------------------------------------------------------------------

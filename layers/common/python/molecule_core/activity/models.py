@@ -114,3 +114,21 @@ class NewActivity:
     error_detail: str | None = None
     idempotency_key: str | None = None
     protocol_version: str | None = None
+
+
+DEFAULT_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class ActivityQuery:
+    """A feed or inbox read as the caller asked for it: the route's query parameters, the ones
+    that can still be wrong (`activity_type`, `since_secs`, `since_id`) unparsed."""
+
+    activity_type: str | None = None
+    source: Literal["canvas", "agent"] | None = None
+    peer_id: UUID | None = None
+    before: datetime | None = None
+    since_secs: str | None = None
+    since_id: str | None = None
+    order: Literal["asc", "desc"] | None = None
+    limit: int = DEFAULT_LIMIT

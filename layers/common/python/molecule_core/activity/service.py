@@ -3,24 +3,25 @@ since_id cursor, agents' self-reports and their notes to users."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from molecule_core.activity import store
 from molecule_core.activity.models import (
     ACTIVITY_TYPES,
+    ActivityQuery,
     LogActivityRequest,
     NewActivity,
     NotifyRequest,
 )
 from molecule_core.activity.store import ActivityFilter
-from molecule_core.auth.models import Caller
+from molecule_core.auth import service as auth
+from molecule_core.auth.models import Caller, PresentedCaller, TokenMatch
 from molecule_core.platform import db
 from molecule_core.platform.errors import AccessDenied, Gone, InvalidInput, WorkspaceNotFound
+from molecule_core.platform.observability import note_caller
 from molecule_core.platform.settings import get_settings
 
-DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
 MAX_SINCE_SECONDS = 30 * 24 * 3600  # a wider window is clamped: no multi-month scans on a typo
 
@@ -114,37 +115,29 @@ def _row(record: dict[str, Any], base_url: str) -> dict[str, Any]:
     return record
 
 
-def list_activity(
-    workspace_id: UUID,
-    *,
-    activity_type: str | None,
-    source: Literal["canvas", "agent"] | None,
-    peer_id: UUID | None,
-    before: datetime | None,
-    since_secs: str | None,
-    since_id: str | None,
-    order: Literal["asc", "desc"] | None,
-    limit: int,
-) -> list[dict[str, Any]]:
+def list_activity(workspace_id: UUID, presented: PresentedCaller, query: ActivityQuery) -> list[dict[str, Any]]:
     """The feed (newest first) or, with a cursor or a time window, the inbox (oldest first), as
-    ActivityRow-shaped data, in one round trip."""
-    if activity_type is not None and activity_type not in ACTIVITY_TYPES:
-        raise invalid_activity_type()
-    since_seconds = parse_since_seconds(since_secs)
-    cursor_id = None
-    if since_id is not None:
-        try:
-            cursor_id = UUID(since_id)
-        except ValueError:
-            cursor_id = NO_SUCH_ROW  # malformed: answered like an unknown cursor, after the 404 check
-    # Pollers (cursor or time window) read oldest first and take the last row as next cursor.
-    ascending = order == "asc" if order else (cursor_id is not None or since_seconds is not None)
-    where = ActivityFilter(activity_type, source, peer_id, before, since_seconds, cursor_id)
+    ActivityRow-shaped data, in one round trip: WorkspaceAuth's lookup of the caller's bearer is
+    part of the read (an inbox poll is the request a poll-mode fleet sends most). A refused caller
+    learns nothing: 401 comes before 404/410 and before a bad filter's 400."""
+    try:
+        where, ascending = _activity_filter(query)
+    except InvalidInput:
+        _note(presented, auth.look_up_workspace_caller(presented, workspace_id))  # who is asking comes first
+        raise
+    token_hash = presented.token_hash
     page = db.single_statement(
         lambda conn: store.list_activity(
-            conn, workspace_id, where, ascending=ascending, limit=max(1, min(limit, MAX_LIMIT))
+            conn,
+            workspace_id,
+            where,
+            ascending=ascending,
+            limit=max(1, min(query.limit, MAX_LIMIT)),
+            token_hash=token_hash,
         )
     )
+    match = TokenMatch.found(page.bearer_kind, page.bearer_token_id, page.bearer_workspace_id)
+    _note(presented, auth.settle_workspace_caller(presented, match, workspace_id))
     if page.workspace_status is None:
         raise WorkspaceNotFound()
     if page.workspace_status == "removed":
@@ -153,6 +146,30 @@ def list_activity(
         raise cursor_gone()
     base_url = get_settings().platform_url.rstrip("/")
     return [_row(record, base_url) for record in page.rows]
+
+
+def _activity_filter(query: ActivityQuery) -> tuple[ActivityFilter, bool]:
+    """The read's filter and its order (True: oldest first); InvalidInput for a bad one."""
+    if query.activity_type is not None and query.activity_type not in ACTIVITY_TYPES:
+        raise invalid_activity_type()
+    since_seconds = parse_since_seconds(query.since_secs)
+    cursor_id = None
+    if query.since_id is not None:
+        try:
+            cursor_id = UUID(query.since_id)
+        except ValueError:
+            cursor_id = NO_SUCH_ROW  # malformed: answered like an unknown cursor, after the 404 check
+    # Pollers (cursor or time window) read oldest first and take the last row as next cursor.
+    ascending = query.order == "asc" if query.order else (cursor_id is not None or since_seconds is not None)
+    where = ActivityFilter(query.activity_type, query.source, query.peer_id, query.before, since_seconds, cursor_id)
+    return where, ascending
+
+
+def _note(presented: PresentedCaller, caller: Caller) -> None:
+    """The settled caller, for the request line (the dependency noted one decided without the
+    database)."""
+    if presented.decided is None:
+        note_caller(caller.kind, caller.workspace_id)
 
 
 def log_activity(workspace_id: UUID, request: LogActivityRequest, caller: Caller) -> None:

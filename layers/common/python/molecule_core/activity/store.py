@@ -76,6 +76,10 @@ def insert_activity(conn: Connection, row: NewActivity, *, touch_workspace: bool
     return UUID(str(inserted["id"]))
 
 
+# The columns of the statement's head (the same in every row), not of an activity row.
+_HEAD_COLUMNS = ("workspace_status", "cursor_found", "bearer_kind", "bearer_token_id", "bearer_workspace_id")
+
+
 @dataclass(frozen=True)
 class ActivityFilter:
     activity_type: str | None = None
@@ -94,15 +98,30 @@ class ActivityPage:
     workspace_status: str | None
     cursor_found: bool
     rows: list[dict[str, Any]]
+    # The caller's live credential, looked up in the same statement (all None: none presented, or
+    # not live): `live_bearer`'s columns, as every statement that accepts a token reads them.
+    bearer_kind: str | None = None
+    bearer_token_id: UUID | None = None
+    bearer_workspace_id: UUID | None = None
 
 
 def list_activity(
-    conn: Connection, workspace_id: UUID, where: ActivityFilter, *, ascending: bool, limit: int
+    conn: Connection,
+    workspace_id: UUID,
+    where: ActivityFilter,
+    *,
+    ascending: bool,
+    limit: int,
+    token_hash: bytes | None = None,
 ) -> ActivityPage:
-    """One round trip for the whole read: the workspace (404/410 are decided from it), the cursor
-    row and the page. The page is empty unless the workspace is live and the cursor (if any) is
-    one of its rows."""
-    clauses: list[sql.Composable] = [sql.SQL("a.workspace_id = %(workspace_id)s"), sql.SQL("target.live")]
+    """One round trip for the whole read: the caller's credential (`token_hash`), the workspace
+    (404/410 are decided from it), the cursor row and the page. The page is empty unless the
+    workspace is live, the cursor (if any) is one of its rows, and a presented bearer is live."""
+    clauses: list[sql.Composable] = [
+        sql.SQL("a.workspace_id = %(workspace_id)s"),
+        sql.SQL("target.live"),
+        sql.SQL("(%(token_hash)s::bytea IS NULL OR b.kind IS NOT NULL)"),
+    ]
     if where.activity_type is not None:
         clauses.append(sql.SQL("a.activity_type = %(activity_type)s"))
     if where.source == "canvas":
@@ -128,10 +147,16 @@ def list_activity(
         )
         SELECT target.status AS workspace_status,
                (%(cursor_id)s::uuid IS NULL OR EXISTS (SELECT 1 FROM cursor_row)) AS cursor_found,
+               b.kind AS bearer_kind, b.token_id AS bearer_token_id, b.workspace_id AS bearer_workspace_id,
                page.*
-        FROM (
+        FROM (SELECT 1) one
+        LEFT JOIN LATERAL (
+            SELECT kind, token_id, workspace_id FROM live_bearer(%(token_hash)s) WHERE %(token_hash)s::bytea IS NOT NULL
+            LIMIT 1
+        ) b ON true
+        LEFT JOIN (
             SELECT status::text AS status, status <> 'removed' AS live FROM workspaces WHERE id = %(workspace_id)s
-        ) target
+        ) target ON true
         LEFT JOIN LATERAL (
             SELECT {columns}
             FROM activity_logs a
@@ -152,15 +177,16 @@ def list_activity(
             "before": where.before,
             "since_seconds": where.since_seconds,
             "limit": limit,
+            "token_hash": token_hash,
         },
     ).fetchall()
-    if not records:
-        return ActivityPage(None, False, [])
-    status, cursor_found = records[0]["workspace_status"], bool(records[0]["cursor_found"])
+    first = records[0]  # `one` makes a row even when nothing else matched
+    head = [first[column] for column in _HEAD_COLUMNS]
     rows = [record for record in records if record["id"] is not None]
     for record in rows:
-        del record["workspace_status"], record["cursor_found"]
-    return ActivityPage(status, cursor_found, rows)
+        for column in _HEAD_COLUMNS:
+            del record[column]
+    return ActivityPage(head[0], bool(head[1]), rows, *head[2:])
 
 
 def delete_older_than(conn: Connection, days: int) -> int:

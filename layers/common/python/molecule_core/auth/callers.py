@@ -4,7 +4,8 @@ a refusal raises a domain error that the one error mapping answers (401/403/404)
 
 - `WorkspaceCaller`: WorkspaceAuth for the `{workspace_id}` in the path.
 - `PresentedWorkspaceCaller`: the same, with the bearer looked up in the route's own statement
-  (auth and the read in one round trip: GET /workspaces/{id}/files/{file_id}).
+  (auth and the read in one round trip: GET /workspaces/{id}/files/{file_id}, the activity
+  feed and inbox).
 - `WorkspaceStateCaller`: WorkspaceAuth for GET /workspaces/{id}/state, where a deleted
   workspace's own revoked token learns 404 `{"deleted":true}` instead of 401.
 - `OwnWorkspaceCaller`: only that workspace's own token (admin and org tokens are 401).

@@ -1,0 +1,84 @@
+"""`platform.http.memoise_route_analysis`: what Powertools works out about a route on every request
+(its `Depends()` tree, whether each query and header parameter is a scalar) is worked out once.
+The answers themselves are Powertools' — every route test runs through the memo."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import pytest
+from aws_lambda_powertools.event_handler import depends
+from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.openapi import compat
+from aws_lambda_powertools.event_handler.openapi.params import Header, Query
+from aws_lambda_powertools.event_handler.request import Request
+from molecule_core.platform import http
+from molecule_local.gateway import build_http_event
+from molecule_local.lambdas import LocalContext
+
+
+def _who(request: Request) -> str:
+    return str(request.resolved_event.headers.get("x-who") or "nobody")
+
+
+def _app() -> http.APIGatewayHttpResolver:
+    app = http.APIGatewayHttpResolver()
+
+    @app.get("/things")
+    def things(
+        who: Annotated[str, Depends(_who)],
+        colour: Annotated[str | None, Query(max_length=8)] = None,
+        size: Annotated[int, Query(ge=1)] = 1,
+        tag: Annotated[str | None, Header(alias="x-tag")] = None,
+    ) -> dict[str, Any]:
+        return {"who": who, "colour": colour, "size": size, "tag": tag}
+
+    return app
+
+
+def _get(app: http.APIGatewayHttpResolver, query: str, headers: dict[str, str]) -> dict[str, Any]:
+    event = build_http_event("GET", "/things", route_key="GET /things", query=query, headers=headers)
+    return app.resolve(event, LocalContext("Test", 3))
+
+
+def test_the_memo_is_in_place_once_a_validating_resolver_exists() -> None:
+    _app()
+    assert getattr(depends.build_dependency_tree, "memoised", False), "Powertools changed: see memoise_route_analysis"
+    assert http.memoise_route_analysis() is False  # once is enough: not wrapped twice
+
+
+def test_a_route_is_analysed_once_and_answers_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = {"annotation reads": 0, "scalar checks": 0}
+    read_annotation, is_scalar = depends._get_depends_from_annotation, compat.field_annotation_is_scalar
+
+    def counted_read(*args: Any, **kwargs: Any) -> Any:  # what building a dependency tree does per parameter
+        calls["annotation reads"] += 1
+        return read_annotation(*args, **kwargs)
+
+    def counted_is_scalar(*args: Any, **kwargs: Any) -> Any:
+        calls["scalar checks"] += 1
+        return is_scalar(*args, **kwargs)
+
+    monkeypatch.setattr(depends, "_get_depends_from_annotation", counted_read)
+    monkeypatch.setattr(compat, "field_annotation_is_scalar", counted_is_scalar)
+    app = _app()
+
+    first = _get(app, "colour=red&size=3", {"x-who": "ann", "x-tag": "t1"})
+    after_first = dict(calls)
+    answers = [_get(app, f"colour=c{i}&size={i + 1}", {"x-who": f"w{i}", "x-tag": f"t{i}"}) for i in range(5)]
+
+    assert first["statusCode"] == 200 and '"who":"ann"' in first["body"] and '"size":3' in first["body"]
+    assert [a["statusCode"] for a in answers] == [200] * 5
+    assert '"who":"w4"' in answers[-1]["body"] and '"tag":"t4"' in answers[-1]["body"]
+    assert after_first["annotation reads"] > 0 and after_first["scalar checks"] > 0  # the first request worked them out
+    assert calls == after_first  # and no request after it did again
+
+
+def test_a_bad_parameter_is_still_refused_through_the_memo() -> None:
+    app = _app()
+
+    too_long = _get(app, "colour=ultraviolet", {})
+    too_small = _get(app, "size=0", {})
+
+    assert (too_long["statusCode"], too_small["statusCode"]) == (400, 400)
+    assert '"field":"colour"' in too_long["body"] and '"field":"size"' in too_small["body"]

@@ -5,7 +5,8 @@ database before dispatching, and what a since_id poll costs on a large activity 
    `message/send` payload goes straight to the agent and through the A2A proxy over the local
    stack's HTTP server (`HttpService`, the loop `make run` listens with), once as a user (admin
    bearer) and once as a sibling workspace (its bearer and X-Workspace-ID), from a client in its own
-   process on kept-alive connections, interleaved, 500 times each after 50 warm-ups. Targets: added
+   process on kept-alive connections, interleaved, 500 times each after 50 warm-ups; database work
+   on pooled connections, as `make run` serves. Targets: added
    by the proxy for a user p50 ≤ 1.5 ms and p99 ≤ 5 ms, for a workspace p50 ≤ 3 ms. A second,
    instrumented pass (in-process) splits one proxied call into the agent's round trip, the
    database and the rest.
@@ -279,13 +280,16 @@ def _added(label: str, proxied: list[float], direct: list[float], p50_target: fl
     )
 
 
-def measure_overhead(api: Client, tuned: Target, shipped: Target, sibling: Caller) -> None:
+def measure_overhead(api: Client, url: str, tuned: Target, shipped: Target, sibling: Caller) -> None:
     user = Caller("user", ADMIN_TOKEN)
     service = HttpService(api.gateway, "127.0.0.1", 0)
     service.start()
     try:
-        figures = interleaved_over_http(service.url, tuned, [user, sibling], WARMUP, CALLS)
-        shipped_figures = interleaved_over_http(service.url, shipped, [user], SHIPPED_WARMUP, SHIPPED_CALLS)
+        # As `make run` serves: each unit of work takes a pooled connection (LocalStack.start), so one
+        # call's receipt, written after its answer, does not hold the connection the next call needs.
+        with db.pooled(url):
+            figures = interleaved_over_http(service.url, tuned, [user, sibling], WARMUP, CALLS)
+            shipped_figures = interleaved_over_http(service.url, shipped, [user], SHIPPED_WARMUP, SHIPPED_CALLS)
     finally:
         service.stop()
     print_table(
@@ -758,7 +762,7 @@ def main() -> int:
                     f"1. Proxy overhead over the local stack's HTTP: message/send, {CALLS} calls each after "
                     f"{WARMUP} warm-ups, interleaved; the reference agent and the client each in its own process"
                 )
-                measure_overhead(api, tuned, shipped, sibling)
+                measure_overhead(api, url, tuned, shipped, sibling)
                 measure_breakdown(api, url, tuned)
                 print(f"\n2. SQL round trips on the push path before dispatch (target ≤ {PRE_DISPATCH_TARGET})")
                 db.configure(dsn=url, cursor_factory=CountingCursor)

@@ -16,6 +16,7 @@ from molecule_core.a2a import service
 from molecule_core.agents import service as agents
 from molecule_core.auth.callers import A2ACaller
 from molecule_core.platform.http import (
+    FORWARDABLE_HEADER,
     APIGatewayHttpResolver,
     StreamedResponse,
     is_streaming_invocation,
@@ -346,10 +347,20 @@ def a2a(
     workspace_id: UUID,
     caller: A2ACaller,
     a2a_version: Annotated[
-        str | None, Header(alias="a2a-version", max_length=32, description="`0.3` or `1.0` (default: from the method)")
+        str | None,
+        Header(
+            alias="a2a-version",
+            max_length=32,
+            pattern=FORWARDABLE_HEADER,
+            description="`0.3` or `1.0` (default: from the method)",
+        ),
     ] = None,
-    a2a_extensions: Annotated[str | None, Header(alias="a2a-extensions", max_length=1024)] = None,
-    x_a2a_extensions: Annotated[str | None, Header(alias="x-a2a-extensions", max_length=1024)] = None,
+    a2a_extensions: Annotated[
+        str | None, Header(alias="a2a-extensions", max_length=1024, pattern=FORWARDABLE_HEADER)
+    ] = None,
+    x_a2a_extensions: Annotated[
+        str | None, Header(alias="x-a2a-extensions", max_length=1024, pattern=FORWARDABLE_HEADER)
+    ] = None,
     prefer: Annotated[
         str | None, Header(max_length=256, description="`respond-async`: queue it and answer 202 at once")
     ] = None,

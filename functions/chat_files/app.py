@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.auth.callers import PresentedWorkspaceCaller, WorkspaceCaller
 from molecule_core.files import service
 from molecule_core.files.models import RelayedAnswer, UploadedFiles, UploadUrl, UploadUrlRequest
-from molecule_core.platform.http import APIGatewayHttpResolver, serve
+from molecule_core.platform.http import FORWARDABLE_HEADER, APIGatewayHttpResolver, serve
 from molecule_core.platform.observability import logger
 from molecule_core.platform.openapi import (
     BINARY,
@@ -143,7 +143,7 @@ def _relay(answer: RelayedAnswer) -> Response[bytes]:
 def upload(
     workspace_id: UUID,
     caller: WorkspaceCaller,
-    content_type: Annotated[str | None, Header(max_length=1024)] = None,
+    content_type: Annotated[str | None, Header(max_length=1024, pattern=FORWARDABLE_HEADER)] = None,
 ):  # no return type: see _relay
     event = app.current_event
     # not event.decoded_body: it decodes to str, which a binary multipart body is not

@@ -60,6 +60,25 @@ def test_a_header_that_contradicts_the_method_is_a_json_rpc_error_and_reaches_no
     assert agent.received == []
 
 
+@pytest.mark.parametrize("header", ["A2A-Version", "A2A-Extensions", "X-A2A-Extensions"])
+def test_a_forwarded_header_that_is_not_visible_ascii_is_400_naming_it_and_reaches_no_agent(
+    api: ApiClient, dev: str, agent: ScriptedAgent, header: str
+) -> None:
+    # A value no HTTP client could put on the wire to the agent (UnicodeEncodeError: a 500 before).
+    target = _push(api, dev, agent.url)
+    message = {"role": "user", "messageId": "m", "parts": [{"kind": "text", "text": "x"}]}
+    v03 = {"jsonrpc": "2.0", "id": 5, "method": "message/send", "params": {"message": message}}
+
+    results = [
+        api.post(f"/workspaces/{target['id']}/a2a", json_body=v03, token=dev, headers={header: value})
+        for value in ("urn:\u20ac", "urn:\u00fc", "urn:a\tb")
+    ]
+
+    assert [r.status for r in results] == [400, 400, 400], [r.text for r in results]
+    assert {r.json().get("field") for r in results} == {header.lower()}
+    assert agent.received == []
+
+
 def test_a_1_0_send_in_the_0_3_content_shape_is_refused_before_the_agent(
     api: ApiClient, dev: str, agent: ScriptedAgent
 ) -> None:

@@ -243,6 +243,22 @@ def test_upload_that_is_not_multipart_is_400_and_not_forwarded(
     assert file_agent.seen == []
 
 
+@pytest.mark.parametrize(
+    "content_type", ["multipart/form-data; boundary=\u20ac", "multipart/form-data; boundary=\u00fc"]
+)
+def test_upload_whose_content_type_is_not_printable_ascii_is_400_and_not_forwarded(
+    api: ApiClient, dev: str, file_agent: FileAgent, target: str, content_type: str
+) -> None:
+    result = api.post(
+        f"/workspaces/{target}/chat/uploads",
+        body=multipart("shot.png", PNG),
+        token=dev,
+        headers={"Content-Type": content_type},
+    )
+    assert result.status == 400, result.text
+    assert file_agent.seen == []
+
+
 def test_upload_over_the_relay_limit_is_413_before_forwarding(
     api: ApiClient, dev: str, file_agent: FileAgent, target: str
 ) -> None:

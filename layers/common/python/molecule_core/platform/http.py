@@ -48,6 +48,13 @@ _PATH_NOUNS = {
 }
 
 
+# The value of a header the platform carries on to an agent (`Header(pattern=FORWARDABLE_HEADER)`):
+# printable ASCII, what an HTTP client puts on the wire. Any other character cannot be sent (httpx
+# encodes header values as ASCII, http.client as Latin-1): refused at the edge with a 400 naming the
+# header, not failed on the way out.
+FORWARDABLE_HEADER = r"^[\x20-\x7e]*$"
+
+
 def compact_json(value: Any) -> str:
     """Compact JSON, UTF-8 as is, UUIDs and datetimes as pydantic writes them — by pydantic-core's
     serializer, ~4× faster than `json.dumps(default=to_jsonable_python)` on a page of activity rows

@@ -3,8 +3,8 @@ delivery) on the standard library's `http.client`, over connections kept alive p
 
 Why not httpx, which the rest of `agents` uses: on this path httpx costs ~0.6 ms a call more than
 `http.client` (POST of a message/send to the same agent, p50 1.33 against 0.72 ms, measured side by
-side), about a third of what the proxy adds to a message; and the proxy no longer imports httpx at
-init. Streams and file forwarding (rarer, and relayed piece by piece) stay on httpx (`transport`).
+side), a quarter to a third of what the proxy added to a message; and the proxy no longer imports
+httpx at init. Streams and file forwarding (rarer, and relayed piece by piece) stay on httpx (`transport`).
 
 The rules are `agents.service`'s, kept here for this client:
 - Pinned resolution: a new connection resolves the host once through the URL-safety rule

@@ -55,6 +55,22 @@ def test_each_request_writes_one_line_with_route_status_caller_and_no_credential
     assert token not in output and "not-a-live-token" not in output
 
 
+def test_a_caller_whose_bearer_is_looked_up_in_the_routes_own_read_is_on_its_request_line(
+    api: ApiClient, admin: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    workspace = create_workspace(api, admin, name="polled", external=True)
+    capsys.readouterr()
+
+    assert api.get(f"/workspaces/{workspace['id']}/activity", token=workspace["connection"]["auth_token"]).status == 200
+
+    (line,) = request_lines(capsys.readouterr().out)
+    assert (line["route"], line["caller_kind"], line["caller_workspace_id"]) == (
+        "GET /workspaces/{workspace_id}/activity",
+        "workspace",
+        workspace["id"],
+    )
+
+
 def test_every_http_function_writes_one_request_line_per_request(
     api: ApiClient, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -19,7 +19,6 @@ from molecule_core.auth import service as auth
 from molecule_core.auth.models import Caller, PresentedCaller, TokenMatch
 from molecule_core.platform import db
 from molecule_core.platform.errors import AccessDenied, Gone, InvalidInput, WorkspaceNotFound
-from molecule_core.platform.observability import note_caller
 from molecule_core.platform.settings import get_settings
 
 MAX_LIMIT = 500
@@ -123,7 +122,7 @@ def list_activity(workspace_id: UUID, presented: PresentedCaller, query: Activit
     try:
         where, ascending = _activity_filter(query)
     except InvalidInput:
-        _note(presented, auth.look_up_workspace_caller(presented, workspace_id))  # who is asking comes first
+        auth.look_up_workspace_caller(presented, workspace_id)  # who is asking comes first
         raise
     token_hash = presented.token_hash
     page = db.single_statement(
@@ -137,7 +136,7 @@ def list_activity(workspace_id: UUID, presented: PresentedCaller, query: Activit
         )
     )
     match = TokenMatch.found(page.bearer_kind, page.bearer_token_id, page.bearer_workspace_id)
-    _note(presented, auth.settle_workspace_caller(presented, match, workspace_id))
+    auth.settle_workspace_caller(presented, match, workspace_id)
     if page.workspace_status is None:
         raise WorkspaceNotFound()
     if page.workspace_status == "removed":
@@ -163,13 +162,6 @@ def _activity_filter(query: ActivityQuery) -> tuple[ActivityFilter, bool]:
     ascending = query.order == "asc" if query.order else (cursor_id is not None or since_seconds is not None)
     where = ActivityFilter(query.activity_type, query.source, query.peer_id, query.before, since_seconds, cursor_id)
     return where, ascending
-
-
-def _note(presented: PresentedCaller, caller: Caller) -> None:
-    """The settled caller, for the request line (the dependency noted one decided without the
-    database)."""
-    if presented.decided is None:
-        note_caller(caller.kind, caller.workspace_id)
 
 
 def log_activity(workspace_id: UUID, request: LogActivityRequest, caller: Caller) -> None:

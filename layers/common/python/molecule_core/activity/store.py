@@ -180,13 +180,12 @@ def list_activity(
             "token_hash": token_hash,
         },
     ).fetchall()
-    first = records[0]  # `one` makes a row even when nothing else matched
-    head = [first[column] for column in _HEAD_COLUMNS]
+    status, cursor_found, *bearer = (records[0][column] for column in _HEAD_COLUMNS)  # `one`: always a row
     rows = [record for record in records if record["id"] is not None]
     for record in rows:
         for column in _HEAD_COLUMNS:
             del record[column]
-    return ActivityPage(head[0], bool(head[1]), rows, *head[2:])
+    return ActivityPage(status, bool(cursor_found), rows, *bearer)
 
 
 def delete_older_than(conn: Connection, days: int) -> int:

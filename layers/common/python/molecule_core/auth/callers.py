@@ -68,7 +68,7 @@ def _workspace_caller(request: Request) -> Caller:
 
 def _presented_workspace_caller(request: Request) -> PresentedCaller:
     """WorkspaceAuth whose bearer the route looks up in its own statement (`auth.service.
-    settle_workspace_caller` decides, and the route notes the caller it settled on)."""
+    settle_workspace_caller` decides, and notes the caller it settled on)."""
     presented = service.present_workspace_caller(request_bearer(request))
     if presented.decided is not None:
         _noted(presented.decided)

@@ -43,6 +43,7 @@ from molecule_core.platform.errors import (
     Unauthorized,
     WorkspaceNotFound,
 )
+from molecule_core.platform.observability import note_caller
 from molecule_core.platform.settings import get_settings
 
 __all__ = ["MintedToken", "hash_token", "mint_inbound_secret", "mint_token"]  # for other domains
@@ -114,7 +115,8 @@ def present_workspace_caller(bearer: str | None) -> PresentedCaller:
 
 def settle_workspace_caller(presented: PresentedCaller, match: TokenMatch | None, workspace_id: UUID) -> Caller:
     """WorkspaceAuth once the bearer was looked up: a live org token, or a live token of the
-    path's workspace (another workspace's token is as invalid as an unknown one)."""
+    path's workspace (another workspace's token is as invalid as an unknown one). A caller known
+    only now is noted for the request line (the dependency noted one decided without a lookup)."""
     if presented.decided is not None:
         return presented.decided
     if match is None:
@@ -122,6 +124,7 @@ def settle_workspace_caller(presented: PresentedCaller, match: TokenMatch | None
     caller = Caller(match.kind, workspace_id=match.workspace_id, token_id=match.token_id)
     if caller.kind == "workspace" and caller.workspace_id != workspace_id:
         raise Unauthorized("invalid workspace auth token")
+    note_caller(caller.kind, caller.workspace_id)
     return caller
 
 

@@ -49,7 +49,7 @@ from molecule_core.platform.errors import (
     UpstreamError,
     WorkspaceNotFound,
 )
-from molecule_core.platform.observability import logger, note_caller
+from molecule_core.platform.observability import logger
 from molecule_core.platform.settings import get_settings
 from molecule_core.registry.service import can_communicate, read_or_heal_inbound_secret
 from molecule_core.workspaces import service as workspaces
@@ -361,8 +361,6 @@ def read_staged_file(reader_id: UUID, file_id: UUID, presented: PresentedCaller)
     )
     match = TokenMatch.found(found.bearer_kind, found.bearer_token_id, found.bearer_workspace_id)
     caller = auth.settle_workspace_caller(presented, match, reader_id)
-    if presented.decided is None:
-        note_caller(caller.kind, caller.workspace_id)
     return _serve_staged_file(_readable(found.file, reader_id, caller))
 
 

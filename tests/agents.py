@@ -29,6 +29,7 @@ class ScriptedAgent:
     mode: str = "echo"  # echo | status | close | slow
     status: int = 200
     raw_body: bytes | None = None
+    content_type: str = "application/json"
     answer_headers: dict[str, str] = field(default_factory=dict)  # sent with every answer
     release: threading.Event = field(default_factory=threading.Event)
     received: list[Received] = field(default_factory=list)
@@ -79,7 +80,7 @@ def scripted_agent() -> Iterator[ScriptedAgent]:
                 return
             status, payload = answer
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", agent.content_type)
             self.send_header("Content-Length", str(len(payload)))
             for name, value in agent.answer_headers.items():
                 self.send_header(name, value)

@@ -87,6 +87,23 @@ def test_an_agent_answer_with_a_nul_is_relayed_unchanged_and_recorded(
     assert receipt["status"] == "ok" and receipt["response_body"]["result"] == {"text": "a\ufffdb\ufffd"}
 
 
+def test_a_streamed_event_with_a_nul_is_relayed_unchanged_and_recorded(
+    api: ApiClient, dev: str, agent: ScriptedAgent, database: str
+) -> None:
+    target = push_target(api, dev, agent.url)
+    agent.content_type = "text/event-stream"
+    agent.raw_body = b'data: {"jsonrpc":"2.0","id":"req-1","result":{"kind":"status-update","text":"a\\u0000b"}}\n\n'
+
+    result = api.post(f"/workspaces/{target}/a2a", json_body={**send("hello"), "method": "message/stream"}, token=dev)
+
+    assert result.status == 200 and result.body == agent.raw_body
+    (receipt,) = receipts(database, target)
+    assert receipt["status"] == "ok"
+    assert receipt["response_body"]["events"] == [
+        {"jsonrpc": "2.0", "id": "req-1", "result": {"kind": "status-update", "text": "a\ufffdb"}}
+    ]
+
+
 def test_a_receipt_that_cannot_be_written_after_delivery_is_not_a_500_nor_a_redelivery(
     api: ApiClient, dev: str, agent: ScriptedAgent, database: str, refuse_activity_writes: None
 ) -> None:

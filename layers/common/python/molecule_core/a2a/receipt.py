@@ -28,15 +28,15 @@ from molecule_core.activity.models import NewActivity
 from molecule_core.platform import deferred
 from molecule_core.platform.errors import DomainError
 from molecule_core.platform.observability import count, logger
-from molecule_core.platform.validation import json_problem
+from molecule_core.platform.validation import json_problem, storable_json
 
 
 def refuse_unstorable(message: NormalizedA2A) -> None:
     """The request is kept as it was sent (the receipt's request_body, a queue row's body: jsonb),
     so text PostgreSQL cannot store — a NUL, an unpaired surrogate — is refused before delivery,
     with a JSON-RPC invalid-params error naming where it is, instead of reaching the agent and then
-    leaving no receipt. (An agent's answer cannot be refused once delivered: it is stored with those
-    characters replaced, by `agents.service.stored_response_body`.)"""
+    leaving no receipt. (An agent's answer cannot be refused once delivered: its receipt stores it with
+    those characters replaced, `Receipt._row`.)"""
     problem = json_problem(message.payload)
     if problem:
         path, reason = problem
@@ -106,7 +106,26 @@ class Receipt:
         self.recorded = True
         default = {"ok": "delivered", "queued": "inbox" if is_delivery else "queued"}.get(status, "failed")
         count(OUTCOME_METRICS[outcome or default])
-        row = NewActivity(
+        duration_ms = int((time.monotonic() - self.started) * 1000)
+        if is_delivery:
+            return activity.record_activity(self._row(status, response, error, duration_ms, True), touch_workspace=True)
+        # A record of what happened to a message whose fate is decided, unlike the inbox row above,
+        # which is the message: built and written after the answer is sent where the runtime can
+        # (platform/deferred.py), without waiting for the disk.
+        deferred.defer(lambda: self._write_log(status, response, error, duration_ms))
+        return None
+
+    def _write_log(self, status: str, response: Any, error: str | None, duration_ms: int) -> None:
+        try:
+            row = self._row(status, response, error, duration_ms, False)
+            activity.record_activity(row, touch_workspace=True, durable=False)
+        except Exception:
+            logger.exception("a2a_receive not recorded", extra={"workspace_id": str(self.context.id)})
+
+    def _row(self, status: str, response: Any, error: str | None, duration_ms: int, is_delivery: bool) -> NewActivity:
+        """The a2a_receive row; `response` as the agent (or the platform) answered, stored with
+        unstorable characters replaced (`storable_json`)."""
+        return NewActivity(
             workspace_id=self.context.id,
             activity_type="a2a_receive",
             source_id=self.caller_id,
@@ -116,27 +135,13 @@ class Receipt:
             # The normaliser already parsed (and accepted) these bytes, so parsing again cannot fail.
             request_body=json.loads(self.raw) if is_delivery else self.message.payload,
             request_normalized=self.message.payload if is_delivery else None,
-            response_body=response,
-            duration_ms=int((time.monotonic() - self.started) * 1000),
+            response_body=storable_json(response),
+            duration_ms=duration_ms,
             status=status,
             error_detail=error,
             idempotency_key=self.message.message_id,
             protocol_version=self.message.protocol_version,
         )
-        if is_delivery:
-            return activity.record_activity(row, touch_workspace=True)
-        # A record of what happened to a message whose fate is decided, unlike the inbox row above,
-        # which is the message: written after the answer is sent where the runtime can
-        # (platform/deferred.py), without waiting for the disk.
-        deferred.defer(lambda: _write_log(row))
-        return None
-
-
-def _write_log(row: NewActivity) -> None:
-    try:
-        activity.record_activity(row, touch_workspace=True, durable=False)
-    except Exception:
-        logger.exception("a2a_receive not recorded", extra={"workspace_id": str(row.workspace_id)})
 
 
 @contextmanager

@@ -344,7 +344,7 @@ def _relay_answer(
     if is_upstream_dead_status(status) and _is_agent_dead(receipt):
         raise _restart_dead_agent(receipt, f"upstream {status}")
     content_type = headers.get("content-type", "application/json")
-    body = agent_client.stored_response_body(raw)
+    body = agent_client.response_json(raw)  # the record repairs what it cannot store, after the answer
     if delivery.bridged and status < 400:
         body = answer_for_caller(delivery, body)
         raw = json.dumps(body, separators=(",", ":")).encode()

@@ -66,14 +66,20 @@ class AgentAddressRefused(AgentCallError):
 MAX_STORED_BODY = 256 * 1024
 
 
-def stored_response_body(raw: bytes) -> Any:
-    """What goes into response_body: the agent's JSON when it is JSON, else its text (capped) —
-    storable either way (the agent's bytes reach the caller unchanged; only the record is
-    repaired), because a record that fails after delivery must not turn into a redelivery."""
+def response_json(raw: bytes) -> Any:
+    """An agent's answer as a record reads it: its JSON when it is JSON, else its text (capped),
+    as sent — `storable_json` repairs it where it is stored."""
     try:
-        return storable_json(json.loads(raw)) if raw else None
+        return json.loads(raw) if raw else None
     except (ValueError, RecursionError):
-        return storable_json({"raw": raw[:MAX_STORED_BODY].decode("utf-8", errors="replace")})
+        return {"raw": raw[:MAX_STORED_BODY].decode("utf-8", errors="replace")}
+
+
+def stored_response_body(raw: bytes) -> Any:
+    """What goes into response_body: `response_json`, storable (the agent's bytes reach the caller
+    unchanged; only the record is repaired), because a record that fails after delivery must not
+    turn into a redelivery."""
+    return storable_json(response_json(raw))
 
 
 def post_json(url: str, body: bytes, headers: Mapping[str, str], *, budget_seconds: float) -> AgentResponse:

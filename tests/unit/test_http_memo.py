@@ -1,6 +1,7 @@
 """`platform.http.memoise_route_analysis`: what Powertools works out about a route on every request
-(its `Depends()` tree, whether each query and header parameter is a scalar) is worked out once.
-The answers themselves are Powertools' — every route test runs through the memo."""
+(its `Depends()` tree, whether each query and header parameter is a scalar) is worked out once; and
+`HttpApiEvent`: a request's case-insensitive headers are built once. The answers themselves are
+Powertools' — every route test runs through both."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi import compat
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.event_handler.request import Request
+from aws_lambda_powertools.utilities.data_classes import common
 from molecule_core.platform import http
 from molecule_local.gateway import build_http_event
 from molecule_local.lambdas import LocalContext
@@ -31,7 +33,8 @@ def _app() -> http.APIGatewayHttpResolver:
         size: Annotated[int, Query(ge=1)] = 1,
         tag: Annotated[str | None, Header(alias="x-tag")] = None,
     ) -> dict[str, Any]:
-        return {"who": who, "colour": colour, "size": size, "tag": tag}
+        agent = app.current_event.headers.get("User-Agent")  # a route reads the same headers
+        return {"who": who, "colour": colour, "size": size, "tag": tag, "agent": agent}
 
     return app
 
@@ -82,3 +85,25 @@ def test_a_bad_parameter_is_still_refused_through_the_memo() -> None:
 
     assert (too_long["statusCode"], too_small["statusCode"]) == (400, 400)
     assert '"field":"colour"' in too_long["body"] and '"field":"size"' in too_small["body"]
+
+
+def test_a_request_builds_its_case_insensitive_headers_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    built = {"header dicts": 0}
+    build = common.CaseInsensitiveDict.__init__
+
+    def counted_build(self: Any, *args: Any, **kwargs: Any) -> None:
+        built["header dicts"] += 1
+        build(self, *args, **kwargs)
+
+    app = _app()
+    _get(app, "", {"x-who": "warm-up"})  # the memo's first request
+    monkeypatch.setattr(common.CaseInsensitiveDict, "__init__", counted_build)
+
+    answer = _get(app, "colour=red", {"X-Who": "ann", "X-Tag": "t1"})
+
+    assert answer["statusCode"] == 200 and '"who":"ann"' in answer["body"] and '"tag":"t1"' in answer["body"]
+    assert type(app.current_event) is http.HttpApiEvent, "Powertools changed: see HttpApiEvent"
+    # One: the request's headers, read by the dependency, the header parameter's validation and the
+    # route. The validation builds two of its own (`resolved_headers_field`, and one over the
+    # multi-value headers HTTP API events do not have).
+    assert built["header dicts"] == 3

@@ -25,11 +25,14 @@ import binascii
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver as PowertoolsHttpResolver
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+from aws_lambda_powertools.utilities.data_classes.common import CaseInsensitiveDict
 from pydantic_core import to_json
 
 from molecule_core.platform import observability
@@ -192,6 +195,16 @@ class DocumentedHttpResolver(PowertoolsHttpResolver):
         return super().get_openapi_schema(*args, **kwargs)
 
 
+class HttpApiEvent(APIGatewayProxyEventV2):
+    """Powertools' HTTP API event, whose case-insensitive `headers` are built once a request:
+    Powertools builds them anew on every read, and a proxied message read them six times (the
+    caller's bearer and workspace headers, the validated header parameters, the route)."""
+
+    @cached_property
+    def headers(self) -> dict[str, str]:
+        return CaseInsensitiveDict(self.get("headers"))  # type: ignore[no-untyped-call]  # Powertools' own
+
+
 class APIGatewayHttpResolver(DocumentedHttpResolver):
     """Every HTTP function's resolver: Powertools' with the platform's settings — request
     validation, compact JSON, the edge's body parser (tests/integration/test_bad_input.py sends every
@@ -203,6 +216,10 @@ class APIGatewayHttpResolver(DocumentedHttpResolver):
         super().__init__(enable_validation=True, serializer=compact_json, json_body_deserializer=parse_json_body)
         memoise_route_analysis()
         install_error_handlers(self)
+
+    def _to_proxy_event(self, event: dict[str, Any]) -> HttpApiEvent:
+        """Every request's event is an `HttpApiEvent` (Powertools converts each one here)."""
+        return HttpApiEvent(event, self._json_body_deserializer)
 
 
 def install_error_handlers(app: PowertoolsHttpResolver) -> None:

@@ -41,6 +41,14 @@ class Route:
         return cls(method.upper(), path, function, re.compile(regex))
 
     @property
+    def segments(self) -> int:
+        return len(self.path.strip("/").split("/")) if self.path != "/" else 0
+
+    @property
+    def greedy(self) -> bool:
+        return self.path.endswith("+}")
+
+    @property
     def route_key(self) -> str:
         return f"{self.method} {self.path}"
 
@@ -57,24 +65,42 @@ class Route:
 class RouteTable:
     def __init__(self, routes: Iterable[Route]) -> None:
         self.routes = sorted(routes, key=lambda r: r.specificity, reverse=True)
-        # Only routes whose first segment is that literal (or a parameter) can match a path, so a
-        # request tries a handful of patterns instead of every route, in `routes`' order.
-        self._open = [r for r in self.routes if _first_segment(r.path).startswith("{")]
-        self._by_first = {
-            first: [r for r in self.routes if _first_segment(r.path) == first or r in self._open]
-            for first in {_first_segment(r.path) for r in self.routes} - {_first_segment(r.path) for r in self._open}
+        # Only routes of the path's shape can match it: its first segment (that literal, or a
+        # parameter), its number of slashes and whether it ends with one (`_fits`). A request tries
+        # the patterns of its shape's routes, a handful, in `routes`' order.
+        self._most_slashes = max((r.segments for r in self.routes), default=0) + 2  # beyond: greedy ones only
+        firsts = {_first_segment(r.path) for r in self.routes if not _first_segment(r.path).startswith("{")}
+        self._by_shape = {
+            (first, slashes, trailing): [r for r in self.routes if _fits(r, first, slashes, trailing)]
+            for first in (*firsts, None)
+            for slashes in range(self._most_slashes + 1)
+            for trailing in (False, True)
         }
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         method = method.upper()
-        for route in self._by_first.get(_first_segment(path), self._open):
+        shape = (min(path.count("/"), self._most_slashes), path.endswith("/"))
+        shaped = self._by_shape.get((_first_segment(path), *shape)) or self._by_shape[(None, *shape)]
+        for route in shaped:
+            if route.method != method and route.method != "ANY":
+                continue
             found = route.pattern.match(path)
-            if found and route.method in (method, "ANY"):
+            if found:
                 return route, found.groupdict()
         return None
 
     def allows_path(self, path: str) -> bool:
         return any(r.pattern.match(path) for r in self.routes)
+
+
+def _fits(route: Route, first: str | None, slashes: int, trailing: bool) -> bool:
+    """Whether `route` can match a path whose first segment is `first` (None: no route's literal),
+    which has `slashes` slashes and ends with one if `trailing`: one slash per segment of the
+    route, and one more at the end (a greedy last segment may hold any number more)."""
+    route_first = _first_segment(route.path)
+    if not route_first.startswith("{") and route_first != first:
+        return False
+    return slashes >= route.segments if route.greedy else slashes == route.segments + trailing
 
 
 def _first_segment(path: str) -> str:

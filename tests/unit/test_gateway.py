@@ -110,3 +110,33 @@ def test_every_template_route_matches_what_a_scan_of_all_routes_matches() -> Non
         path = route.path.replace("{proxy+}", "a/b").replace("{", "").replace("}", "")
         scanned = next(r for r in table.routes if r.pattern.match(path) and r.method in (route.method, "ANY"))
         assert table.match(route.method if route.method != "ANY" else "GET", path)[0] == scanned, route.route_key
+
+
+def _scanned(table: RouteTable, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+    """What a scan of every route, most specific first, matches: the rule the index must keep."""
+    for route in table.routes:
+        found = route.pattern.match(path)
+        if found and route.method in (method, "ANY"):
+            return route, found.groupdict()
+    return None
+
+
+def test_the_shape_index_matches_what_a_scan_matches_for_any_method_and_path_length() -> None:
+    table = RouteTable(
+        [
+            *route_table(default_template()).routes,
+            Route.build("ANY", "/{proxy+}", "FallbackFunction"),
+            Route.build("GET", "/files/{proxy+}", "FilesFunction"),
+            Route.build("GET", "/{tenant}/health", "TenantHealthFunction"),
+        ]
+    )
+    paths = {"/", "", "/unknown", "/unknown/a/b", "/files", "/files/a", "/files/a/b/c/d/e/f/g/h/i/j"}
+    for route in table.routes:
+        concrete = route.path.replace("{proxy+}", "a/b").replace("{", "").replace("}", "")
+        paths |= {concrete, concrete + "/", concrete + "/x", concrete + "/x/y/z/w/v/u/t/s/r"}
+    checked = 0
+    for path in sorted(paths):
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"):
+            assert table.match(method, path) == _scanned(table, method, path), (method, path)
+            checked += 1
+    assert checked > 1000

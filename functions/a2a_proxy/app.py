@@ -10,7 +10,6 @@ from uuid import UUID
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.a2a import service
 from molecule_core.agents import service as agents
@@ -425,11 +424,11 @@ def agent_card(workspace_id: UUID, caller: A2ACaller) -> dict[str, Any]:
     return service.workspace_agent_card(workspace_id, caller)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return serve(app, event, context)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context
 def lambda_stream_handler(event: dict, context: LambdaContext) -> StreamedResponse:
     return serve_streaming(app, event, context)

@@ -4,7 +4,6 @@ from typing import Annotated
 from uuid import UUID
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.a2a import service
 from molecule_core.a2a.models import A2aQueueItem, A2aQueueStatus, DropStaleResult, QueueStatus
@@ -107,6 +106,6 @@ def drop_stale(
     return DropStaleResult(dropped=dropped)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return serve(app, event, context)

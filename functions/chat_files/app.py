@@ -7,7 +7,6 @@ from uuid import UUID
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.auth.callers import PresentedWorkspaceCaller, WorkspaceCaller
 from molecule_core.files import service
@@ -234,6 +233,6 @@ def read_file(workspace_id: UUID, file_id: UUID, caller: PresentedWorkspaceCalle
     return _relay(service.read_staged_file(workspace_id, file_id, caller))
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return serve(app, event, context)

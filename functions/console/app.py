@@ -13,7 +13,6 @@ from functools import lru_cache
 from pathlib import Path
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.platform.http import DocumentedHttpResolver as APIGatewayHttpResolver
 from molecule_core.platform.http import serve
@@ -111,6 +110,6 @@ def asset(path: str) -> Response[bytes | str]:
     return console_file(path, ASSET_CACHE)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return serve(app, event, context)

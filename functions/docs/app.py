@@ -8,7 +8,6 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.platform.http import APIGatewayHttpResolver, compact_json, serve
 from molecule_core.platform.observability import logger
@@ -85,6 +84,6 @@ def docs(view: Annotated[str | None, Query(alias="format", max_length=16)] = Non
     return Response(200, "text/html; charset=utf-8", swagger_page(reference_json()))
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return serve(app, event, context)

@@ -4,7 +4,6 @@ from typing import Annotated
 from uuid import UUID
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.auth.callers import AdminCaller, WorkspaceCaller
 from molecule_core.events import service
@@ -58,6 +57,6 @@ def list_workspace_events(
     return service.list_events(workspace_id=workspace_id, since_id=since_id, limit=limit)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return serve(app, event, context)

@@ -5,7 +5,6 @@ from typing import Annotated
 from uuid import UUID
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.auth.callers import AdminCaller, AgentBearerDep, DiscoveryCaller, WorkspaceCaller
 from molecule_core.platform.http import APIGatewayHttpResolver, serve
@@ -223,6 +222,6 @@ def check_access(body: CheckAccessRequest, caller: AdminCaller) -> dict[str, boo
     return {"allowed": service.check_access(body.caller_id, body.target_id)}
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return serve(app, event, context)

@@ -5,7 +5,6 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.auth.callers import AdminCaller, OwnWorkspaceCaller, WorkspaceCaller
 from molecule_core.platform.http import APIGatewayHttpResolver, serve
@@ -225,6 +224,6 @@ def delete_global_secret(key: str, caller: AdminCaller) -> SecretDeleted:
 
 
 # log_event=False, explicitly: POWERTOOLS_LOGGER_LOG_EVENT=true must never log these bodies.
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
+@logger.inject_lambda_context(log_event=False)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return serve(app, event, context)

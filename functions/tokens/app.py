@@ -5,7 +5,6 @@ from uuid import UUID
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.auth import service
 from molecule_core.auth.callers import AdminCaller, TestTokenIssuer, WorkspaceCaller
@@ -162,6 +161,6 @@ def issue_test_token(workspace_id: UUID, issuer: TestTokenIssuer) -> TestToken:
     return service.issue_test_token(workspace_id)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return serve(app, event, context)

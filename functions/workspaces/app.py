@@ -5,7 +5,6 @@ from uuid import UUID
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from molecule_core.auth.callers import AdminCaller, WorkspaceCaller, WorkspaceStateCaller
@@ -197,6 +196,6 @@ def delete_workspace(
     return service.delete_workspace(workspace_id, confirm=confirm, purge=purge)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return serve(app, event, context)

@@ -15,6 +15,7 @@ import pytest
 from molecule_core.platform import db
 from molecule_core.platform.errors import DatastoreUnavailable
 from molecule_core.platform.observability import metrics
+from molecule_local import gateway
 from molecule_local.template import default_template
 
 from tests.conftest import ApiClient, create_workspace, set_env
@@ -71,10 +72,19 @@ def test_a_caller_whose_bearer_is_looked_up_in_the_routes_own_read_is_on_its_req
     )
 
 
-def test_every_http_function_writes_one_request_line_per_request(
-    api: ApiClient, capsys: pytest.CaptureFixture[str]
+def test_every_http_function_writes_one_request_line_per_request_with_its_request_id_as_correlation_id(
+    api: ApiClient, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given: one route of every HTTP function in template.yaml, naming ids nobody has
+    request_ids: list[str] = []
+    build_event = gateway.build_http_event
+
+    def recorded(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        event = build_event(*args, **kwargs)
+        request_ids.append(event["requestContext"]["requestId"])
+        return event
+
+    monkeypatch.setattr(gateway, "build_http_event", recorded)
     report = []
     for spec in default_template().functions.values():
         if not spec.routes:
@@ -85,11 +95,16 @@ def test_every_http_function_writes_one_request_line_per_request(
         # When: it is called (whatever it answers: a refusal is a request too)
         answer = api.request(route.method, re.sub(r"\{[^}]+\}", str(uuid.uuid4()), route.path))
 
-        # Then: exactly one request line, naming its route and its status (platform.http.serve)
-        lines = [(line["route"], line["status"]) for line in request_lines(capsys.readouterr().out)]
-        if lines != [(f"{route.method} {route.path}", answer.status)]:
+        # Then: exactly one request line, naming its route, its status (platform.http.serve) and,
+        # as its correlation id, the request id API Gateway gave this request
+        lines = [
+            (line["route"], line["status"], line.get("correlation_id"))
+            for line in request_lines(capsys.readouterr().out)
+        ]
+        if lines != [(f"{route.method} {route.path}", answer.status, request_ids[-1])]:
             report.append(f"{spec.logical_id} {route.method} {route.path}: {lines} (its handler is not serve(...)?)")
     assert report == [], "\n".join(report)
+    assert len(set(request_ids)) == len(request_ids) > 10
 
 
 def test_a_credential_over_its_rate_gets_429_with_retry_after_and_others_do_not(

@@ -109,7 +109,7 @@ def _malformed_path_id(errors: list[Any]) -> str | None:
 def serve(app: PowertoolsHttpResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Resolve one API Gateway event: the route's answer, one structured line for the request, and
     the invocation's metrics published. Every HTTP function's handler is this call."""
-    facts = observability.begin_request()
+    facts = observability.begin_request(event)
     response: dict[str, Any] = app.resolve(event, context)
     observability.log_request(event, response, facts)
     observability.flush_metrics()
@@ -313,7 +313,7 @@ def stream_response(
 def serve_streaming(app: PowertoolsHttpResolver, event: dict[str, Any], context: Any) -> StreamedResponse:
     """`serve` for a streaming invocation: the same request line (status known before the first
     chunk; the duration is the time to the answer's head) and metrics, around `resolve_streaming`."""
-    facts = observability.begin_request()
+    facts = observability.begin_request(event)
     streamed = resolve_streaming(app, event, context)
     observability.log_request(event, {"statusCode": streamed.status_code}, facts)
     observability.flush_metrics()

@@ -5,6 +5,7 @@ and each failure read as what it means for the message. Real servers on 127.0.0.
 from __future__ import annotations
 
 import datetime
+import http.client
 import socket
 import ssl
 import threading
@@ -178,6 +179,66 @@ def test_a_chunked_answer_is_read_whole(platform_env: pytest.MonkeyPatch) -> Non
 
     with serving(chunked) as server:
         assert post_json(server.url, BODY, HEADERS, budget_seconds=5).body == b"abcde"
+
+
+def test_the_answer_head_is_read_without_the_email_parser(platform_env: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("http.client.parse_headers called")
+
+    platform_env.setattr(http.client, "parse_headers", refuse)
+    with serving(keep_serving) as server:
+        result = post_json(server.url, BODY, HEADERS, budget_seconds=5)
+
+    assert (result.status, result.body, result.headers["content-type"]) == (200, b'{"ok":true}', "application/json")
+
+
+def test_an_interim_answer_and_a_line_that_is_no_header_are_skipped_and_a_folded_line_continues_its_header(
+    platform_env: pytest.MonkeyPatch,
+) -> None:
+    def interim_then_folded(head: bytes, conn: socket.socket) -> bool:
+        conn.sendall(
+            b"HTTP/1.1 100 Continue\r\nX-Interim: 1\r\n\r\n"
+            + answer(extra="X-Long: a\r\n  b\r\nno colon here\r\nX-After: c\r\n")
+        )
+        return True
+
+    with serving(interim_then_folded) as server:
+        result = post_json(server.url, BODY, HEADERS, budget_seconds=5)
+
+    assert (result.status, result.body) == (200, b'{"ok":true}')
+    assert (result.headers["x-long"], result.headers["x-after"]) == ("a b", "c") and "x-interim" not in result.headers
+
+
+def test_an_answer_without_a_length_is_read_to_the_close_and_its_connection_not_kept(
+    platform_env: pytest.MonkeyPatch,
+) -> None:
+    def until_close(head: bytes, conn: socket.socket) -> bool:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it")
+        return False
+
+    with serving(until_close) as server:
+        bodies = [post_json(server.url, BODY, HEADERS, budget_seconds=5).body for _ in range(2)]
+
+    assert bodies == [b"all of it"] * 2
+    assert len({port for port, _ in server.requests}) == 2
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"HTTP/1.1 200 OK\r\n" + b"X-Many: 1\r\n" * 101 + b"Content-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX-Huge: " + b"a" * 70000 + b"\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/2 200\r\nContent-Length: 0\r\n\r\n",
+    ],
+    ids=["101 headers", "a 70 KB line", "not HTTP/1"],
+)
+def test_a_broken_answer_head_is_busy(platform_env: pytest.MonkeyPatch, head: bytes) -> None:
+    def broken(request: bytes, conn: socket.socket) -> bool:
+        conn.sendall(head)
+        return False
+
+    with serving(broken) as server, pytest.raises(AgentBusy):
+        post_json(server.url, BODY, HEADERS, budget_seconds=5)
 
 
 def test_a_refused_connection_is_unreachable(platform_env: pytest.MonkeyPatch) -> None:

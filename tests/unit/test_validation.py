@@ -79,6 +79,45 @@ def test_an_oversized_body_is_413() -> None:
         parse_json_body('"' + "x" * MAX_JSON_BODY_BYTES + '"')
 
 
+def nested_list(depth: int, innermost: Any = 1) -> Any:
+    value: Any = innermost
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ({"a": [1, 2.5, "x", None, True, 10**30], "b": {"c": "é", "d": []}}, None),
+        (nested_list(MAX_JSON_DEPTH), None),
+        (nested_list(MAX_JSON_DEPTH - 1, {"k": 1}), None),
+        (nested_list(MAX_JSON_DEPTH + 1), ("", f"nested deeper than {MAX_JSON_DEPTH} levels")),
+        (nested_list(MAX_JSON_DEPTH, []), None),  # an empty list at the limit
+        (nested_list(MAX_JSON_DEPTH + 1, []), ("", f"nested deeper than {MAX_JSON_DEPTH} levels")),
+        (
+            {"x": [nested_list(MAX_JSON_DEPTH - 2, {}), nested_list(MAX_JSON_DEPTH - 1, {})]},
+            ("x", f"nested deeper than {MAX_JSON_DEPTH} levels"),  # an empty object one beyond it
+        ),
+        ("\x00", ("", "NUL characters are not allowed")),
+        (math.nan, ("", "must be a finite number")),
+        ({"a": [{"b": [1, -math.inf]}]}, ("a[0].b[1]", "must be a finite number")),
+        ({"a": [{"b\ud800": 1}]}, ("a[0]", "invalid Unicode (unpaired surrogate) (in a key)")),
+        # two lone halves of one pair, in two strings: each is still unpaired
+        (["\ud83d", "\ude00"], ("[1]", "invalid Unicode (unpaired surrogate)")),
+        ({"k": "ok", "t": "a\x00"}, ("t", "NUL characters are not allowed")),
+    ],
+)
+def test_json_problem_finds_a_problem_wherever_it_is_and_nothing_in_a_clean_value(
+    value: Any, problem: tuple[str, str] | None
+) -> None:
+    assert json_problem(value) == problem
+    if problem is not None and "nested" not in problem[1]:
+        assert json_problem(storable_json(value)) is None  # what storable_json repairs
+    if problem is None:
+        assert storable_json(value) is value
+
+
 def test_storable_json_replaces_what_postgresql_cannot_store_and_keeps_the_rest() -> None:
     value = {"a\x00": ["ok", "b\ud800c", math.inf], "n": 1, "nested": nested(200)}
 

@@ -95,8 +95,38 @@ def _walk(value: Any, path: str = "") -> Iterator[tuple[str, Any, int]]:
             stack.extend((_child_path(here, i), v, depth + 1) for i, v in enumerate(item))
 
 
+def _is_clean(value: Any, max_depth: int | None) -> bool:
+    """Whether no key or string in `value` holds an unstorable character, no number is non-finite
+    and (with `max_depth`) nothing is nested deeper — one pass that builds no paths and searches
+    every key and string at once, for the common case; `json_problem` walks again with paths only
+    to name what it found."""
+    texts: list[str] = []
+    pending: list[tuple[Any, int]] = [([value], -1)]
+    while pending:
+        item, depth = pending.pop()
+        if item and max_depth is not None and depth >= max_depth:
+            return False
+        if isinstance(item, dict):
+            texts.extend(key if isinstance(key, str) else str(key) for key in item)
+            children: Any = item.values()
+        else:
+            children = item
+        for child in children:
+            if isinstance(child, str):
+                texts.append(child)
+            elif isinstance(child, dict | list):
+                pending.append((child, depth + 1))
+            elif isinstance(child, float) and not math.isfinite(child):
+                return False
+    # joined, a NUL is still a NUL and a lone surrogate still a code point of its own (a str never
+    # pairs surrogates), so one search finds what a search per text would
+    return _UNSTORABLE.search("".join(texts)) is None
+
+
 def json_problem(value: Any, path: str = "") -> tuple[str, str] | None:
     """(path, reason) of the first thing in a JSON value the platform cannot accept, or None."""
+    if _is_clean(value, MAX_JSON_DEPTH):
+        return None
     for here, item, depth in _walk(value, path):
         if depth > MAX_JSON_DEPTH:
             # named by its top-level field: the full path would be as long as the nesting
@@ -149,17 +179,7 @@ def storable_json(value: Any) -> Any:
     """`value` with every unstorable character (NUL, lone surrogates) in keys and strings replaced
     by U+FFFD and non-finite numbers by null: for answers the platform keeps but cannot refuse.
     (Depth is not capped here: what an agent answered is kept as it was nested.)"""
-    if not any(_needs_repair(item) for _, item, _ in _walk(value)):
-        return value
-    return _repaired(value)
-
-
-def _needs_repair(item: Any) -> bool:
-    if isinstance(item, str):
-        return _UNSTORABLE.search(item) is not None
-    if isinstance(item, float):
-        return not math.isfinite(item)
-    return isinstance(item, dict) and any(_UNSTORABLE.search(str(key)) for key in item)
+    return value if _is_clean(value, None) else _repaired(value)
 
 
 def _repaired(value: Any) -> Any:

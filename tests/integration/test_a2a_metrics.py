@@ -5,11 +5,12 @@ as CloudWatch would."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import psycopg
 import pytest
-from molecule_core.platform import observability
+from molecule_core.platform import deferred, observability
 from molecule_local.lambdas import FunctionRegistry
 
 from tests.agents import ScriptedAgent, closed_port_url
@@ -44,6 +45,29 @@ def test_a_delivered_message_counts_as_delivered(
     assert api.post(f"/workspaces/{target}/a2a", json_body=send(), token=dev).status == 200
 
     assert outcomes(capsys.readouterr().out) == {"A2ADelivered": [1.0]}
+
+
+def test_a_message_is_counted_in_its_own_invocations_metrics_when_they_are_published_after_the_answer(
+    api: ApiClient, dev: str, agent: ScriptedAgent, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As the local HTTP server and the streaming runtime answer: the metrics are published once the
+    # answer is sent (a streamed one relayed to its end), with what its receipt counted.
+    target = push_target(api, dev, agent.url)
+    agent.content_type = "text/event-stream"
+    agent.raw_body = b'data: {"jsonrpc":"2.0","id":"r-1","result":{"kind":"status-update","final":true}}\n\n'
+    capsys.readouterr()
+    body = json.dumps({**send(), "method": "message/stream"}).encode()
+    headers = {"authorization": f"Bearer {dev}", "content-type": "application/json"}
+
+    with deferred.after_answer():
+        streamed = api.gateway.handle("POST", f"/workspaces/{target}/a2a", headers, body, stream=True)
+        assert streamed.status == 200 and streamed.chunks is not None
+        relayed = b"".join(streamed.chunks)
+        answered = outcomes(capsys.readouterr().out)
+
+    assert relayed == agent.raw_body and answered == {}  # nothing published before the answer ended
+    assert outcomes(capsys.readouterr().out) == {"A2ADelivered": [1.0]}
+    assert observability.metrics.metric_set == {}  # nothing left for the next invocation
 
 
 def test_a_poll_targets_message_counts_as_inbox(api: ApiClient, dev: str, capsys: pytest.CaptureFixture[str]) -> None:

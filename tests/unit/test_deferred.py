@@ -24,6 +24,18 @@ def test_inside_after_answer_work_waits_for_the_end_of_the_block_and_keeps_its_o
     assert done == ["answer sent", "first", "second"]
 
 
+def test_last_work_runs_after_all_other_work_even_work_deferred_after_it() -> None:
+    done: list[str] = []
+    with deferred.after_answer():
+        deferred.defer(lambda: done.append("receipt"))
+        deferred.defer(lambda: done.append("publish metrics"), last=True)
+        deferred.defer(lambda: done.append("a stream's receipt, once relayed"))
+    assert done == ["receipt", "a stream's receipt, once relayed", "publish metrics"]
+
+    deferred.defer(lambda: done.append("at once"), last=True)  # outside a block: at once, as any work
+    assert done[-1] == "at once"
+
+
 def test_work_deferred_by_deferred_work_runs_at_once() -> None:
     done: list[str] = []
     with deferred.after_answer():

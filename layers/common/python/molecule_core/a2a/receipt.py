@@ -105,7 +105,7 @@ class Receipt:
         `outcome`: what it counts as (`OUTCOME_METRICS`); by default read from the status."""
         self.recorded = True
         default = {"ok": "delivered", "queued": "inbox" if is_delivery else "queued"}.get(status, "failed")
-        count(OUTCOME_METRICS[outcome or default])
+        deferred.defer(lambda: count(OUTCOME_METRICS[outcome or default]))  # published after the answer
         duration_ms = int((time.monotonic() - self.started) * 1000)
         if is_delivery:
             return activity.record_activity(self._row(status, response, error, duration_ms, True), touch_workspace=True)

@@ -23,29 +23,35 @@ from contextvars import ContextVar
 
 from molecule_core.platform.observability import logger
 
-_pending: ContextVar[list[Callable[[], object]] | None] = ContextVar("molecule_deferred", default=None)
+_pending: ContextVar[tuple[list[Callable[[], object]], list[Callable[[], object]]] | None] = ContextVar(
+    "molecule_deferred", default=None
+)
 
 
-def defer(work: Callable[[], object]) -> None:
-    """Run `work` after the answer is sent, or now when no runtime will run it later."""
+def defer(work: Callable[[], object], *, last: bool = False) -> None:
+    """Run `work` after the answer is sent, or now when no runtime will run it later. `last`: after
+    all other work of the block, even work deferred after it — what closes the invocation's
+    records (publishing its metrics, which a streamed answer's receipt still adds to once its
+    last event is relayed)."""
     pending = _pending.get()
     if pending is None:
         work()
     else:
-        pending.append(work)
+        pending[1 if last else 0].append(work)
 
 
 @contextmanager
 def after_answer() -> Iterator[None]:
     """Collect deferred work while the block answers; run it when the block ends (also when it
-    ends with an exception). Work deferred by deferred work runs at once."""
-    pending: list[Callable[[], object]] = []
+    ends with an exception), in order, the `last` units after the others. Work deferred by
+    deferred work runs at once."""
+    pending: tuple[list[Callable[[], object]], list[Callable[[], object]]] = ([], [])
     token = _pending.set(pending)
     try:
         yield
     finally:
         _pending.reset(token)
-        for work in pending:
+        for work in (*pending[0], *pending[1]):
             try:
                 work()
             except Exception:

@@ -109,9 +109,8 @@ def _budget_seconds() -> float:
 
 
 def _relay(answer: RelayedAnswer) -> Response[bytes]:
-    # bytes: Powertools base64-encodes the body and sets isBase64Encoded, so binary files survive.
-    # The routes declare no return type on purpose: with one, response validation would run the
-    # bytes through pydantic's JSON mode and fail on anything that is not UTF-8.
+    # bytes: Powertools base64-encodes the body and sets isBase64Encoded, so binary files survive
+    # (response validation lets bytes through as they are: platform.http.bytes_pass_through).
     headers = {name: value for name, value in answer.headers.items() if name != "content-type"}
     return Response(answer.status, answer.content_type, answer.body, headers=headers or None)
 

@@ -87,6 +87,19 @@ def test_an_agent_answer_with_a_nul_is_relayed_unchanged_and_recorded(
     assert receipt["status"] == "ok" and receipt["response_body"]["result"] == {"text": "a\ufffdb\ufffd"}
 
 
+def test_an_agent_answer_that_is_not_utf8_is_relayed_byte_for_byte_and_recorded(
+    api: ApiClient, dev: str, agent: ScriptedAgent, database: str
+) -> None:
+    target = push_target(api, dev, agent.url)
+    agent.raw_body = b'{"jsonrpc":"2.0","id":"req-1","result":{"text":"caf\xe9"}}'  # Latin-1, not UTF-8
+
+    result = api.post(f"/workspaces/{target}/a2a", json_body=send("hello"), token=dev)
+
+    assert result.status == 200 and result.body == agent.raw_body  # a 500 after delivery would be retried
+    (receipt,) = receipts(database, target)
+    assert receipt["status"] == "ok" and receipt["response_body"] == {"raw": agent.raw_body.decode(errors="replace")}
+
+
 def test_a_streamed_event_with_a_nul_is_relayed_unchanged_and_recorded(
     api: ApiClient, dev: str, agent: ScriptedAgent, database: str
 ) -> None:

@@ -106,7 +106,7 @@ def file_agent() -> Iterator[FileAgent]:
                 self._json(401, {"error": "unauthorized"})
                 return False
             if agent.answer is not None:
-                self._json(agent.answer[0], json.loads(agent.answer[1]))
+                self._send(agent.answer[0], agent.answer[1], {"Content-Type": "application/json"})
                 return False
             return True
 
@@ -223,6 +223,14 @@ def test_upload_agent_error_passes_through_unchanged(
     result = _upload(api, dev, target, multipart("shot.png", PNG))
     assert result.status == status
     assert result.json() == answer
+
+
+def test_an_upload_answer_that_is_not_utf8_is_relayed_byte_for_byte(
+    api: ApiClient, dev: str, file_agent: FileAgent, target: str
+) -> None:
+    file_agent.answer = (200, b'{"files":[{"name":"caf\xe9.png"}]}')  # Latin-1, not the JSON it claims
+    result = _upload(api, dev, target, multipart("shot.png", PNG))
+    assert result.status == 200 and result.body == b'{"files":[{"name":"caf\xe9.png"}]}'
 
 
 def test_upload_with_a_secret_the_agent_does_not_know_passes_its_401_through(

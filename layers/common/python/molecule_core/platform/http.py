@@ -25,7 +25,7 @@ import binascii
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver as PowertoolsHttpResolver
@@ -63,6 +63,12 @@ def compact_json(value: Any) -> str:
     serializer, ~4× faster than `json.dumps(default=to_jsonable_python)` on a page of activity rows
     (0.43 ms against 1.7 ms for 100 rows) with the same output."""
     return to_json(value).decode()
+
+
+def _answer_body(value: Any) -> str | bytes:
+    """The resolvers' serializer of a JSON answer's body: compact JSON — except bytes, which are
+    the answer already (an agent's, relayed as it came) and which Powertools then base64-encodes."""
+    return value if isinstance(value, bytes) else compact_json(value)
 
 
 def json_response(status_code: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
@@ -201,6 +207,34 @@ def memoise_route_analysis() -> bool:
     return True
 
 
+def bytes_pass_through(validation: Any) -> Any:
+    """Powertools' response validation, except for a body that already is bytes — what the
+    platform relays as it came (an agent's answer, a file): nothing to validate, and Powertools
+    base64-encodes it when it builds the answer. Validating it ran the bytes through pydantic's
+    JSON mode (or `jsonable_encoder`, for a route without a return type), which decodes them as
+    UTF-8: an agent's answer that was not UTF-8 became a 500 after its message was delivered."""
+    passing = _bytes_pass_through_class()()
+    passing.__dict__.update(validation.__dict__)  # the resolver's serializer and error settings
+    return passing
+
+
+@cache
+def _bytes_pass_through_class() -> type[Any]:
+    # The validation's module, which a function without validation (the console) never loads.
+    from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
+        OpenAPIResponseValidationMiddleware,
+    )
+
+    class BytesPassThrough(OpenAPIResponseValidationMiddleware):
+        def _handle_response(self, *, route: Any, response: Response[Any]) -> Response[Any]:
+            if isinstance(response.body, bytes):
+                return response
+            handled: Response[Any] = super()._handle_response(route=route, response=response)
+            return handled
+
+    return BytesPassThrough
+
+
 class DocumentedHttpResolver(PowertoolsHttpResolver):
     """Powertools' resolver, whose reference knows the platform's security schemes: routes declare
     who may call them (`security=`, platform.openapi) and Powertools checks each declaration against
@@ -231,8 +265,13 @@ class APIGatewayHttpResolver(DocumentedHttpResolver):
     that name (`app = APIGatewayHttpResolver()`)."""
 
     def __init__(self) -> None:
-        super().__init__(enable_validation=True, serializer=compact_json, json_body_deserializer=parse_json_body)
+        super().__init__(
+            enable_validation=True,
+            serializer=_answer_body,  # type: ignore[arg-type]  # bytes go on to be base64-encoded
+            json_body_deserializer=parse_json_body,
+        )
         memoise_route_analysis()
+        self._response_validation_middleware = bytes_pass_through(self._response_validation_middleware)
         install_error_handlers(self)
 
     def _to_proxy_event(self, event: dict[str, Any]) -> HttpApiEvent:

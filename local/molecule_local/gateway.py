@@ -30,7 +30,7 @@ class Route:
     @classmethod
     def build(cls, method: str, path: str, function: str) -> Route:
         regex = "^"
-        for segment in path.strip("/").split("/") if path != "/" else []:
+        for segment in _template_segments(path):
             if segment.startswith("{") and segment.endswith("+}"):
                 regex += f"/(?P<{segment[1:-2]}>.+)"
             elif segment.startswith("{") and segment.endswith("}"):
@@ -42,7 +42,7 @@ class Route:
 
     @property
     def segments(self) -> int:
-        return len(self.path.strip("/").split("/")) if self.path != "/" else 0
+        return len(_template_segments(self.path))
 
     @property
     def greedy(self) -> bool:
@@ -91,6 +91,11 @@ class RouteTable:
 
     def allows_path(self, path: str) -> bool:
         return any(r.pattern.match(path) for r in self.routes)
+
+
+def _template_segments(path: str) -> list[str]:
+    """A route's path template in segments (the root has none)."""
+    return path.strip("/").split("/") if path != "/" else []
 
 
 def _fits(route: Route, first: str | None, slashes: int, trailing: bool) -> bool:

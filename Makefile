@@ -63,6 +63,11 @@ bench: $(STAMP)
 migrate-status: $(STAMP)
 	$(BIN)/python -m molecule_local migrate status
 
+# `sam build` ships source only and Lambda's code is read-only: without bytecode in the package,
+# every cold start compiles each module it imports (local/molecule_local/bytecode.py). Compiled
+# by the runtime's Python, after every `sam build`.
+LAMBDA_BYTECODE = $(LAMBDA_PYTHON) -I local/molecule_local/bytecode.py
+
 # `sam build` without Docker runs the Lambda runtime's Python: check for a working python3.13
 # before minutes of installing SAM. A pyenv shim alone is not one (it refuses to run a version
 # that is not installed or selected), so say what to do about it.
@@ -101,6 +106,8 @@ sam-check: lambda-python $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 	PATH="$$(dirname $(LAMBDA_PYTHON)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --parallel
+	$(LAMBDA_BYTECODE) compile .aws-sam/build
+	$(LAMBDA_BYTECODE) check .aws-sam/build
 	@# Lambda mounts the layer at /opt and imports from /opt/python: the package must sit right there.
 	test -f .aws-sam/build/CommonLayer/python/molecule_core/__init__.py
 	test -f .aws-sam/build/MigrateFunction/migrations/001_workspaces.up.sql
@@ -108,10 +115,13 @@ sam-check: lambda-python $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	@# The A2A proxy's AWS_LAMBDA_EXEC_WRAPPER must reach Lambda executable (README "Deploying").
 	test -x .aws-sam/build/A2aProxyFunction/stream_runtime.sh
 
-# Build and deploy one environment of samconfig.toml (stack name, region, parameters).
+# Build and deploy one environment of samconfig.toml (stack name, region, parameters), with every
+# module's bytecode in the package (LAMBDA_BYTECODE, above).
 deploy: lambda-python $(SAM_VENV)/.installed
 	@case "$(ENV)" in dev|prod) ;; *) echo "ENV must be dev or prod (samconfig.toml)"; exit 1;; esac
 	PATH="$$(dirname $(LAMBDA_PYTHON)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --config-env $(ENV)
+	$(LAMBDA_BYTECODE) compile .aws-sam/build
+	$(LAMBDA_BYTECODE) check .aws-sam/build
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam deploy --config-env $(ENV)
 
 clean:

@@ -153,6 +153,13 @@ class Template:
         return dict(self.raw.get("Resources", {}))
 
     @property
+    def python_version(self) -> tuple[int, int]:
+        """The functions' Python (Globals `Runtime: python3.13` → (3, 13))."""
+        runtime = str(self.raw["Globals"]["Function"]["Runtime"])
+        major, _, minor = runtime.removeprefix("python").partition(".")
+        return int(major), int(minor)
+
+    @property
     def queues(self) -> dict[str, QueueSpec]:
         """Every AWS::SQS::Queue, dead-letter targets before the queues that redrive to them."""
         specs = {

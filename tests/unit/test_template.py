@@ -73,3 +73,18 @@ def test_console_function_ships_the_console() -> None:
     link = REPO_ROOT / "functions/console/assets"
     assert link.resolve() == (REPO_ROOT / "console").resolve()
     assert (link / "index.html").is_file()
+
+
+def test_one_python_version_for_the_runtime_the_layer_and_its_bytecode() -> None:
+    # The package's bytecode is per Python version (local/molecule_local/bytecode.py): the Python
+    # the Makefile builds and compiles with must be the functions' runtime, and the layer's.
+    template = default_template()
+    major, minor = template.python_version
+    runtime = f"python{major}.{minor}"
+    layer = template.resources["CommonLayer"]
+    assert layer["Properties"]["CompatibleRuntimes"] == [runtime]
+    assert layer["Metadata"]["BuildMethod"] == runtime
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    lambda_python = next(line for line in makefile.splitlines() if line.startswith("LAMBDA_PYTHON ?="))
+    assert f"/{major}.{minor}*/bin/{runtime}" in lambda_python and f"command -v {runtime}" in lambda_python
+    assert f"sys.version_info[:2] != ({major}, {minor})" in makefile

@@ -58,7 +58,7 @@ lint: $(STAMP)
 	$(BIN)/mypy layers/common/python/molecule_core
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	LAMBDA_PYTHON="$(LAMBDA_PYTHON)" $(BIN)/python -m bench
 
 migrate-status: $(STAMP)
 	$(BIN)/python -m molecule_local migrate status

@@ -33,8 +33,10 @@ _UNCHECKED_HASH_FLAGS = 0b01
 
 
 def compile_tree(root: Path) -> bool:
-    """Compile every `.py` under `root` for this Python; False when any failed to compile."""
-    return bool(compileall.compile_dir(str(root), quiet=1, workers=0, invalidation_mode=MODE))
+    """Compile every `.py` under `root` for this Python; False when any failed to compile. Always
+    anew (`force`): compileall keeps timestamped bytecode that matches its source, as a tree holds
+    once this Python has run or compiled it (`sam build` itself copies no bytecode)."""
+    return bool(compileall.compile_dir(str(root), quiet=1, force=True, workers=0, invalidation_mode=MODE))
 
 
 def problems(root: Path) -> list[str]:

@@ -127,3 +127,12 @@ def test_every_sam_build_is_followed_by_its_bytecode(target: str) -> None:
     after = recipe[build + 1 : build + 3]
     assert after == ["$(LAMBDA_BYTECODE) compile .aws-sam/build", "$(LAMBDA_BYTECODE) check .aws-sam/build"]
     assert not any("sam deploy" in line for line in recipe[:build])
+
+
+def test_compile_replaces_up_to_date_bytecode_of_the_usual_kind(package: Path) -> None:
+    # A tree this Python has run or compiled holds timestamped bytecode that matches its source:
+    # compiling must still make every module's bytecode unchecked (compileall would keep it).
+    for source in package.rglob("*.py"):
+        py_compile.compile(str(source))
+    assert bytecode.compile_tree(package)
+    assert bytecode.problems(package) == []

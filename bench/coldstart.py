@@ -119,10 +119,10 @@ def _version_of(python: str) -> tuple[int, int] | None:
         )
     except OSError:
         return None
-    if completed.returncode != 0:
+    words = completed.stdout.split()
+    if completed.returncode != 0 or len(words) != 2 or not all(word.isdigit() for word in words):
         return None  # e.g. a pyenv shim with no such Python behind it
-    major, minor = completed.stdout.split()
-    return int(major), int(minor)
+    return int(words[0]), int(words[1])
 
 
 def find_runtime() -> Runtime:

@@ -2,7 +2,8 @@
 than the layer (test and local-stack libraries), so an import of a package the layer lacks passes
 every other test and fails only on AWS, and only when its code path runs if the import is lazy.
 
-What Lambda provides: the standard library, boto3 and botocore (the runtime's; SPEC §2), and the
+What Lambda provides: the runtime's standard library (the tests run an older Python, whose standard
+library still has modules 3.12 and 3.13 removed), boto3 and botocore (the runtime's; SPEC §2), and the
 layer — the packages of layers/common/requirements.txt with their dependencies, as pip resolves them
 for the runtime (Python 3.13 on Linux, arm64), read from the installed distributions' metadata."""
 
@@ -22,6 +23,14 @@ from packaging.requirements import Requirement
 DEPLOYED_CODE = (REPO_ROOT / "layers/common/python/molecule_core", REPO_ROOT / "functions")
 LAYER_REQUIREMENTS = REPO_ROOT / "layers/common/requirements.txt"
 RUNTIME_PROVIDED = {"boto3", "botocore"}
+# In the standard library of the Python the tests may run (3.11), gone from the runtime's (3.13):
+# PEP 594's dead batteries and lib2to3 (3.13), distutils, imp, asynchat, asyncore, smtpd (3.12).
+REMOVED_FROM_THE_RUNTIMES_STDLIB = {
+    "aifc", "asynchat", "asyncore", "audioop", "cgi", "cgitb", "chunk", "crypt", "distutils", "imghdr", "imp",
+    "lib2to3", "mailcap", "msilib", "nis", "nntplib", "ossaudiodev", "pipes", "smtpd", "sndhdr", "spwd", "sunau",
+    "telnetlib", "uu", "xdrlib",
+}  # fmt: skip
+RUNTIME_STDLIB = sys.stdlib_module_names - REMOVED_FROM_THE_RUNTIMES_STDLIB
 # Imported by deployed code, deliberately absent from the layer.
 NOT_IN_THE_LAYER = {
     "a2a": "the A2A SDK: optional, bridge.py checks find_spec before importing it",
@@ -87,7 +96,8 @@ def layer_provides() -> set[str]:
 
 def imported_packages(sources: Iterable[Path]) -> dict[str, set[str]]:
     """Top-level packages imported anywhere in `sources` (inside functions too, and by
-    `importlib.import_module("…")`), beyond the standard library and molecule_core: name → files."""
+    `importlib.import_module("…")`), beyond the runtime's standard library and molecule_core:
+    name → files."""
     found: dict[str, set[str]] = {}
     for source in sources:
         for node in ast.walk(ast.parse(source.read_text(), str(source))):
@@ -107,7 +117,7 @@ def imported_packages(sources: Iterable[Path]) -> dict[str, set[str]]:
                 names = [node.args[0].value]
             for name in names:
                 top = name.split(".")[0]
-                if top not in sys.stdlib_module_names and top not in ("molecule_core", "__future__"):
+                if top not in RUNTIME_STDLIB and top not in ("molecule_core", "__future__"):
                     found.setdefault(top, set()).add(_shown(source))
     return found
 
@@ -158,3 +168,9 @@ def test_an_import_the_layer_lacks_is_found(source: str, tmp_path: Path) -> None
     module = tmp_path / "app.py"
     module.write_text(source + "import json\nimport httpx\nfrom molecule_core.platform import db\n")
     assert missing_in_lambda([module]) == {"yaml": {str(module)}}
+
+
+def test_a_standard_module_the_runtime_no_longer_has_is_found(tmp_path: Path) -> None:
+    module = tmp_path / "app.py"
+    module.write_text("import cgi\nimport json\n")
+    assert missing_in_lambda([module]) == {"cgi": {str(module)}}

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from uuid import UUID
 
 from molecule_core.platform.models import WireModel
@@ -33,8 +33,7 @@ class A2AAnswer:
         return cls(status, b"", "text/event-stream", {"Cache-Control": "no-cache"}, events)
 
 
-@dataclass(frozen=True)
-class HandedMessage:
+class HandedMessage(NamedTuple):
     """Where `service.enqueue_message` put a message for its target: the target's inbox (poll
     mode: the activity row that holds it) or the A2A queue (push: the queue row the drain delivers)."""
 

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from molecule_core.a2a.versions import (
     MESSAGE_METHODS,
@@ -63,8 +62,7 @@ class A2AError(DomainError):
         return {"jsonrpc": "2.0", "id": self.request_id, "error": {"code": self.code, "message": self.message}}
 
 
-@dataclass(frozen=True)
-class NormalizedA2A:
+class NormalizedA2A(NamedTuple):
     payload: dict[str, Any]  # the canonical JSON-RPC 2.0 request, ready to forward
     method: str
     request_id: str | int

@@ -8,8 +8,7 @@ ends the row `failed`, while the others (an internal error, an unknown code) are
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 # JSON-RPC and A2A codes that a redelivery of the same request would meet again.
 PERMANENT_ERROR_CODES = frozenset(
@@ -31,8 +30,7 @@ PERMANENT_ERROR_CODES = frozenset(
 MAX_ERROR_TEXT = 500
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     ok: bool
     error: str | None = None  # for error_detail / last_error
     permanent: bool = False  # no redelivery can succeed

@@ -25,9 +25,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from molecule_core.a2a import store
@@ -65,8 +64,7 @@ class DrainRetry(Exception):
     """The record could not be delivered now; SQS should bring it back later."""
 
 
-@dataclass(frozen=True)
-class EnqueueResult:
+class EnqueueResult(NamedTuple):
     queue_id: UUID
     queue_depth: int
     created: bool

@@ -6,14 +6,12 @@ Pure."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 CONTENT_TYPE = "text/event-stream"
 
 
-@dataclass(frozen=True)
-class SseEvent:
+class SseEvent(NamedTuple):
     data: str
     event: str | None = None
     raw: bytes = b""  # the event as received (relayed unchanged when nothing is translated)

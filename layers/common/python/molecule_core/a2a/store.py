@@ -10,8 +10,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
@@ -19,8 +18,7 @@ from psycopg.types.json import Jsonb
 from molecule_core.platform.db import Connection
 
 
-@dataclass(frozen=True)
-class DispatchContext:
+class DispatchContext(NamedTuple):
     id: UUID
     name: str
     status: str
@@ -40,8 +38,7 @@ class DispatchContext:
     lineages: dict[str, Any] | None
 
 
-@dataclass(frozen=True)
-class Dispatch:
+class Dispatch(NamedTuple):
     """The one read before dispatch: what the presented bearer resolved to (`live_bearer`; all
     None when none was presented or it is not live) and the target (None when unknown)."""
 
@@ -112,8 +109,7 @@ def mark_dead_agent_offline(conn: Connection, workspace_id: UUID, reason: str) -
 FINAL_STATUSES = ("completed", "failed", "expired", "dropped")
 
 
-@dataclass(frozen=True)
-class Enqueued:
+class Enqueued(NamedTuple):
     id: UUID
     created: bool
     published: bool
@@ -185,8 +181,7 @@ def mark_published(conn: Connection, queue_ids: list[UUID]) -> int:
     return cursor.rowcount
 
 
-@dataclass(frozen=True)
-class Unpublished:
+class Unpublished(NamedTuple):
     id: UUID
     workspace_id: UUID
 
@@ -258,8 +253,7 @@ def forget_messages(conn: Connection, queue_ids: list[UUID]) -> list[UUID]:
     return [UUID(str(r["id"])) for r in rows]
 
 
-@dataclass(frozen=True)
-class Claim:
+class Claim(NamedTuple):
     """The outcome of a claim attempt. `claimed` False: `previous_status` says why (None: no row);
     `leased` True: another drain's lease runs, and the row was marked as having no live message."""
 

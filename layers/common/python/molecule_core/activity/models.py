@@ -4,9 +4,8 @@ row other domains record through `activity.service.record_activity`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from uuid import UUID
 
 from pydantic import ConfigDict, Field, field_validator
@@ -97,8 +96,7 @@ class NotifyRequest(WireModel):
     attachments: list[StorableObject] | None = None
 
 
-@dataclass(frozen=True)
-class NewActivity:
+class NewActivity(NamedTuple):
     workspace_id: UUID
     activity_type: str
     source_id: UUID | None = None
@@ -119,8 +117,7 @@ class NewActivity:
 DEFAULT_LIMIT = 100
 
 
-@dataclass(frozen=True)
-class ActivityQuery:
+class ActivityQuery(NamedTuple):
     """A feed or inbox read as the caller asked for it: the route's query parameters, the ones
     that can still be wrong (`activity_type`, `since_secs`, `since_id`) unparsed."""
 

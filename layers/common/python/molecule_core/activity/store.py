@@ -11,9 +11,8 @@ later poll. Same design as structure_events (migrations/004)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from uuid import UUID
 
 from psycopg import sql
@@ -65,7 +64,7 @@ def insert_activity(conn: Connection, row: NewActivity, *, touch_workspace: bool
         RETURNING id
         """,
         {
-            **row.__dict__,
+            **row._asdict(),
             "request_body": _json(row.request_body),
             "request_normalized": _json(row.request_normalized),
             "response_body": _json(row.response_body),
@@ -80,8 +79,7 @@ def insert_activity(conn: Connection, row: NewActivity, *, touch_workspace: bool
 _HEAD_COLUMNS = ("workspace_status", "cursor_found", "bearer_kind", "bearer_token_id", "bearer_workspace_id")
 
 
-@dataclass(frozen=True)
-class ActivityFilter:
+class ActivityFilter(NamedTuple):
     activity_type: str | None = None
     source: Literal["canvas", "agent"] | None = None
     peer_id: UUID | None = None
@@ -90,8 +88,7 @@ class ActivityFilter:
     cursor_id: UUID | None = None  # rows strictly after this row of the workspace (since_id)
 
 
-@dataclass(frozen=True)
-class ActivityPage:
+class ActivityPage(NamedTuple):
     """What one read of the feed found: the workspace's status (None: no such workspace), whether
     the cursor is one of its rows, and the rows."""
 

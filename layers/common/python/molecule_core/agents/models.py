@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class AgentResponse:
+class AgentResponse(NamedTuple):
     status: int
     headers: dict[str, str]
     body: bytes

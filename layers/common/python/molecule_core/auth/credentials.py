@@ -8,14 +8,13 @@ import base64
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from typing import NamedTuple
 
 TOKEN_BYTES = 32
 PREFIX_LENGTH = 8
 
 
-@dataclass(frozen=True)
-class MintedToken:
+class MintedToken(NamedTuple):
     plaintext: str
     token_hash: bytes
     prefix: str

@@ -3,9 +3,8 @@ the caller every route is told about."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 from uuid import UUID
 
 from pydantic import ConfigDict, Field, field_validator
@@ -16,8 +15,7 @@ from molecule_core.platform.validation import StorableText, check_display_name
 CallerKind = Literal["admin", "org", "workspace", "anonymous"]
 
 
-@dataclass(frozen=True)
-class Caller:
+class Caller(NamedTuple):
     """An authenticated (or, in fail-open modes, anonymous) caller."""
 
     kind: CallerKind
@@ -30,8 +28,7 @@ class Caller:
         return self.kind != "workspace"
 
 
-@dataclass(frozen=True)
-class TokenMatch:
+class TokenMatch(NamedTuple):
     """A live credential a bearer's hash resolved to (the `live_bearer` SQL function)."""
 
     kind: Literal["workspace", "org"]
@@ -47,8 +44,7 @@ class TokenMatch:
         return cls("workspace" if kind == "workspace" else "org", token_id, workspace_id)
 
 
-@dataclass(frozen=True)
-class PresentedCaller:
+class PresentedCaller(NamedTuple):
     """A caller as it presented itself, before its bearer is looked up: `decided` when no lookup
     is needed (the admin token; development without a bearer), else the bearer's hash and the
     workspace a caller header named. The route looks the hash up in the statement of its own read
@@ -60,8 +56,7 @@ class PresentedCaller:
     claimed_id: UUID | None = None
 
 
-@dataclass(frozen=True)
-class AgentBearer:
+class AgentBearer(NamedTuple):
     """The bearer an agent presented to a registry route (None: no Authorization header). Which
     workspace it must belong to is in the request body, so the registry checks it there."""
 

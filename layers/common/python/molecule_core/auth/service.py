@@ -14,7 +14,6 @@ Every function takes the bearer already parsed (`auth.callers` reads it from the
 
 from __future__ import annotations
 
-from dataclasses import replace
 from uuid import UUID
 
 from molecule_core.auth import store
@@ -186,7 +185,7 @@ def present_a2a_caller(bearer: str | None, claimed: str | None) -> PresentedCall
     presented = present_workspace_caller(bearer)
     if presented.decided is not None:  # the admin token acts for users, never as a workspace
         raise Unauthorized(OWN_TOKEN_REFUSAL)
-    return replace(presented, claimed_id=claimed_id)
+    return presented._replace(claimed_id=claimed_id)
 
 
 def settle_a2a_caller(presented: PresentedCaller, match: TokenMatch | None) -> Caller:
@@ -297,7 +296,7 @@ def list_workspace_tokens(workspace_id: UUID) -> WorkspaceTokenList:
     records = db.single_statement(lambda conn: store.list_live_workspace_tokens(conn, workspace_id))
     if records is None:
         raise WorkspaceNotFound()
-    tokens = [WorkspaceToken(**vars(t)) for t in records]
+    tokens = [WorkspaceToken(**t._asdict()) for t in records]
     return WorkspaceTokenList(tokens=tokens, count=len(tokens))
 
 
@@ -322,7 +321,7 @@ def revoke_workspace_token(workspace_id: UUID, token_id: UUID) -> None:
 
 
 def list_org_tokens() -> OrgTokenList:
-    tokens = [OrgToken(**vars(t)) for t in db.single_statement(store.list_live_org_tokens)]
+    tokens = [OrgToken(**t._asdict()) for t in db.single_statement(store.list_live_org_tokens)]
     return OrgTokenList(tokens=tokens, count=len(tokens))
 
 

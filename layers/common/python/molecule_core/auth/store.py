@@ -9,9 +9,8 @@ only for the removed workspace they belong to, and only to say "deleted"."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 from uuid import UUID
 
 from molecule_core.auth.credentials import MintedToken
@@ -64,8 +63,7 @@ def any_live_token_exists(conn: Connection) -> bool:
     return bool(row and row["live"])
 
 
-@dataclass(frozen=True)
-class TokenRecord:
+class TokenRecord(NamedTuple):
     id: UUID
     prefix: str
     created_at: datetime
@@ -160,8 +158,7 @@ def revoke_all_workspace_tokens(conn: Connection, workspace_ids: list[UUID]) -> 
     return cursor.rowcount
 
 
-@dataclass(frozen=True)
-class OrgTokenRecord:
+class OrgTokenRecord(NamedTuple):
     id: UUID
     prefix: str
     name: str

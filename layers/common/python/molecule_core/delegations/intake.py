@@ -10,8 +10,7 @@ The delegator and the target come from the path, the caller and the body, in one
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from molecule_core.auth.models import Caller
@@ -20,8 +19,7 @@ from molecule_core.platform.errors import InvalidInput, Unauthorized
 TARGET_ID_REFUSAL = "target_id must be a valid UUID"
 
 
-@dataclass(frozen=True)
-class Parties:
+class Parties(NamedTuple):
     delegator_id: UUID
     target_id: UUID
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from molecule_core.delegations.models import MAX_RESULT_CHARS
 
@@ -34,8 +33,7 @@ FAILED_STATES = frozenset(
 MAX_ERROR_CHARS = 2000
 
 
-@dataclass(frozen=True)
-class Reading:
+class Reading(NamedTuple):
     status: Literal["completed", "failed", "queued"]
     text: str | None = None
     error: str | None = None

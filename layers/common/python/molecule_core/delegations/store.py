@@ -7,8 +7,7 @@ agent's own update safe to race."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
@@ -47,8 +46,7 @@ _RECORDED = """
 """
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     """How a change is recorded: the activity row's method and summary, the event type, and what
     the request body and the event payload carry beyond the delegation's id, target and status."""
 
@@ -68,8 +66,7 @@ class Record:
         }
 
 
-@dataclass(frozen=True)
-class DelegateContext:
+class DelegateContext(NamedTuple):
     # what `workspace_lineages` answers for the delegator and the target (registry.models parses it)
     lineages: dict[str, Any]
     # the live delegation with the request's idempotency key, if any
@@ -99,8 +96,7 @@ def load_delegate_context(
     return DelegateContext(**row)
 
 
-@dataclass(frozen=True)
-class NewDelegation:
+class NewDelegation(NamedTuple):
     id: UUID
     delegation_id: str
     source_id: UUID
@@ -135,7 +131,7 @@ def insert_delegation(conn: Connection, new: NewDelegation, record: Record) -> I
                     WHEN EXISTS (SELECT 1 FROM workspaces WHERE id = %(source_id)s AND status <> 'removed') THEN 'taken'
                     ELSE 'no_delegator' END AS outcome
         """,
-        {**new.__dict__, **record.params()},
+        {**new._asdict(), **record.params()},
     ).fetchone()
     assert row is not None
     outcome: Inserted = row["outcome"]
@@ -228,8 +224,7 @@ def get_status(conn: Connection, source_id: UUID, delegation_id: str) -> str | N
     return str(row["status"]) if row else None
 
 
-@dataclass(frozen=True)
-class Listed:
+class Listed(NamedTuple):
     workspace_exists: bool
     rows: list[dict[str, Any]]
 

@@ -9,8 +9,7 @@ never sees one twice. See migrations/004 for the columns.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
@@ -46,8 +45,7 @@ def record_events(
     )
 
 
-@dataclass(frozen=True)
-class EventPage:
+class EventPage(NamedTuple):
     workspace_found: bool
     cursor_found: bool
     events: list[StructureEvent]

@@ -8,9 +8,8 @@ from __future__ import annotations
 import mimetypes
 import re
 import unicodedata
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 from urllib.parse import quote
 from uuid import UUID
 
@@ -19,14 +18,12 @@ from pydantic import ConfigDict, Field, field_validator
 from molecule_core.platform.models import WireModel
 
 
-@dataclass(frozen=True)
-class ForwardTarget:
+class ForwardTarget(NamedTuple):
     url: str  # the agent's base URL, without a trailing slash
     secret: str
 
 
-@dataclass(frozen=True)
-class RelayedAnswer:
+class RelayedAnswer(NamedTuple):
     status: int
     headers: dict[str, str]
     body: bytes

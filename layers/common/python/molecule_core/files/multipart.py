@@ -5,8 +5,8 @@ multipart message. File names are returned as sent (raw UTF-8 as browsers send t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from email.message import Message
+from typing import NamedTuple
 
 from molecule_core.platform.errors import InvalidInput
 
@@ -15,8 +15,7 @@ MAX_PART_HEADER_BYTES = 8 * 1024
 _HEADER_END = b"\r\n\r\n"
 
 
-@dataclass(frozen=True)
-class FormPart:
+class FormPart(NamedTuple):
     field: str
     filename: str | None  # None: a plain form field, not a file
     content_type: str | None

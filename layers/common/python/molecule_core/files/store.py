@@ -4,15 +4,14 @@ later, the row hides it at once."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 from uuid import UUID
 
 from molecule_core.files.models import StagedFile
 from molecule_core.platform.db import Connection
 
 
-@dataclass(frozen=True)
-class NewStagedFile:
+class NewStagedFile(NamedTuple):
     id: UUID
     workspace_id: UUID
     name: str
@@ -36,7 +35,7 @@ def insert_staged_file(conn: Connection, file: NewStagedFile) -> StagedFile | No
         WHERE w.id = %(workspace_id)s AND w.status <> 'removed'
         RETURNING *
         """,
-        file.__dict__,
+        file._asdict(),
     ).fetchone()
     return StagedFile.model_validate(row) if row else None
 
@@ -49,8 +48,7 @@ def find_live_staged_file(conn: Connection, file_id: UUID) -> StagedFile | None:
     return StagedFile.model_validate(row) if row else None
 
 
-@dataclass(frozen=True)
-class FileAndBearer:
+class FileAndBearer(NamedTuple):
     """A staged-file read's one statement: the live file (None when unknown or expired) and what
     the presented bearer resolved to (all None when none was presented or it is not live)."""
 

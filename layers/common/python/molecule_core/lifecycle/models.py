@@ -3,9 +3,8 @@ that carries it on the lifecycle queue, and team expand's wire shapes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 from uuid import UUID
 
 from pydantic import ConfigDict, Field, field_validator
@@ -17,8 +16,7 @@ from molecule_core.workspaces.models import DEFAULT_TIER, CreatedWorkspace
 LifecycleAction = Literal["restart", "wake", "hibernate", "stop"]
 
 
-@dataclass(frozen=True)
-class LifecycleRequest:
+class LifecycleRequest(NamedTuple):
     action: LifecycleAction
     workspace_id: UUID
     reason: str

@@ -5,7 +5,7 @@ literal (the enum drift gate reads them)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 from uuid import UUID
 
 from molecule_core.platform.db import Connection
@@ -20,8 +20,7 @@ _LIVE_SUBTREE = """
 """
 
 
-@dataclass(frozen=True)
-class Claimed:
+class Claimed(NamedTuple):
     id: UUID
     status: str
     external: bool
@@ -241,8 +240,7 @@ def abandon_hibernation(conn: Connection, workspace_id: UUID) -> None:
     )
 
 
-@dataclass(frozen=True)
-class LifecycleState:
+class LifecycleState(NamedTuple):
     id: UUID
     status: str
     external: bool
@@ -264,8 +262,7 @@ def lifecycle_state(conn: Connection, workspace_id: UUID) -> LifecycleState | No
 # --- liveness sweeps (SPEC §5.3) ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class StaleWorkspace:
+class StaleWorkspace(NamedTuple):
     id: UUID
     external: bool
     instance_id: str | None

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from uuid import UUID
 
 from pydantic import ConfigDict, Field, field_validator
@@ -180,8 +179,7 @@ class Memory(WireModel):
     similarity_score: float | None = None
 
 
-@dataclass(frozen=True)
-class MemorySearch:
+class MemorySearch(NamedTuple):
     """A validated search, as the store runs it."""
 
     scope: Scope | None

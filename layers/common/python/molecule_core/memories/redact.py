@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # A run of at least this many base64/base64url characters may be a key (24 random bytes).
 MIN_BASE64_RUN = 32
@@ -36,8 +36,7 @@ def redaction_marker(label: str) -> str:
     return f"[REDACTED:{label}]"
 
 
-@dataclass(frozen=True)
-class Redacted:
+class Redacted(NamedTuple):
     text: str
     labels: tuple[str, ...]  # the rules that fired, in order (for a log line; never the values)
 

@@ -35,9 +35,8 @@ from __future__ import annotations
 import functools
 import struct
 import threading
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from psycopg import sql
@@ -54,8 +53,7 @@ GLOBAL_INDEX = "agent_memories_global_embedding_idx"
 INDEX_MAX_LIMIT = 40
 
 
-@dataclass(frozen=True)
-class Capabilities:
+class Capabilities(NamedTuple):
     """What this database offers vector search: the oid of pgvector's `vector` type when
     agent_memories has its `embedding` column (else None), and the dimension of the GLOBAL index
     (None without one)."""
@@ -116,8 +114,7 @@ def ranked_by_index(search: MemorySearch, *, dimensions: int, index_dimensions: 
     )
 
 
-@dataclass(frozen=True)
-class _Embedding:
+class _Embedding(NamedTuple):
     values: list[float]
 
 

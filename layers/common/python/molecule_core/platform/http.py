@@ -24,9 +24,8 @@ import base64
 import binascii
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from functools import cache, cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver as PowertoolsHttpResolver
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -324,8 +323,7 @@ def install_error_handlers(app: PowertoolsHttpResolver) -> None:
 _invocation = threading.local()
 
 
-@dataclass(frozen=True)
-class StreamedResponse:
+class StreamedResponse(NamedTuple):
     """What a streaming invocation answers: status and headers first, then the body as it comes."""
 
     status_code: int

@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from molecule_core.platform import db, store
 
@@ -20,16 +20,14 @@ LOCK_WAIT_SECONDS = 120
 _FILE_RE = re.compile(r"^(?P<version>\d{3,})_(?P<name>[a-z0-9_]+)\.up\.sql$")
 
 
-@dataclass(frozen=True)
-class Migration:
+class Migration(NamedTuple):
     version: str
     name: str
     up_path: Path
     down_path: Path
 
 
-@dataclass(frozen=True)
-class MigrationStatus:
+class MigrationStatus(NamedTuple):
     version: str
     name: str
     applied: bool

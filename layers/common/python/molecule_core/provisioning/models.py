@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from molecule_core.provisioning.backends.base import AgentSpec
 from molecule_core.secrets.models import SECRET_NAMES_ENV
@@ -16,14 +16,12 @@ PLATFORM_AGENT_ENV = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class WorkspaceSecrets:
+class WorkspaceSecrets(NamedTuple):
     auth_token: str
     inbound_secret: str
 
 
-@dataclass(frozen=True)
-class ProvisionOutcome:
+class ProvisionOutcome(NamedTuple):
     started: bool
     instance_id: str | None = None
     error: str | None = None

@@ -4,8 +4,8 @@ that write `status` spell it as a literal (the enum drift gate reads them)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 from uuid import UUID
 
 from molecule_core.platform.db import Connection
@@ -40,8 +40,7 @@ def set_inbound_secret(conn: Connection, workspace_id: UUID, secret: str) -> boo
     return row is not None
 
 
-@dataclass(frozen=True)
-class ProvisionConfig:
+class ProvisionConfig(NamedTuple):
     id: UUID
     name: str
     runtime: str

@@ -3,8 +3,7 @@ lineage the access rule decides from."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from uuid import UUID
 
 from pydantic import ConfigDict, Field, field_validator
@@ -90,8 +89,7 @@ class DiscoveredWorkspace(WireModel):
     name: str
 
 
-@dataclass(frozen=True)
-class Lineage:
+class Lineage(NamedTuple):
     """A workspace and its ancestors, nearest first (what the access rule needs)."""
 
     id: UUID

@@ -4,8 +4,7 @@ event are folded into single statements with CTEs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
@@ -14,8 +13,7 @@ from molecule_core.platform.db import Connection
 from molecule_core.registry.models import HeartbeatRequest, Lineage, lineages_from_json
 
 
-@dataclass(frozen=True)
-class RegisterTarget:
+class RegisterTarget(NamedTuple):
     id: UUID
     status: str
     runtime: str
@@ -49,8 +47,7 @@ def load_register_target(conn: Connection, workspace_id: UUID, bearer_hash: byte
     return RegisterTarget(**row) if row else None
 
 
-@dataclass(frozen=True)
-class Registered:
+class Registered(NamedTuple):
     accepted: bool  # False: the token rule refused the bearer once the row was locked
     previous_status: str | None
     minted_token: bool
@@ -136,8 +133,7 @@ def mark_registered(
     return Registered(bool(row["accepted"]), row["previous_status"], bool(row["minted_token"]))
 
 
-@dataclass(frozen=True)
-class HeartbeatOutcome:
+class HeartbeatOutcome(NamedTuple):
     previous_status: str
     status: str
 
@@ -297,8 +293,7 @@ def heal_inbound_secret(conn: Connection, workspace_id: UUID, candidate: str) ->
     return row["platform_inbound_secret"] if row else None
 
 
-@dataclass(frozen=True)
-class WorkspaceSummary:
+class WorkspaceSummary(NamedTuple):
     id: UUID
     name: str
     url: str | None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 from uuid import UUID
 
 from pydantic import ConfigDict, Field, SecretStr
@@ -71,8 +71,7 @@ class ModelSetting(WireModel):
     source: Literal["workspace_secrets", "global_secrets", "default"]
 
 
-@dataclass(frozen=True)
-class StoredSecret:
+class StoredSecret(NamedTuple):
     """A row of workspace_secrets (workspace_id set) or global_secrets (None)."""
 
     scope: SecretScope
@@ -103,8 +102,7 @@ class DataKeyRecord:
         return f"DataKeyRecord(key_id={self.key_id!r}, wrapped_by={self.wrapped_by!r})"
 
 
-@dataclass(frozen=True)
-class SealedSet:
+class SealedSet(NamedTuple):
     """Sealed values and the wrapped data keys that open them (by key id), read in one statement."""
 
     secrets: list[StoredSecret]

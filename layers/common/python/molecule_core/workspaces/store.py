@@ -3,8 +3,7 @@ enum drift gate (tests/unit/test_enum_drift.py) can check it against the migrati
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from psycopg import sql
@@ -134,8 +133,7 @@ def update_fields(conn: Connection, workspace_id: UUID, changes: dict[str, Any])
     return str(row["status"]) if row else None
 
 
-@dataclass(frozen=True)
-class SubtreeMember:
+class SubtreeMember(NamedTuple):
     id: UUID
     name: str
     status: str

@@ -24,9 +24,9 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 from uuid import UUID
 
 from molecule_core.platform.observability import logger
@@ -89,8 +89,7 @@ def parse_handle(instance_id: str | None) -> int | None:
     return int(digits)
 
 
-@dataclass(frozen=True)
-class ProcessState:
+class ProcessState(NamedTuple):
     command: tuple[str, ...] | None  # None: this system would not say
     zombie: bool
 
@@ -196,8 +195,7 @@ def _log_tail(log_path: Path) -> str:
     return " | ".join(line.strip() for line in text.strip().splitlines()[-3:])
 
 
-@dataclass(frozen=True)
-class _Child:
+class _Child(NamedTuple):
     workspace_id: UUID
     process: subprocess.Popen[bytes]
 
